@@ -1,0 +1,100 @@
+"""The raw landing zone: every API body and imported file as received, gzip, append-only.
+
+It is the source of truth the lake is rebuilt from. Objects are content-addressed (sha256 of
+the uncompressed bytes), so landing the same body twice is a no-op, and nothing is rewritten.
+Layout: `raw/<source>/<user>/<YYYY-MM-DD>/<HHMMSS>_<sha12>.<ext>.gz` for timestamped pulls and
+`raw/<source>/<user>/<sha256>.<ext>.gz` for imported files (`by_hash=True`).
+"""
+
+from __future__ import annotations
+
+import gzip
+import hashlib
+import re
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+
+from spotify_assets.lib.atomic import write_bytes_atomic
+from spotify_assets.lib.ids import validate_user_id
+
+_SOURCE = re.compile(r"^[a-z][a-z0-9_]{0,63}$")
+_EXT = re.compile(r"^[a-z0-9]{1,8}$")
+
+
+@dataclass(frozen=True)
+class RawRef:
+    path: Path
+    sha256: str
+    size: int
+    created: bool  # False when an identical object was already landed
+
+
+class RawStore:
+    def __init__(self, root: Path) -> None:
+        self.root = Path(root)
+
+    def _dir(self, source: str, user_id: str) -> Path:
+        if not _SOURCE.match(source):
+            raise ValueError(f"invalid raw source name {source!r}")
+        return self.root / source / validate_user_id(user_id)
+
+    def put(
+        self,
+        source: str,
+        user_id: str,
+        body: bytes,
+        *,
+        ext: str = "json",
+        received_at: datetime | None = None,
+        by_hash: bool = False,
+    ) -> RawRef:
+        if not _EXT.match(ext):
+            raise ValueError(f"invalid extension {ext!r}")
+        digest = hashlib.sha256(body).hexdigest()
+        base = self._dir(source, user_id)
+        if by_hash:
+            target = base / f"{digest}.{ext}.gz"
+        else:
+            when = (received_at or datetime.now(UTC)).astimezone(UTC)
+            target = base / when.strftime("%Y-%m-%d") / f"{when:%H%M%S}_{digest[:12]}.{ext}.gz"
+        if target.exists():
+            return RawRef(target, digest, len(body), created=False)
+        # mtime=0 keeps the gzip bytes a pure function of the body.
+        write_bytes_atomic(target, gzip.compress(body, compresslevel=6, mtime=0))
+        return RawRef(target, digest, len(body), created=True)
+
+    def find_by_hash(self, source: str, user_id: str, sha256: str) -> Path | None:
+        base = self._dir(source, user_id)
+        matches = sorted(base.glob(f"{sha256}.*.gz"))
+        return matches[0] if matches else None
+
+    def iter(self, source: str, user_id: str) -> Iterator[Path]:
+        base = self._dir(source, user_id)
+        if base.exists():
+            yield from sorted(p for p in base.rglob("*.gz") if not p.name.startswith("."))
+
+    @staticmethod
+    def read(path: Path) -> bytes:
+        return gzip.decompress(Path(path).read_bytes())
+
+    def remove_user(self, user_id: str) -> tuple[int, int]:
+        """Delete every raw object of a user (the "forget me" request): (files, bytes)."""
+        files = size = 0
+        validate_user_id(user_id)
+        if not self.root.exists():
+            return 0, 0
+        for source_dir in self.root.iterdir():
+            user_dir = source_dir / user_id
+            if not user_dir.is_dir():
+                continue
+            for path in sorted(user_dir.rglob("*"), reverse=True):
+                if path.is_file():
+                    size += path.stat().st_size
+                    files += 1
+                    path.unlink()
+                else:
+                    path.rmdir()
+            user_dir.rmdir()
+        return files, size

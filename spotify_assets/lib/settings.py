@@ -1,0 +1,169 @@
+"""The one settings object: environment variables and `.env`, validated once at load.
+
+Every resource, the CLI and the demo read settings through `load_settings()`. The defaults select
+the local emulator (mode `emulator`), so a fresh clone needs no credentials and no internet.
+"""
+
+from __future__ import annotations
+
+import functools
+import ipaddress
+from pathlib import Path
+from typing import Literal
+from urllib.parse import urlparse
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+SPOTIFY_API_URL = "https://api.spotify.com"
+SPOTIFY_ACCOUNTS_URL = "https://accounts.spotify.com"
+MUSICBRAINZ_URL = "https://musicbrainz.org"
+# The public client id the demo enrolls with; the emulator accepts it (see .env.example).
+EMULATOR_CLIENT_ID = "spotify-assets-demo-client"
+
+
+class SettingsError(RuntimeError):
+    """A setting is missing or invalid; the message names each offending variable."""
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(
+        env_file=".env",
+        env_file_encoding="utf-8",
+        extra="ignore",
+        case_sensitive=False,
+        populate_by_name=True,
+    )
+
+    mode: Literal["emulator", "live"] = Field("emulator", alias="SPOTIFY_ASSETS_MODE")
+    data_dir: Path = Field(Path("data"), alias="SPOTIFY_ASSETS_DATA_DIR")
+    emulator_port: int = Field(8765, alias="SPOTIFY_ASSETS_EMULATOR_PORT", ge=1, le=65535)
+    # Empty means "derived from mode": the emulator on loopback, or Spotify's real hosts.
+    spotify_api_url: str = Field("", alias="SPOTIFY_API_URL")
+    spotify_accounts_url: str = Field("", alias="SPOTIFY_ACCOUNTS_URL")
+    musicbrainz_url: str = Field("", alias="MUSICBRAINZ_URL")
+    spotify_client_id: str = Field("", alias="SPOTIFY_CLIENT_ID")
+    # Optional: PKCE needs no secret; a confidential app may set one.
+    spotify_client_secret: SecretStr | None = Field(None, alias="SPOTIFY_CLIENT_SECRET")
+    spotify_redirect_uri: str = Field(
+        "http://127.0.0.1:8888/callback", alias="SPOTIFY_REDIRECT_URI"
+    )
+    musicbrainz_user_agent: str = Field("", alias="MUSICBRAINZ_USER_AGENT")
+    default_timezone: str = Field("UTC", alias="SPOTIFY_ASSETS_DEFAULT_TIMEZONE")
+    # Fernet key for refresh tokens; when unset a 0600 key file under data_dir is used.
+    token_key: SecretStr | None = Field(None, alias="SPOTIFY_ASSETS_TOKEN_KEY")
+    http_timeout_s: float = Field(10.0, alias="SPOTIFY_ASSETS_HTTP_TIMEOUT", gt=0)
+    # Longest Retry-After the client sleeps through; past it the user's work is deferred.
+    max_retry_after_s: float = Field(60.0, alias="SPOTIFY_ASSETS_MAX_RETRY_AFTER", ge=0)
+    poll_interval_minutes: int = Field(30, alias="SPOTIFY_ASSETS_POLL_MINUTES", ge=1, le=1440)
+    demo_days: int = Field(21, alias="SPOTIFY_ASSETS_DEMO_DAYS", ge=1, le=3650)
+
+    @field_validator("default_timezone")
+    @classmethod
+    def _known_timezone(cls, value: str) -> str:
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError) as exc:
+            raise ValueError(f"unknown IANA timezone {value!r}") from exc
+        return value
+
+    @field_validator("spotify_api_url", "spotify_accounts_url", "musicbrainz_url",
+                     "spotify_redirect_uri")
+    @classmethod
+    def _http_url(cls, value: str) -> str:
+        if value and urlparse(value).scheme not in ("http", "https"):
+            raise ValueError(f"{value!r} is not an http(s) URL")
+        return value.rstrip("/") if value else value
+
+    @model_validator(mode="after")
+    def _derive_and_require(self) -> Settings:
+        emulator = f"http://127.0.0.1:{self.emulator_port}"
+        if self.mode == "emulator":
+            self.spotify_api_url = self.spotify_api_url or emulator
+            self.spotify_accounts_url = self.spotify_accounts_url or emulator
+            self.musicbrainz_url = self.musicbrainz_url or emulator
+            self.spotify_client_id = self.spotify_client_id or EMULATOR_CLIENT_ID
+            self.musicbrainz_user_agent = (
+                self.musicbrainz_user_agent or "spotify_assets-demo/0.1 ( emulator )"
+            )
+        else:
+            self.spotify_api_url = self.spotify_api_url or SPOTIFY_API_URL
+            self.spotify_accounts_url = self.spotify_accounts_url or SPOTIFY_ACCOUNTS_URL
+            self.musicbrainz_url = self.musicbrainz_url or MUSICBRAINZ_URL
+            missing = [
+                name
+                for name, value in (
+                    ("SPOTIFY_CLIENT_ID", self.spotify_client_id),
+                    ("MUSICBRAINZ_USER_AGENT", self.musicbrainz_user_agent),
+                )
+                if not value
+            ]
+            if missing:
+                raise ValueError(f"live mode requires {', '.join(missing)}")
+            if not _is_loopback(self.musicbrainz_url) and "(" not in self.musicbrainz_user_agent:
+                # MusicBrainz blocks anonymous agents; its docs ask for "app/version ( contact )".
+                raise ValueError(
+                    "MUSICBRAINZ_USER_AGENT must look like 'app/1.0 ( you@example.org )'"
+                )
+        return self
+
+    # Paths derived from data_dir: the layers of docs/architecture.md.
+    @property
+    def raw_dir(self) -> Path:
+        return self.data_dir / "raw"
+
+    @property
+    def lake_dir(self) -> Path:
+        return self.data_dir / "lake"
+
+    @property
+    def warehouse_path(self) -> Path:
+        return self.data_dir / "warehouse.duckdb"
+
+    @property
+    def inbox_dir(self) -> Path:
+        return self.data_dir / "inbox"
+
+    @property
+    def state_dir(self) -> Path:
+        """Small operational stores that are not lake tables (users, cursors, caches)."""
+        return self.data_dir / "state"
+
+    @property
+    def dagster_home(self) -> Path:
+        return self.data_dir / "dagster_home"
+
+
+def _is_loopback(url: str) -> bool:
+    host = urlparse(url).hostname or ""
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def _describe(error: ValidationError) -> str:
+    lines = []
+    for item in error.errors():
+        loc = item.get("loc") or ()
+        field = str(loc[0]) if loc else "settings"
+        alias = Settings.model_fields[field].alias if field in Settings.model_fields else field
+        lines.append(f"  {alias or field}: {item['msg']}")
+    return "invalid settings (environment or .env):\n" + "\n".join(lines)
+
+
+def load_settings(**overrides: object) -> Settings:
+    """Read and validate settings; raise SettingsError naming each bad variable."""
+    try:
+        return Settings(**overrides)  # type: ignore[arg-type]
+    except ValidationError as exc:
+        raise SettingsError(_describe(exc)) from None
+
+
+@functools.cache
+def get_settings() -> Settings:
+    """Settings of this process, read once."""
+    return load_settings()
