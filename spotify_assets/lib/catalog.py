@@ -52,12 +52,13 @@ def refresh_catalog(lake: Lake, db_path: Path, *, extra_sql: dict[str, str] | No
     tmp = temp_path_for(db_path)
     tmp.unlink(missing_ok=True)
     try:
-        con = duckdb.connect(str(tmp), config={"storage_compatibility_version": STORAGE_COMPATIBILITY})
+        con = duckdb.connect(
+            str(tmp), config={"storage_compatibility_version": STORAGE_COMPATIBILITY}
+        )
         try:
             for table in lake.tables():
                 _create_table_view(con, lake, table)
-            for name, select in (extra_sql or {}).items():
-                con.execute(f"create or replace view {_quote_ident(name)} as {select}")
+            _create_derived_views(con, extra_sql or {})
             con.execute("checkpoint")
         finally:
             con.close()
@@ -68,6 +69,26 @@ def refresh_catalog(lake: Lake, db_path: Path, *, extra_sql: dict[str, str] | No
         tmp.unlink(missing_ok=True)
         Path(f"{tmp}.wal").unlink(missing_ok=True)
     return db_path
+
+
+def _create_derived_views(con: duckdb.DuckDBPyConnection, views: dict[str, str]) -> None:
+    """Create derived views; one whose base tables do not exist yet is left out until they do.
+
+    Views may depend on each other, so creation repeats until no more succeed.
+    """
+    pending = dict(views)
+    while pending:
+        created = []
+        for name, select in pending.items():
+            try:
+                con.execute(f"create or replace view {_quote_ident(name)} as {select}")
+            except duckdb.CatalogException:
+                continue
+            created.append(name)
+        if not created:
+            return
+        for name in created:
+            del pending[name]
 
 
 def _create_table_view(con: duckdb.DuckDBPyConnection, lake: Lake, table: str) -> None:
@@ -90,13 +111,26 @@ def _create_table_view(con: duckdb.DuckDBPyConnection, lake: Lake, table: str) -
             )
 
 
+def load_view_sql(root: Path) -> dict[str, str]:
+    """Derived views kept as `<name>.sql` files under `**/sql/views/` of `root`, by name."""
+    views: dict[str, str] = {}
+    for path in sorted(Path(root).rglob("sql/views/*.sql")):
+        if path.stem in views:
+            raise ValueError(f"two view files define {path.stem}: {path}")
+        views[path.stem] = path.read_text().strip().rstrip(";")
+    return views
+
+
 def summarize(db_path: Path) -> CatalogSummary:
     """Row counts per view, read through a read-only connection."""
     con = duckdb.connect(str(db_path), read_only=True)
     try:
-        names = [r[0] for r in con.execute(
-            "select view_name from duckdb_views() where not internal order by view_name"
-        ).fetchall()]
+        names = [
+            r[0]
+            for r in con.execute(
+                "select view_name from duckdb_views() where not internal order by view_name"
+            ).fetchall()
+        ]
         counts = {
             name: con.execute(f"select count(*) from {_quote_ident(name)}").fetchone()[0]
             for name in names

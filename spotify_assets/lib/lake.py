@@ -66,11 +66,22 @@ class SchemaMismatchError(ValueError):
     pass
 
 
-def _conform(spec: TableSpec, data: pa.Table | pd.DataFrame | Sequence[Mapping[str, Any]]) -> pa.Table:
+def _conform(
+    spec: TableSpec, data: pa.Table | pd.DataFrame | Sequence[Mapping[str, Any]]
+) -> pa.Table:
     if isinstance(data, pa.Table):
         table = data
     elif isinstance(data, Sequence) and not hasattr(data, "columns"):
-        table = pa.Table.from_pylist(list(data), schema=spec.schema)
+        rows = list(data)
+        # from_pylist would silently drop keys the schema lacks: check them first.
+        unknown_keys = sorted({k for row in rows for k in row} - set(spec.column_names))
+        if unknown_keys:
+            raise SchemaMismatchError(f"table {spec.name}: unknown columns {unknown_keys}")
+        try:
+            nullable = pa.schema([f.with_nullable(True) for f in spec.schema])
+            table = pa.Table.from_pylist(rows, schema=nullable)
+        except (pa.ArrowInvalid, pa.ArrowTypeError, TypeError) as exc:
+            raise SchemaMismatchError(f"table {spec.name}: {exc}") from exc
     else:
         table = pa.Table.from_pandas(data, preserve_index=False)
     names = set(table.column_names)
@@ -81,16 +92,21 @@ def _conform(spec: TableSpec, data: pa.Table | pd.DataFrame | Sequence[Mapping[s
         raise SchemaMismatchError(
             f"table {spec.name}: unknown columns {unknown}, missing columns {missing}"
         )
-    try:
-        table = table.select(expected).cast(spec.schema)
-    except (pa.ArrowInvalid, pa.ArrowTypeError, pa.ArrowNotImplementedError) as exc:
-        raise SchemaMismatchError(f"table {spec.name}: {exc}") from exc
+    table = table.select(expected)
     for column in spec.columns:
         if not column.nullable and table.column(column.name).null_count:
             raise SchemaMismatchError(f"table {spec.name}: column {column.name} has nulls")
+    try:
+        table = table.cast(spec.schema)
+    except (pa.ArrowInvalid, pa.ArrowTypeError, pa.ArrowNotImplementedError) as exc:
+        raise SchemaMismatchError(f"table {spec.name}: {exc}") from exc
     if spec.sort_by and table.num_rows:
         table = table.sort_by([(c, "ascending") for c in spec.sort_by])
     return table.replace_schema_metadata(None)
+
+
+def _write_parquet(table: pa.Table, path: Path) -> None:
+    pq.write_table(table, path, compression="zstd", write_statistics=True, store_schema=True)
 
 
 @dataclass(frozen=True)
@@ -111,7 +127,7 @@ class Lake:
         return self.root / table
 
     def partition_path(self, table: str, partition: str | None) -> Path:
-        key = partition or UNPARTITIONED
+        key = UNPARTITIONED if partition is None else partition
         segments = key.split("/")
         if not all(_SEGMENT.match(s) and s not in (".", "..") for s in segments):
             raise ValueError(f"invalid partition key {key!r}")
@@ -132,12 +148,7 @@ class Lake:
         target = self.partition_path(spec.name, partition)
         sweep_stale_temps(target.parent)
         self._write_table_doc(spec)
-        write_with(
-            target,
-            lambda tmp: pq.write_table(
-                table, tmp, compression="zstd", write_statistics=True, store_schema=True
-            ),
-        )
+        write_with(target, lambda tmp: _write_parquet(table, tmp))
         return WrittenPartition(spec.name, partition or UNPARTITIONED, target, table.num_rows)
 
     def delete_partition(self, table: str, partition: str | None) -> bool:
@@ -146,6 +157,32 @@ class Lake:
             path.unlink()
             return True
         return False
+
+    def remove_user_rows(self, user_id: str) -> tuple[int, int]:
+        """Drop a user's rows from every table with a `user_id` column: (rows, files rewritten).
+
+        Each file is rewritten atomically without the user's rows, keeping its schema; a file
+        left empty is kept (empty), so the partition still reads as materialized.
+        """
+        import pyarrow.compute as pc
+
+        from spotify_assets.lib.ids import validate_user_id
+
+        validate_user_id(user_id)
+        rows = files = 0
+        for table in self.tables():
+            for path in self.files(table):
+                data = pq.read_table(path)
+                if "user_id" not in data.column_names:
+                    break
+                keep = pc.fill_null(pc.not_equal(data.column("user_id"), user_id), True)
+                kept = data.filter(keep)
+                if kept.num_rows == data.num_rows:
+                    continue
+                rows += data.num_rows - kept.num_rows
+                files += 1
+                write_with(path, lambda tmp, t=kept: _write_parquet(t, tmp))
+        return rows, files
 
     def _write_table_doc(self, spec: TableSpec) -> None:
         doc = {
@@ -162,16 +199,12 @@ class Lake:
     def tables(self) -> list[str]:
         if not self.root.exists():
             return []
-        return sorted(
-            p.name for p in self.root.iterdir() if p.is_dir() and any(self.files(p.name))
-        )
+        return sorted(p.name for p in self.root.iterdir() if p.is_dir() and any(self.files(p.name)))
 
     def files(self, table: str) -> Iterator[Path]:
         directory = self.table_dir(table)
         if directory.exists():
-            yield from sorted(
-                p for p in directory.rglob("*.parquet") if not p.name.startswith(".")
-            )
+            yield from sorted(p for p in directory.rglob("*.parquet") if not p.name.startswith("."))
 
     def partitions(self, table: str) -> list[str]:
         directory = self.table_dir(table)

@@ -68,8 +68,9 @@ class Settings(BaseSettings):
             raise ValueError(f"unknown IANA timezone {value!r}") from exc
         return value
 
-    @field_validator("spotify_api_url", "spotify_accounts_url", "musicbrainz_url",
-                     "spotify_redirect_uri")
+    @field_validator(
+        "spotify_api_url", "spotify_accounts_url", "musicbrainz_url", "spotify_redirect_uri"
+    )
     @classmethod
     def _http_url(cls, value: str) -> str:
         if value and urlparse(value).scheme not in ("http", "https"):
@@ -104,7 +105,8 @@ class Settings(BaseSettings):
             if not _is_loopback(self.musicbrainz_url) and "(" not in self.musicbrainz_user_agent:
                 # MusicBrainz blocks anonymous agents; its docs ask for "app/version ( contact )".
                 raise ValueError(
-                    "MUSICBRAINZ_USER_AGENT must look like 'app/1.0 ( you@example.org )'"
+                    "MUSICBRAINZ_USER_AGENT must name the app and a contact, "
+                    "like 'app/1.0 ( you@example.org )'"
                 )
         return self
 

@@ -1,0 +1,38 @@
+# Two commands for a fresh clone (Python 3.11+ is all it needs):
+#   make demo   set up, run the whole pipeline on the local emulator, serve the Dagster UI
+#   make test   set up and run the test suite
+# uv is bootstrapped into .tools/ from PyPI; the environment is .venv/, built from uv.lock.
+
+PYTHON ?= python3
+UV_VERSION := 0.13.9
+UV := .tools/bin/uv
+export UV_PYTHON_DOWNLOADS := never
+PYTEST_ARGS ?=
+
+.PHONY: setup demo test lint bench clean
+
+$(UV):
+	$(PYTHON) -m venv .tools
+	.tools/bin/python -m pip install --quiet --disable-pip-version-check uv==$(UV_VERSION)
+
+.venv/.synced: $(UV) pyproject.toml uv.lock
+	$(UV) sync --locked --python $(PYTHON)
+	@touch $@
+
+setup: .venv/.synced
+
+demo: setup
+	.venv/bin/spotify-assets demo
+
+test: setup
+	.venv/bin/ruff check spotify_assets spotify_assets_tests
+	.venv/bin/pytest $(PYTEST_ARGS)
+
+lint: setup
+	.venv/bin/ruff check spotify_assets spotify_assets_tests
+
+bench: setup
+	.venv/bin/spotify-assets bench all
+
+clean:
+	rm -rf .venv .tools

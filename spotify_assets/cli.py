@@ -1,0 +1,110 @@
+"""`spotify-assets`: the operator's command line.
+
+Each domain adds its own subcommands through an `add_subcommands(subparsers)` function; this
+module only assembles them, so `spotify-assets --help` lists everything an operator can do.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from collections.abc import Callable, Sequence
+
+from spotify_assets.lib.settings import SettingsError, get_settings
+
+
+def _cmd_emulator(args: argparse.Namespace) -> int:
+    from spotify_assets.emulator.server import serve
+    from spotify_assets.emulator.world import WorldConfig
+
+    serve(args.port, WorldConfig(seed=args.seed, days=args.days))
+    return 0
+
+
+def _cmd_demo(args: argparse.Namespace) -> int:
+    from spotify_assets.demo import run_demo
+
+    return run_demo(get_settings(), exit_after_summary=args.exit_after_summary, ui_port=args.port)
+
+
+def _cmd_catalog(args: argparse.Namespace) -> int:
+    from spotify_assets.defs.resources import Warehouse
+    from spotify_assets.lib.catalog import summarize
+
+    settings = get_settings()
+    warehouse = Warehouse(settings)
+    if args.action == "refresh":
+        warehouse.publish()
+    if not settings.warehouse_path.exists():
+        print(f"no catalog yet at {settings.warehouse_path}; run a materialization first")
+        return 1
+    for name, rows in summarize(settings.warehouse_path).views.items():
+        print(f"{name:32} {rows:>10}")
+    print(f"catalog: {settings.warehouse_path.resolve()}")
+    return 0
+
+
+def _core_subcommands(sub: argparse._SubParsersAction) -> None:
+    emulator = sub.add_parser("emulator", help="serve the local Spotify + MusicBrainz emulator")
+    emulator.add_argument("--port", type=int, default=get_settings().emulator_port)
+    emulator.add_argument("--seed", type=int, default=42)
+    emulator.add_argument("--days", type=int, default=get_settings().demo_days)
+    emulator.set_defaults(func=_cmd_emulator)
+
+    demo = sub.add_parser(
+        "demo", help="run the whole pipeline on the emulator, print a summary, serve the UI"
+    )
+    demo.add_argument(
+        "--exit-after-summary",
+        action="store_true",
+        default=os.environ.get("DEMO_EXIT_AFTER_SUMMARY", "") not in ("", "0"),
+        help="exit after the summary instead of serving the Dagster UI "
+        "(or set DEMO_EXIT_AFTER_SUMMARY=1)",
+    )
+    demo.add_argument("--port", type=int, default=3000, help="Dagster UI port")
+    demo.set_defaults(func=_cmd_demo)
+
+    catalog = sub.add_parser("catalog", help="the DuckDB catalog over the lake")
+    catalog.add_argument("action", choices=["refresh", "summary"])
+    catalog.set_defaults(func=_cmd_catalog)
+
+
+def _domain_registrars() -> list[Callable[[argparse._SubParsersAction], None]]:
+    """Subcommands of the domains, imported lazily so `--help` stays fast."""
+    registrars = []
+    for module_name in (
+        "spotify_assets.lib.users.commands",
+        "spotify_assets.defs.listening.commands",
+        "spotify_assets.defs.musicbrainz.commands",
+    ):
+        try:
+            module = __import__(module_name, fromlist=["add_subcommands"])
+        except ModuleNotFoundError as exc:
+            if exc.name and module_name.startswith(exc.name):
+                continue  # that domain is not installed in this build
+            raise
+        registrars.append(module.add_subcommands)
+    return registrars
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="spotify-assets", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True)
+    _core_subcommands(sub)
+    for register in _domain_registrars():
+        register(sub)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    try:
+        args = build_parser().parse_args(argv)
+        return int(args.func(args) or 0)
+    except SettingsError as exc:
+        print(f"spotify-assets: {exc}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

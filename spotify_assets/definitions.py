@@ -1,0 +1,10 @@
+"""The whole asset graph: every domain under `defs/`, plus project-wide policies."""
+
+from pathlib import Path
+
+import dagster as dg
+
+
+@dg.definitions
+def defs() -> dg.Definitions:
+    return dg.load_from_defs_folder(path_within_project=Path(__file__).parent)

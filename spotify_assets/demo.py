@@ -1,0 +1,200 @@
+"""The demo: the whole pipeline on the embedded emulator, then the Dagster UI.
+
+Steps: start the emulator (a child process), enroll its demo users through the real browser-login
+flow (unattended), drop each user's privacy export into the inbox, materialize every asset of the
+graph for the history window, print a summary of the warehouse, and serve the UI until Ctrl-C.
+Every child runs in its own process group and is stopped on exit: `dagster dev` started from a
+script ignores SIGINT/SIGTERM, so its whole group is killed.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import httpx
+
+from spotify_assets.lib.settings import Settings
+
+DAGSTER_YAML = """\
+# Written by `spotify-assets demo`; edit freely, it is not overwritten.
+telemetry:
+  enabled: false
+concurrency:
+  pools:
+    default_limit: 4
+  runs:
+    max_concurrent_runs: 4
+"""
+
+
+def _log(message: str) -> None:
+    print(f"[demo] {message}", flush=True)
+
+
+def prepare_dagster_home(settings: Settings) -> Path:
+    home = settings.dagster_home.resolve()
+    home.mkdir(parents=True, exist_ok=True)
+    config = home / "dagster.yaml"
+    if not config.exists():
+        config.write_text(DAGSTER_YAML)
+    os.environ["DAGSTER_HOME"] = str(home)
+    return home
+
+
+def _spawn(args: list[str], env: dict[str, str] | None = None) -> subprocess.Popen[bytes]:
+    # SIG_DFL for SIGINT: a child of a non-interactive shell inherits SIGINT ignored, and
+    # dagster maps SIGTERM to SIGINT, so without this neither signal would stop it.
+    def restore_sigint() -> None:
+        signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+    return subprocess.Popen(args, env=env, start_new_session=True, preexec_fn=restore_sigint)
+
+
+def _stop(process: subprocess.Popen[bytes], name: str, timeout: float = 10.0) -> None:
+    if process.poll() is not None:
+        return
+    for sig in (signal.SIGTERM, signal.SIGKILL):
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(process.pid, sig)
+        try:
+            process.wait(timeout=timeout)
+            return
+        except subprocess.TimeoutExpired:
+            _log(f"{name} did not stop on {sig.name}; escalating")
+
+
+@contextlib.contextmanager
+def running_emulator_process(settings: Settings) -> Iterator[str]:
+    """Start `spotify-assets emulator` on the configured port and wait until it answers."""
+    base = settings.spotify_api_url
+    with contextlib.suppress(httpx.HTTPError):
+        httpx.get(f"{base}/_emulator/users", timeout=1.0)
+        raise SystemExit(
+            f"port {settings.emulator_port} already serves something; stop it or set "
+            "SPOTIFY_ASSETS_EMULATOR_PORT to a free port"
+        )
+    process = _spawn(
+        [
+            sys.executable,
+            "-m",
+            "spotify_assets.cli",
+            "emulator",
+            "--port",
+            str(settings.emulator_port),
+            "--days",
+            str(settings.demo_days),
+        ]
+    )
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            if process.poll() is not None:
+                raise SystemExit(f"the emulator exited with code {process.returncode}")
+            try:
+                httpx.get(f"{base}/_emulator/users", timeout=1.0).raise_for_status()
+                break
+            except httpx.HTTPError:
+                if time.monotonic() > deadline:
+                    raise SystemExit("the emulator did not answer within 60 s") from None
+                time.sleep(0.2)
+        _log(f"emulator on {base} (pid {process.pid})")
+        yield base
+    finally:
+        _stop(process, "emulator")
+
+
+def enroll_demo_users(settings: Settings, base_url: str) -> list[str]:
+    """Log every demo user in through the real authorization-code flow (unattended)."""
+    from spotify_assets.lib.users.login import login
+    from spotify_assets.lib.users.registry import UserRegistry
+
+    registry = UserRegistry(settings)
+    demo_ids = [u["id"] for u in httpx.get(f"{base_url}/_emulator/users").json()]
+    enrolled = []
+    for user_id in demo_ids:
+        existing = registry.get(user_id)
+        if existing is None or existing.status != "active":
+            login(settings, registry, emulator_user=user_id, open_browser=False, timeout_s=30)
+        enrolled.append(user_id)
+    _log(f"enrolled users: {', '.join(enrolled)}")
+    return enrolled
+
+
+def drop_exports_into_inbox(settings: Settings, base_url: str, user_ids: list[str]) -> int:
+    """Download each demo user's export zip (as Spotify mails it) into their inbox folder."""
+    dropped = 0
+    for user_id in user_ids:
+        response = httpx.get(f"{base_url}/_emulator/exports/{user_id}.zip", timeout=60)
+        response.raise_for_status()
+        target = settings.inbox_dir / user_id / "my_spotify_data.zip"
+        target.parent.mkdir(parents=True, exist_ok=True)
+        if not target.exists() or target.read_bytes() != response.content:
+            target.write_bytes(response.content)
+            dropped += 1
+    return dropped
+
+
+def history_window(settings: Settings, now: datetime | None = None) -> tuple[str, str]:
+    """First and last day (UTC) of the demo's history window, as daily partition keys."""
+    now = now or datetime.now(UTC)
+    start = (now - timedelta(days=settings.demo_days)).date()
+    return start.isoformat(), now.date().isoformat()
+
+
+def run_demo(settings: Settings, *, exit_after_summary: bool = False, ui_port: int = 3000) -> int:
+    if settings.mode != "emulator":
+        raise SystemExit("the demo runs on the emulator; unset SPOTIFY_ASSETS_MODE=live")
+    from spotify_assets.lib.orchestrate import materialize_everything, print_summary
+
+    prepare_dagster_home(settings)
+    with running_emulator_process(settings) as base_url:
+        users = enroll_demo_users(settings, base_url)
+        dropped = drop_exports_into_inbox(settings, base_url, users)
+        _log(f"exports in inbox: {dropped} new")
+        start, end = history_window(settings)
+        _log(f"materializing every asset for {start} .. {end}")
+        materialize_everything(start, end)
+        print_summary(settings)
+        if exit_after_summary:
+            return 0
+        return _serve_ui(ui_port)
+
+
+def _serve_ui(port: int) -> int:
+    _log(f"Dagster UI on http://127.0.0.1:{port}  (Ctrl-C stops everything)")
+    ui = _spawn(
+        [
+            sys.executable,
+            "-m",
+            "dagster",
+            "dev",
+            "-h",
+            "127.0.0.1",
+            "-p",
+            str(port),
+            "-w",
+            "workspace.yaml",
+        ]
+    )
+    stop = {"requested": False}
+
+    def on_signal(signum: int, _frame: object) -> None:
+        stop["requested"] = True
+
+    signal.signal(signal.SIGINT, on_signal)
+    signal.signal(signal.SIGTERM, on_signal)
+    try:
+        while not stop["requested"] and ui.poll() is None:
+            time.sleep(0.5)
+    finally:
+        _log("stopping the UI and the emulator")
+        _stop(ui, "dagster dev")
+    return 0

@@ -1,0 +1,50 @@
+"""The raw landing zone: content-addressed, gzip, never rewritten."""
+
+import gzip
+from datetime import UTC, datetime
+
+import pytest
+
+from spotify_assets.lib.ids import InvalidIdError
+from spotify_assets.lib.raw import RawStore
+
+
+def test_landing_is_idempotent_and_deterministic(tmp_path) -> None:
+    store = RawStore(tmp_path)
+    when = datetime(2026, 1, 5, 12, 30, 1, tzinfo=UTC)
+    first = store.put("recently_played", "alice", b'{"items": []}', received_at=when)
+    again = store.put("recently_played", "alice", b'{"items": []}', received_at=when)
+    assert first.created and not again.created
+    assert first.path == again.path
+    assert first.path.relative_to(tmp_path).as_posix().startswith(
+        "recently_played/alice/2026-01-05/123001_"
+    )
+    assert gzip.decompress(first.path.read_bytes()) == b'{"items": []}'
+    mtime = first.path.stat().st_mtime_ns
+    store.put("recently_played", "alice", b'{"items": []}', received_at=when)
+    assert first.path.stat().st_mtime_ns == mtime  # never rewritten
+
+
+def test_files_by_hash_are_found_again(tmp_path) -> None:
+    store = RawStore(tmp_path)
+    ref = store.put("exports", "bob", b"[]", by_hash=True)
+    assert store.find_by_hash("exports", "bob", ref.sha256) == ref.path
+    assert list(store.iter("exports", "bob")) == [ref.path]
+    assert RawStore.read(ref.path) == b"[]"
+
+
+@pytest.mark.parametrize("user", ["../../etc", "x'; drop table plays; --", "", ".hidden", "a/b"])
+def test_hostile_user_ids_never_become_paths(tmp_path, user: str) -> None:
+    with pytest.raises(InvalidIdError):
+        RawStore(tmp_path).put("exports", user, b"[]")
+    assert not any(tmp_path.rglob("*"))
+
+
+def test_remove_user_deletes_only_that_user(tmp_path) -> None:
+    store = RawStore(tmp_path)
+    store.put("exports", "alice", b"[1]", by_hash=True)
+    store.put("recently_played", "alice", b"{}")
+    kept = store.put("exports", "bob", b"[2]", by_hash=True)
+    files, size = store.remove_user("alice")
+    assert files == 2 and size > 0
+    assert [p for p in tmp_path.rglob("*") if p.is_file()] == [kept.path]

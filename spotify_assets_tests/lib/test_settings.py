@@ -1,0 +1,57 @@
+"""Settings: defaults select the emulator; a bad or missing value fails at load, named."""
+
+import pytest
+
+from spotify_assets.lib.settings import SettingsError, load_settings
+
+
+def test_defaults_select_the_local_emulator(monkeypatch: pytest.MonkeyPatch, tmp_path) -> None:
+    monkeypatch.chdir(tmp_path)  # no .env here
+    settings = load_settings()
+    assert settings.mode == "emulator"
+    assert settings.spotify_api_url == "http://127.0.0.1:8765"
+    assert settings.musicbrainz_url == settings.spotify_accounts_url == settings.spotify_api_url
+    assert settings.spotify_client_id
+    assert settings.warehouse_path == settings.data_dir / "warehouse.duckdb"
+
+
+def test_env_file_is_read(monkeypatch: pytest.MonkeyPatch, tmp_path) -> None:
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / ".env").write_text("SPOTIFY_ASSETS_EMULATOR_PORT=9999\n")
+    assert load_settings().spotify_api_url == "http://127.0.0.1:9999"
+
+
+@pytest.mark.parametrize(
+    ("variable", "value"),
+    [
+        ("SPOTIFY_ASSETS_DEFAULT_TIMEZONE", "Mars/Olympus_Mons"),
+        ("SPOTIFY_ASSETS_EMULATOR_PORT", "70000"),
+        ("SPOTIFY_ASSETS_MODE", "production"),
+        ("SPOTIFY_API_URL", "ftp://example.org"),
+        ("SPOTIFY_ASSETS_HTTP_TIMEOUT", "-1"),
+    ],
+)
+def test_invalid_value_names_the_variable(
+    monkeypatch: pytest.MonkeyPatch, tmp_path, variable: str, value: str
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv(variable, value)
+    with pytest.raises(SettingsError, match=variable):
+        load_settings()
+
+
+def test_live_mode_requires_credentials_and_a_contact_user_agent(
+    monkeypatch: pytest.MonkeyPatch, tmp_path
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("SPOTIFY_ASSETS_MODE", "live")
+    with pytest.raises(SettingsError, match="SPOTIFY_CLIENT_ID.*MUSICBRAINZ_USER_AGENT"):
+        load_settings()
+    monkeypatch.setenv("SPOTIFY_CLIENT_ID", "abc")
+    monkeypatch.setenv("MUSICBRAINZ_USER_AGENT", "spotify_assets")
+    with pytest.raises(SettingsError, match="contact"):
+        load_settings()
+    monkeypatch.setenv("MUSICBRAINZ_USER_AGENT", "spotify_assets/0.1 ( ops@example.org )")
+    settings = load_settings()
+    assert settings.spotify_api_url == "https://api.spotify.com"
+    assert settings.musicbrainz_url == "https://musicbrainz.org"
