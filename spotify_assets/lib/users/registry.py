@@ -283,14 +283,20 @@ class UserRegistry:
                     timezone,
                 ),
             )
-        return self.get(user_id)
+        return self.require(user_id)
 
-    def get(self, user_id: str) -> User:
+    def get(self, user_id: str) -> User | None:
+        """The user, or None if nobody with this id is enrolled."""
         check_user_id(user_id)
         users = self._select("where id = ?", (user_id,))
-        if not users:
+        return users[0] if users else None
+
+    def require(self, user_id: str) -> User:
+        """The user, or UnknownUserError naming the id and the registry file."""
+        user = self.get(user_id)
+        if user is None:
             raise UnknownUserError(f"no enrolled user {user_id!r} in {self.path}")
-        return users[0]
+        return user
 
     def active_users(self) -> builtins.list[User]:
         return self._select("where status = 'active'", ())

@@ -104,8 +104,9 @@ def test_list_and_status_filter(registry: UserRegistry) -> None:
 
 
 def test_unknown_user_is_named(registry: UserRegistry) -> None:
+    assert registry.get("nobody") is None
     with pytest.raises(UnknownUserError, match=r"no enrolled user 'nobody' in .*users\.sqlite3"):
-        registry.get("nobody")
+        registry.require("nobody")
     for call in (
         lambda: registry.pause("nobody"),
         lambda: registry.get_refresh_token("nobody"),
@@ -130,8 +131,7 @@ def test_remove_deletes_user_and_pull_state(registry: UserRegistry) -> None:
         assert con.execute("select count(*) from pulls").fetchone()[0] == 0
     finally:
         con.close()
-    with pytest.raises(UnknownUserError):
-        registry.get("alice")
+    assert registry.get("alice") is None
 
 
 # -- secrets -----------------------------------------------------------------------------------
@@ -196,6 +196,7 @@ def test_wal_mode(registry: UserRegistry) -> None:
 METHODS = {
     "enroll": lambda r, uid: r.enroll(uid, "Name", TOKEN),
     "get": lambda r, uid: r.get(uid),
+    "require": lambda r, uid: r.require(uid),
     "pause": lambda r, uid: r.pause(uid),
     "resume": lambda r, uid: r.resume(uid),
     "remove": lambda r, uid: r.remove(uid),
