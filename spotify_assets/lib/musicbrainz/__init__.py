@@ -1,0 +1,1 @@
+"""MusicBrainz: a polite ws/2 client (1 request/s across processes) and Spotify -> MBID matching."""

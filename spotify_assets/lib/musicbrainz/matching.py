@@ -1,0 +1,405 @@
+"""Pure functions that decide whether a MusicBrainz candidate is the Spotify entity we hold.
+
+A wrong MBID is worse than none, so a candidate is accepted only when it clears the thresholds of
+its method AND is clearly better than the best candidate for a different entity. Candidates are
+the dicts musicbrainzngs returns (search hits or ISRC lookup results).
+
+Scores are in [0, 1]. For recordings: 0.6 * title + 0.3 * artist + 0.1 * duration similarity;
+for releases: 0.6 * title + 0.3 * artist + 0.1 * status (Official 1, unknown 0.5, other 0).
+Thresholds (``RECORDING_RULES``, ``RELEASE_RULES``, ``ARTIST_RULE``) are per method: an ISRC or
+barcode hit is already strong evidence, so its names are only sanity-checked; a name search has
+nothing else, so its names must agree closely.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from collections.abc import Collection, Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any, Literal
+
+from rapidfuzz import fuzz
+from unidecode import unidecode
+
+Method = Literal["isrc", "barcode", "search"]
+
+# The best candidate must beat the best candidate for a *different* entity by this much.
+AMBIGUITY_MARGIN = 0.05
+
+
+@dataclass(frozen=True)
+class Match:
+    """An accepted match: the MBID, how it was found and its combined score in [0, 1]."""
+
+    mbid: str
+    method: Method
+    score: float
+    # For releases: the release-group of the matched release (albums are compared at that level).
+    group_mbid: str | None = None
+
+
+@dataclass(frozen=True)
+class Rule:
+    """Minimum similarities for a method; `max_duration_delta_ms` None means length is ignored."""
+
+    min_title: float
+    min_artist: float
+    max_duration_delta_ms: int | None = None
+
+
+RECORDING_RULES: dict[str, Rule] = {
+    "isrc": Rule(min_title=0.6, min_artist=0.5, max_duration_delta_ms=30_000),
+    "search": Rule(min_title=0.9, min_artist=0.85, max_duration_delta_ms=10_000),
+}
+RELEASE_RULES: dict[str, Rule] = {
+    "barcode": Rule(min_title=0.5, min_artist=0.5),
+    "search": Rule(min_title=0.9, min_artist=0.85),
+}
+# Artists have only a name to go on; namesakes are common, so ambiguity is the usual failure.
+ARTIST_RULE = Rule(min_title=0.92, min_artist=0.0)
+
+
+# --- normalisation -------------------------------------------------------------------------------
+
+_FEAT_WORD = r"(?:feat\.?|ft\.?|featuring)"
+# "(feat. X)", "[with X]": Spotify puts guests in the title, MusicBrainz in the artist credit.
+_FEAT_BRACKET = re.compile(
+    rf"\s*[\(\[\{{]\s*(?:{_FEAT_WORD}|with)\s[^\)\]\}}]*[\)\]\}}]", re.IGNORECASE
+)
+_FEAT_TAIL = re.compile(rf"\s+{_FEAT_WORD}\s.*$", re.IGNORECASE)
+_EDITION_WORD = (
+    r"(?:re-?master(?:ed)?|deluxe|edition|anniversary|expanded|bonus\s+tracks?|re-?issue)"
+)
+# Words that make a version a different recording in MusicBrainz: such suffixes are kept.
+_DISTINCT_VERSION = re.compile(
+    r"\b(?:live|remix|mix|edit|acoustic|demo|instrumental|karaoke|unplugged|session)\b",
+    re.IGNORECASE,
+)
+_BRACKETED = r"[^\(\)\[\]\{\}]*"
+_EDITION_BRACKET = re.compile(
+    rf"\s*[\(\[\{{]({_BRACKETED}\b{_EDITION_WORD}{_BRACKETED})[\)\]\}}]\s*$", re.IGNORECASE
+)
+_EDITION_DASH = re.compile(rf"\s+[-\u2013\u2014]\s+(.*\b{_EDITION_WORD}.*)$", re.IGNORECASE)
+_APOSTROPHES = re.compile(r"['\u2019\u2018`\u00b4]")
+_NON_WORD = re.compile(r"[\W_]+")
+_LEADING_THE = re.compile(r"^the\s+")
+_TRAILING_THE = re.compile(r"^(.+),\s*the$")
+
+
+def _fold(text: str) -> str:
+    return unicodedata.normalize("NFKC", text).casefold().strip()
+
+
+def _strip_once(text: str, pattern: re.Pattern[str], *, guard: bool) -> str:
+    match = pattern.search(text)
+    if match is None:
+        return text
+    if guard and match.groups() and _DISTINCT_VERSION.search(match.group(1)):
+        return text
+    stripped = text[: match.start()].rstrip()
+    # Never strip a title down to nothing ("Deluxe Edition" may be the whole name).
+    return stripped if stripped else text
+
+
+def _strip_decorations(text: str) -> str:
+    """Remove featured-artist parts and edition suffixes until nothing changes."""
+    previous = None
+    while previous != text:
+        previous = text
+        text = _FEAT_BRACKET.sub("", text).strip() or text
+        text = _strip_once(text, _FEAT_TAIL, guard=False)
+        text = _strip_once(text, _EDITION_BRACKET, guard=True)
+        text = _strip_once(text, _EDITION_DASH, guard=True)
+    return text
+
+
+def _ascii_words(text: str) -> str:
+    text = text.replace("&", " and ")
+    ascii_text = unidecode(text).lower()
+    ascii_text = _APOSTROPHES.sub("", ascii_text)
+    words = _NON_WORD.sub(" ", ascii_text).strip()
+    if words:
+        return words
+    # Titles made only of symbols or emoji ("!!!", "🔥") transliterate to nothing; compare them
+    # as folded text instead so they still equal themselves and nothing else.
+    return " ".join(text.split())
+
+
+def normalize_title(title: str) -> str:
+    """Fold a track/album title for comparison.
+
+    NFKC + casefold, drop "feat."/"ft."/"featuring" tails and bracketed guests, drop edition
+    suffixes (" - Remastered 2011", " - 2011 Remaster", "(Deluxe Edition)", "[Remastered]") but
+    keep the ones that name a different recording ("- Live", "(Radio Edit)", "(Remix)"),
+    "&" -> "and", transliterate to ASCII, remove apostrophes, collapse punctuation and spaces.
+    """
+    return _ascii_words(_strip_decorations(_fold(title or "")))
+
+
+def clean_title_for_search(title: str) -> str:
+    """The title to send to a search: decorations removed, original script and case kept."""
+    return _strip_decorations(unicodedata.normalize("NFKC", title or "").strip())
+
+
+def normalize_artist(name: str) -> str:
+    """Fold an artist name like `normalize_title`; "Beatles, The" == "The Beatles" == "Beatles"."""
+    text = _fold(name or "")
+    text = _TRAILING_THE.sub(r"the \1", text)
+    text = _strip_once(text, _FEAT_TAIL, guard=False)
+    words = _ascii_words(text)
+    return _LEADING_THE.sub("", words) or words
+
+
+def similarity(a: str, b: str) -> float:
+    """Normalised Levenshtein similarity in [0, 1] of two already-normalised strings."""
+    if not a or not b:
+        return 0.0
+    return fuzz.ratio(a, b) / 100.0
+
+
+def barcode_variants(upc: str | None) -> list[str]:
+    """Forms a barcode may be stored under in MusicBrainz, most literal first.
+
+    As given, without leading zeros, zero-padded to 12 (UPC-A) and to 13 (EAN-13) digits; GS1 says
+    leading zeros do not change a GTIN, but MusicBrainz matches the printed string exactly.
+    Anything that is not a run of digits has no variants.
+    """
+    code = (upc or "").strip().replace(" ", "").replace("-", "")
+    if not code.isdigit() or not code.isascii():
+        return []
+    bare = code.lstrip("0") or "0"
+    variants = [code, bare, bare.zfill(12), bare.zfill(13)]
+    return list(dict.fromkeys(v for v in variants if len(v) <= 14))
+
+
+# --- reading musicbrainzngs dicts ----------------------------------------------------------------
+
+
+def credit_names(candidate: Mapping[str, Any]) -> list[list[str]]:
+    """For each artist in an artist-credit: its name, credited name and "First Last" sort-name."""
+    names: list[list[str]] = []
+    for credit in candidate.get("artist-credit") or []:
+        if not isinstance(credit, Mapping):
+            continue  # join phrases (" & ", " feat. ") are plain strings in the list
+        artist = credit.get("artist") or {}
+        variants = [credit.get("name"), artist.get("name")]
+        sort_name = artist.get("sort-name") or ""
+        if ", " in sort_name:
+            last, first = sort_name.split(", ", 1)
+            variants.append(f"{first} {last}")
+        names.append([v for v in variants if v])
+    return names
+
+
+def artist_similarity(candidate: Mapping[str, Any], artist: str) -> float:
+    """How well the Spotify primary artist matches the credit (the first credit counts most)."""
+    wanted = normalize_artist(artist)
+    best = 0.0
+    for position, variants in enumerate(credit_names(candidate)):
+        # A guest further down the credit is weaker evidence than the primary artist.
+        weight = 1.0 if position == 0 else 0.95
+        for variant in variants:
+            best = max(best, weight * similarity(wanted, normalize_artist(variant)))
+    return best
+
+
+def title_similarity(candidate_title: str, disambiguation: str | None, title: str) -> float:
+    wanted = normalize_title(title)
+    scores = [similarity(wanted, normalize_title(candidate_title))]
+    if disambiguation:
+        # Spotify's "Song - Live" is MusicBrainz's "Song" with disambiguation "live".
+        scores.append(similarity(wanted, normalize_title(f"{candidate_title} {disambiguation}")))
+    return max(scores)
+
+
+def duration_similarity(length_ms: int | None, duration_ms: int | None) -> float:
+    """1 within 2 s, falling linearly to 0 at 20 s; 0.5 when either length is unknown."""
+    if length_ms is None or duration_ms is None:
+        return 0.5
+    delta = abs(length_ms - duration_ms)
+    return max(0.0, min(1.0, 1.0 - (delta - 2_000) / 18_000))
+
+
+def _int_or_none(value: object) -> int | None:
+    try:
+        return int(value)  # type: ignore[arg-type]
+    except (TypeError, ValueError):
+        return None
+
+
+# --- choosing ------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class _Scored:
+    mbid: str
+    score: float
+    acceptable: bool
+    group_mbid: str | None = None
+    tie_key: tuple[Any, ...] = ()
+
+
+def _best_per_entity(scored: Iterable[_Scored]) -> list[_Scored]:
+    best: dict[str, _Scored] = {}
+    for item in scored:
+        if item.mbid not in best or item.score > best[item.mbid].score:
+            best[item.mbid] = item
+    return sorted(best.values(), key=lambda s: (-s.score, s.tie_key, s.mbid))
+
+
+def _decide(scored: Iterable[_Scored], method: Method) -> Match | None:
+    ranked = _best_per_entity(scored)
+    if not ranked or not ranked[0].acceptable:
+        return None
+    top = ranked[0]
+    for other in ranked[1:]:
+        if other.score <= top.score - AMBIGUITY_MARGIN:
+            break
+        # Near-ties inside one release-group are the same album (e.g. CD and digital sharing a
+        # barcode): the tie key (Official first, earliest date) picks one. Across entities a
+        # near-tie means we cannot tell, and a wrong MBID is worse than none.
+        if top.group_mbid is None or other.group_mbid != top.group_mbid:
+            return None
+    return Match(top.mbid, method, round(top.score, 4), top.group_mbid)
+
+
+def _passes(rule: Rule, title_sim: float, artist_sim: float, delta_ms: int | None) -> bool:
+    if title_sim < rule.min_title or artist_sim < rule.min_artist:
+        return False
+    limit = rule.max_duration_delta_ms
+    return limit is None or delta_ms is None or delta_ms <= limit
+
+
+def choose_recording(
+    candidates: Sequence[Mapping[str, Any]],
+    title: str,
+    artist: str,
+    duration_ms: int | None,
+    *,
+    method: Method = "search",
+) -> Match | None:
+    """The recording among `candidates` that is this Spotify track, or None if unsure.
+
+    `artist` is the Spotify primary artist. `method` is "isrc" for the recordings of an ISRC
+    lookup (names only sanity-checked) or "search" for search hits (names must agree closely).
+    """
+    rule = RECORDING_RULES[method]
+    scored = []
+    for cand in candidates:
+        length = _int_or_none(cand.get("length"))
+        t_sim = title_similarity(cand.get("title", ""), cand.get("disambiguation"), title)
+        a_sim = artist_similarity(cand, artist)
+        d_sim = duration_similarity(length, duration_ms)
+        known = length is not None and duration_ms is not None
+        delta = abs(length - duration_ms) if known else None  # type: ignore[operator]
+        scored.append(
+            _Scored(
+                mbid=cand["id"],
+                score=0.6 * t_sim + 0.3 * a_sim + 0.1 * d_sim,
+                acceptable=_passes(rule, t_sim, a_sim, delta),
+            )
+        )
+    return _decide(scored, method)
+
+
+_STATUS_SCORE = {"official": 1.0}
+
+
+def _status_score(status: str | None) -> float:
+    if not status:
+        return 0.5
+    return _STATUS_SCORE.get(status.casefold(), 0.0)
+
+
+def choose_release(
+    candidates: Sequence[Mapping[str, Any]],
+    title: str,
+    artist: str,
+    *,
+    barcode: str | None = None,
+    method: Method = "search",
+) -> Match | None:
+    """The release among `candidates` that is this Spotify album, or None if unsure.
+
+    With `method="barcode"` only candidates whose barcode is a variant of `barcode` count.
+    The Match carries the release-group MBID; candidates of one release-group that tie are the
+    same album, so a tie among them is broken (Official first, then earliest date, then id).
+    """
+    rule = RELEASE_RULES[method]
+    wanted_codes = set(barcode_variants(barcode)) if barcode else None
+    scored = []
+    for cand in candidates:
+        if wanted_codes is not None and (cand.get("barcode") or "") not in wanted_codes:
+            continue
+        t_sim = title_similarity(cand.get("title", ""), cand.get("disambiguation"), title)
+        a_sim = artist_similarity(cand, artist)
+        status = _status_score(cand.get("status"))
+        group = (cand.get("release-group") or {}).get("id")
+        scored.append(
+            _Scored(
+                mbid=cand["id"],
+                score=0.6 * t_sim + 0.3 * a_sim + 0.1 * status,
+                acceptable=_passes(rule, t_sim, a_sim, None),
+                group_mbid=group,
+                tie_key=(-status, cand.get("date") or "9999"),
+            )
+        )
+    return _decide(scored, method)
+
+
+def choose_artist(
+    candidates: Sequence[Mapping[str, Any]],
+    name: str,
+    *,
+    related_mbids: Collection[str] = (),
+) -> Match | None:
+    """The artist among search `candidates` named `name`, or None if unsure.
+
+    Namesakes are common ("Dynamo" x 3), so a name alone is accepted only when no other artist
+    comes close. `related_mbids` (artists credited on recordings already matched for this artist's
+    tracks) breaks such ties: a related namesake wins over unrelated ones.
+    """
+    wanted = normalize_artist(name)
+    scored = []
+    for cand in candidates:
+        variants = [cand.get("name", ""), cand.get("sort-name", "")]
+        variants += [alias.get("alias") or "" for alias in cand.get("alias-list") or []]
+        n_sim = max(similarity(wanted, normalize_artist(v)) for v in variants)
+        related = cand["id"] in related_mbids
+        scored.append(
+            _Scored(
+                mbid=cand["id"],
+                # Being credited next to this artist's matched recordings is decisive evidence.
+                score=n_sim + (AMBIGUITY_MARGIN * 2 if related else 0.0),
+                acceptable=n_sim >= ARTIST_RULE.min_title,
+            )
+        )
+    match = _decide(scored, "search")
+    if match is None:
+        return None
+    return Match(match.mbid, "search", round(min(match.score, 1.0), 4))
+
+
+def artist_from_credit(
+    recording: Mapping[str, Any], name: str, method: Method
+) -> Match | None:
+    """The artist MBID credited on an already matched recording under the Spotify name `name`.
+
+    This costs no request: ISRC lookups and searches carry the artist-credit with ids.
+    """
+    wanted = normalize_artist(name)
+    hits: dict[str, float] = {}
+    for credit in recording.get("artist-credit") or []:
+        if not isinstance(credit, Mapping):
+            continue
+        artist = credit.get("artist") or {}
+        sims = [similarity(wanted, normalize_artist(v)) for v in credit_names({"artist-credit":
+                                                                                [credit]})[0]]
+        best = max(sims, default=0.0)
+        if artist.get("id") and best >= ARTIST_RULE.min_title:
+            hits[artist["id"]] = max(best, hits.get(artist["id"], 0.0))
+    if len(hits) != 1:
+        return None
+    ((mbid, score),) = hits.items()
+    return Match(mbid, method, round(score, 4))
