@@ -1,0 +1,495 @@
+"""SpotifyClient: the one Web API client, for the emulator and for Spotify alike.
+
+Per-user calls take the user id first; the client gets each user's access token by refreshing
+the refresh token from the TokenStore, caches it until shortly before expiry, and saves a
+rotated refresh token at once (the old one may be dead afterwards). Retries, the app-wide rate
+gate and the concurrency bound live in `transport.Transport`; page checks in `paging`.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+import threading
+import time
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
+from functools import partial
+from typing import Any, Literal, Protocol, TypeVar, overload
+
+import httpx
+from pydantic import BaseModel
+
+from spotify_assets.lib.ids import validate_spotify_id
+from spotify_assets.lib.settings import Settings
+from spotify_assets.lib.spotify import auth
+from spotify_assets.lib.spotify.errors import (
+    EndpointRemovedError,
+    InvalidGrantError,
+    MalformedResponseError,
+    NotFoundError,
+    ReauthorizationRequired,
+    SpotifyError,
+)
+from spotify_assets.lib.spotify.models import (
+    Album,
+    Artist,
+    Cursors,
+    PlayHistoryItem,
+    Playlist,
+    RecentlyPlayedPage,
+    SimplifiedAlbum,
+    SimplifiedTrack,
+    Track,
+    UserProfile,
+)
+from spotify_assets.lib.spotify.paging import (
+    cursor_ms,
+    describe_problem,
+    parse_followed_page,
+    parse_offset_page,
+    parse_recent_page,
+    unix_ms,
+)
+from spotify_assets.lib.spotify.transport import (
+    OnResponse,
+    RetryPolicy,
+    Transport,
+    error_message,
+    log,
+)
+
+M = TypeVar("M", bound=BaseModel)
+R = TypeVar("R")
+
+# Maximum `limit` per endpoint in 2026 development mode (artist albums was cut from 50 to 10).
+ARTIST_ALBUMS_LIMIT = 10
+TOP_ITEMS_LIMIT = 50
+FOLLOWING_LIMIT = 50
+ALBUM_TRACKS_LIMIT = 50
+NEW_RELEASES_LIMIT = 50
+RECENTLY_PLAYED_LIMIT = 50
+PLAYLIST_ADD_LIMIT = 100
+# Templates that answer 403 for development-mode apps since February 2026.
+REMOVED_IN_DEV_MODE = frozenset({"GET /v1/browse/new-releases"})
+# Refresh this long before the access token expires, so a request never carries a dead one.
+TOKEN_EXPIRY_MARGIN_S = 60.0
+# No endpoint we page has anywhere near this many pages; a server looping forever stops here.
+MAX_PAGES = 500
+
+TopKind = Literal["tracks", "artists"]
+TimeRange = Literal["short_term", "medium_term", "long_term"]
+
+
+class TokenStore(Protocol):
+    """Where refresh tokens live (the users registry implements it)."""
+
+    def get_refresh_token(self, user_id: str) -> str: ...
+
+    def save_refresh_token(self, user_id: str, token: str) -> None: ...
+
+    def mark_needs_reauth(self, user_id: str, reason: str) -> None: ...
+
+
+@dataclass
+class _AccessToken:
+    value: str
+    expires_at: float  # on the client's clock
+
+    def __repr__(self) -> str:
+        return f"_AccessToken(<hidden>, expires_at={self.expires_at:.0f})"
+
+
+class SpotifyClient:
+    """Typed, retrying, rate-limit-aware Spotify Web API client shared by all users of one app.
+
+    Thread-safe: one instance can serve a ThreadPoolExecutor fanning out over users.
+    `sleep`, `clock` and `rng` are injectable so tests never wait and jitter is reproducible.
+    """
+
+    def __init__(
+        self,
+        settings: Settings,
+        tokens: TokenStore,
+        *,
+        on_response: OnResponse | None = None,
+        sleep: Callable[[float], None] = time.sleep,
+        max_concurrency: int = 4,
+        clock: Callable[[], float] = time.monotonic,
+        rng: random.Random | None = None,
+        retry: RetryPolicy | None = None,
+    ) -> None:
+        self._settings = settings
+        self._tokens = tokens
+        self._api_base = f"{settings.spotify_api_url}/v1"
+        self._clock = clock
+        self._http = httpx.Client(
+            timeout=httpx.Timeout(settings.http_timeout_s),
+            follow_redirects=False,
+            headers={"Accept": "application/json", "User-Agent": "spotify_assets/0.1"},
+            limits=httpx.Limits(max_connections=max_concurrency + 2),
+        )
+        self._transport = Transport(
+            self._http,
+            max_retry_after_s=settings.max_retry_after_s,
+            sleep=sleep,
+            clock=clock,
+            rng=rng or random.Random(),
+            policy=retry or RetryPolicy(),
+            max_concurrency=max_concurrency,
+            on_response=on_response,
+        )
+        self._access: dict[str, _AccessToken] = {}
+        self._user_locks: dict[str, threading.Lock] = {}
+        self._locks_lock = threading.Lock()
+
+    def __repr__(self) -> str:
+        return f"SpotifyClient(api={self._api_base!r}, cached_users={len(self._access)})"
+
+    def close(self) -> None:
+        self._http.close()
+
+    def __enter__(self) -> SpotifyClient:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    # ---- per-user calls -------------------------------------------------------------------
+
+    def me(self, user_id: str) -> UserProfile:
+        """The user's profile (`GET /me`)."""
+        return self._get(user_id, "GET /v1/me", "/me", {}, UserProfile.model_validate)
+
+    def recently_played(
+        self, user_id: str, after_ms: int | None = None, limit: int = RECENTLY_PLAYED_LIMIT
+    ) -> RecentlyPlayedPage:
+        """Every reachable play after `after_ms` (Unix ms), newest first, each exactly once.
+
+        With `after_ms` the pages are walked forward along `cursors.after`; without it, back
+        along `cursors.before` (Spotify keeps only ~50 plays reachable, so this is short).
+        The result is one merged page whose `cursors.after` is the newest play's ms (the next
+        poll's cursor; `after_ms` itself when nothing new) and `cursors.before` the oldest's.
+        """
+        _check_limit(limit, RECENTLY_PLAYED_LIMIT)
+        direction = "after" if after_ms is not None else "before"
+        cursor = after_ms
+        plays: dict[Any, PlayHistoryItem] = {}
+        for _ in range(MAX_PAGES):
+            params: dict[str, Any] = {"limit": limit}
+            if cursor is not None:
+                params[direction] = cursor
+            page = self._get(user_id, "GET /v1/me/player/recently-played",
+                             "/me/player/recently-played", params,
+                             partial(parse_recent_page, limit=limit))
+            # played_at identifies a play; a page served twice adds nothing and ends the walk.
+            fresh = [item for item in page.items if item.played_at not in plays]
+            plays.update((item.played_at, item) for item in fresh)
+            next_cursor = cursor_ms(getattr(page.cursors, direction, None))
+            if (len(page.items) < limit or not fresh or next_cursor is None
+                    or next_cursor == cursor or (direction == "before" and page.next is None)):
+                break
+            cursor = next_cursor
+        items = sorted(plays.values(), key=lambda item: item.played_at, reverse=True)
+        newest = str(unix_ms(items[0].played_at)) if items else _opt_str(after_ms)
+        oldest = str(unix_ms(items[-1].played_at)) if items else None
+        return RecentlyPlayedPage(
+            items=items, cursors=Cursors(after=newest, before=oldest), next=None, limit=limit
+        )
+
+    @overload
+    def top_items(self, user_id: str, kind: Literal["tracks"], time_range: TimeRange,
+                  limit: int = ...) -> list[Track]: ...
+
+    @overload
+    def top_items(self, user_id: str, kind: Literal["artists"], time_range: TimeRange,
+                  limit: int = ...) -> list[Artist]: ...
+
+    def top_items(
+        self, user_id: str, kind: TopKind, time_range: TimeRange, limit: int = TOP_ITEMS_LIMIT
+    ) -> list[Track] | list[Artist]:
+        """All of the user's top tracks or artists for a range, in rank order."""
+        if kind not in ("tracks", "artists"):
+            raise ValueError(f"top items kind must be 'tracks' or 'artists', not {kind!r}")
+        if time_range not in ("short_term", "medium_term", "long_term"):
+            raise ValueError(f"unknown time_range {time_range!r}")
+        _check_limit(limit, TOP_ITEMS_LIMIT)
+        model: type[Track] | type[Artist] = Track if kind == "tracks" else Artist
+        return self._offset_items(user_id, "GET /v1/me/top/{type}", f"/me/top/{kind}",
+                                  {"time_range": time_range}, limit, model)
+
+    def followed_artists(self, user_id: str) -> list[Artist]:
+        """Every artist the user follows (cursor paging on the last artist id)."""
+        artists: dict[str, Artist] = {}
+        after: str | None = None
+        used_cursors: set[str] = set()
+        for _ in range(MAX_PAGES):
+            params: dict[str, Any] = {"type": "artist", "limit": FOLLOWING_LIMIT}
+            if after is not None:
+                params["after"] = after
+            page = self._get(user_id, "GET /v1/me/following", "/me/following", params,
+                             partial(parse_followed_page, limit=FOLLOWING_LIMIT))
+            for artist in page.items:
+                artists.setdefault(artist.id or artist.name, artist)
+            after = page.cursors.after if page.cursors else None
+            if page.next is None or not after or not page.items:
+                return list(artists.values())
+            if after in used_cursors:
+                raise MalformedResponseError(user_id, "GET /v1/me/following", 200,
+                                             f"cursor {after!r} served twice; paging loops")
+            used_cursors.add(after)
+        raise MalformedResponseError(user_id, "GET /v1/me/following", 200,
+                                     f"more than {MAX_PAGES} pages")
+
+    def artist(self, user_id: str, artist_id: str) -> Artist:
+        path = f"/artists/{validate_spotify_id(artist_id)}"
+        return self._get(user_id, "GET /v1/artists/{id}", path, {}, Artist.model_validate)
+
+    def artist_albums(
+        self,
+        user_id: str,
+        artist_id: str,
+        include_groups: Sequence[str] = ("album", "single"),
+    ) -> list[SimplifiedAlbum]:
+        """Every album of the artist in `include_groups`, 10 per page (the dev-mode maximum)."""
+        path = f"/artists/{validate_spotify_id(artist_id)}/albums"
+        params = {"include_groups": ",".join(include_groups)}
+        return self._offset_items(user_id, "GET /v1/artists/{id}/albums", path, params,
+                                  ARTIST_ALBUMS_LIMIT, SimplifiedAlbum)
+
+    def album(self, user_id: str, album_id: str) -> Album:
+        path = f"/albums/{validate_spotify_id(album_id)}"
+        return self._get(user_id, "GET /v1/albums/{id}", path, {}, Album.model_validate)
+
+    def album_tracks(self, user_id: str, album_id: str) -> list[SimplifiedTrack]:
+        """Every track of the album, in album order."""
+        path = f"/albums/{validate_spotify_id(album_id)}/tracks"
+        return self._offset_items(user_id, "GET /v1/albums/{id}/tracks", path, {},
+                                  ALBUM_TRACKS_LIMIT, SimplifiedTrack)
+
+    def track(self, user_id: str, track_id: str) -> Track:
+        path = f"/tracks/{validate_spotify_id(track_id)}"
+        return self._get(user_id, "GET /v1/tracks/{id}", path, {}, Track.model_validate)
+
+    def new_releases(self, user_id: str) -> list[SimplifiedAlbum]:
+        """Spotify's new releases; extended quota only (dev mode -> EndpointRemovedError)."""
+        return self._offset_items(user_id, "GET /v1/browse/new-releases", "/browse/new-releases",
+                                  {}, NEW_RELEASES_LIMIT, SimplifiedAlbum, unwrap="albums")
+
+    def create_playlist(self, user_id: str, name: str, description: str) -> Playlist:
+        """A new private playlist of the user (`POST /me/playlists`; never retried blindly)."""
+        body = {"name": name, "description": description, "public": False}
+        response = self._call(user_id, "POST", "POST /v1/me/playlists", "/me/playlists",
+                              json_body=body)
+        return self._parse(user_id, "POST /v1/me/playlists", response, Playlist.model_validate)
+
+    def add_playlist_items(self, user_id: str, playlist_id: str, uris: Iterable[str]) -> str:
+        """Append `uris` (100 per request, in order); returns the last snapshot id."""
+        endpoint = "POST /v1/playlists/{id}/items"
+        path = f"/playlists/{validate_spotify_id(playlist_id)}/items"
+        uris = list(uris)
+        bad = [uri for uri in uris if not isinstance(uri, str) or not uri.startswith("spotify:")]
+        if bad:
+            raise ValueError(f"not Spotify URIs for playlist {playlist_id}: {bad[:3]!r}")
+        snapshot = ""
+        for start in range(0, len(uris), PLAYLIST_ADD_LIMIT):
+            chunk = uris[start:start + PLAYLIST_ADD_LIMIT]
+            response = self._call(user_id, "POST", endpoint, path, json_body={"uris": chunk})
+            snapshot = self._parse(user_id, endpoint, response, _snapshot_id)
+        return snapshot
+
+    # ---- paging -----------------------------------------------------------------------------
+
+    def _offset_items(
+        self,
+        user_id: str,
+        endpoint: str,
+        path: str,
+        params: dict[str, Any],
+        limit: int,
+        model: type[M],
+        unwrap: str | None = None,
+    ) -> list[M]:
+        """Every item of an offset-paged endpoint, each once (deduplicated by id)."""
+        items: list[M] = []
+        seen: set[str] = set()
+        offset = 0
+        for _ in range(MAX_PAGES):
+            page = self._get(
+                user_id, endpoint, path, {**params, "limit": limit, "offset": offset},
+                partial(parse_offset_page, model=model, offset=offset, limit=limit,
+                        unwrap=unwrap),
+            )
+            fresh = 0
+            for item in page.items:
+                key = getattr(item, "id", None)
+                if key is not None and key in seen:
+                    continue
+                if key is not None:
+                    seen.add(key)
+                items.append(item)
+                fresh += 1
+            # Offsets are computed here, never taken from `next`: a server-supplied URL could
+            # point at another host, and we must not send the user's token there.
+            offset += len(page.items)
+            if page.next is None or (page.total is not None and offset >= page.total):
+                return items
+            if fresh == 0:
+                raise MalformedResponseError(
+                    user_id, endpoint, 200,
+                    f"page at offset {offset - len(page.items)} repeats items already fetched",
+                )
+        raise MalformedResponseError(user_id, endpoint, 200, f"more than {MAX_PAGES} pages")
+
+    # ---- requests ---------------------------------------------------------------------------
+
+    def _get(
+        self,
+        user_id: str,
+        endpoint: str,
+        path: str,
+        params: dict[str, Any],
+        parse: Callable[[Any], R],
+    ) -> R:
+        """GET and parse; a body that fails to parse is fetched once more, then rejected.
+
+        A truncated or garbled body is usually a transient network or server fault, so one
+        re-fetch recovers most of them without hiding a persistent problem.
+        """
+        response = self._call(user_id, "GET", endpoint, path, params=params)
+        try:
+            return self._parse_once(response, parse)
+        except ValueError as exc:
+            log.warning("spotify %s for user %s: bad body (%s); fetching once more",
+                        endpoint, user_id, describe_problem(exc))
+        response = self._call(user_id, "GET", endpoint, path, params=params)
+        return self._parse(user_id, endpoint, response, parse)
+
+    def _parse(
+        self, user_id: str, endpoint: str, response: httpx.Response, parse: Callable[[Any], R]
+    ) -> R:
+        try:
+            return self._parse_once(response, parse)
+        except ValueError as exc:
+            raise MalformedResponseError(
+                user_id, endpoint, response.status_code, describe_problem(exc)
+            ) from None
+
+    @staticmethod
+    def _parse_once(response: httpx.Response, parse: Callable[[Any], R]) -> R:
+        # json.JSONDecodeError, UnicodeDecodeError, pydantic's ValidationError and PageProblem
+        # are all ValueErrors.
+        return parse(json.loads(response.content))
+
+    def _call(
+        self,
+        user_id: str,
+        method: str,
+        endpoint: str,
+        path: str,
+        *,
+        params: dict[str, Any] | None = None,
+        json_body: Any = None,
+    ) -> httpx.Response:
+        """One Web API request with a valid access token; raises for any non-2xx answer."""
+        url = self._api_base + path
+        token = self._access_token(user_id)
+        for attempt in (1, 2):
+            build = partial(self._build, method, url, params, json_body, token)
+            response = self._transport.send(
+                user_id, endpoint, build, gate=self._transport.api_gate, land=True,
+                idempotent=method == "GET",
+            )
+            if response.status_code != 401:
+                return self._raise_for_status(user_id, endpoint, response, token)
+            if attempt == 1:
+                log.info("spotify %s for user %s: 401, refreshing the access token once",
+                         endpoint, user_id)
+                token = self._access_token(user_id, stale=token)
+        reason = "access token rejected (HTTP 401) even right after a refresh"
+        self._tokens.mark_needs_reauth(user_id, reason)
+        raise ReauthorizationRequired(user_id, endpoint, 401, reason)
+
+    def _build(
+        self, method: str, url: str, params: dict[str, Any] | None, json_body: Any, token: str
+    ) -> httpx.Request:
+        return self._http.build_request(
+            method, url, params=params, json=json_body,
+            headers={"Authorization": f"Bearer {token}"},
+        )
+
+    def _raise_for_status(
+        self, user_id: str, endpoint: str, response: httpx.Response, token: str
+    ) -> httpx.Response:
+        status = response.status_code
+        if status < 400:
+            return response
+        message = error_message(response, (token,))
+        if status == 403 and endpoint in REMOVED_IN_DEV_MODE:
+            raise EndpointRemovedError(
+                user_id, endpoint, status,
+                f"{message}: removed for development-mode apps (needs extended quota)",
+            )
+        if status == 404:
+            raise NotFoundError(user_id, endpoint, status, message)
+        raise SpotifyError(user_id, endpoint, status, message)
+
+    # ---- tokens -----------------------------------------------------------------------------
+
+    def _access_token(self, user_id: str, stale: str | None = None) -> str:
+        """A valid access token for the user; refreshed when missing, expiring or `stale`."""
+        with self._user_lock(user_id):
+            cached = self._access.get(user_id)
+            if (cached is not None and cached.value != stale
+                    and cached.expires_at - TOKEN_EXPIRY_MARGIN_S > self._clock()):
+                return cached.value
+            self._access.pop(user_id, None)
+            token = self._refresh(user_id)
+            self._access[user_id] = _AccessToken(token.access_token,
+                                                 self._clock() + token.expires_in)
+            return token.access_token
+
+    def _refresh(self, user_id: str) -> auth.TokenResponse:
+        # Runs under the user's lock: two concurrent refreshes with the same refresh token
+        # would race a rotation, and the loser would see invalid_grant.
+        refresh_token = self._tokens.get_refresh_token(user_id)
+        build = partial(auth.token_request, self._settings, auth.refresh_form(refresh_token),
+                        self._http)
+        response = self._transport.send(
+            user_id, auth.TOKEN_ENDPOINT, build, gate=self._transport.accounts_gate,
+            land=False, idempotent=True,
+        )
+        try:
+            token = auth.parse_token_response(
+                response, user_id=user_id, secrets_sent=(refresh_token,)
+            )
+        except InvalidGrantError as exc:
+            reason = f"refresh token rejected ({exc.message})"
+            self._tokens.mark_needs_reauth(user_id, reason)
+            raise ReauthorizationRequired(
+                user_id, auth.TOKEN_ENDPOINT, exc.status, f"{reason}; the user must log in again"
+            ) from None
+        if token.refresh_token and token.refresh_token != refresh_token:
+            # Rotation: the old refresh token may already be dead, so persist before anything
+            # else can fail.
+            self._tokens.save_refresh_token(user_id, token.refresh_token)
+        return token
+
+    def _user_lock(self, user_id: str) -> threading.Lock:
+        with self._locks_lock:
+            return self._user_locks.setdefault(user_id, threading.Lock())
+
+
+def _check_limit(limit: int, maximum: int) -> None:
+    if not 1 <= limit <= maximum:
+        raise ValueError(f"limit must be 1..{maximum}, got {limit}")
+
+
+def _opt_str(value: int | None) -> str | None:
+    return None if value is None else str(value)
+
+
+def _snapshot_id(body: Any) -> str:
+    if not isinstance(body, dict) or not isinstance(body.get("snapshot_id"), str):
+        raise ValueError("answer has no snapshot_id")
+    return body["snapshot_id"]

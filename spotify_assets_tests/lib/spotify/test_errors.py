@@ -1,0 +1,39 @@
+"""Errors name user, endpoint and status, and survive pickling (Dagster, process pools)."""
+
+from __future__ import annotations
+
+import pickle
+
+import pytest
+
+from spotify_assets.lib.spotify import errors
+
+
+@pytest.mark.parametrize(
+    "cls",
+    [errors.SpotifyError, errors.ReauthorizationRequired, errors.QuotaExceededError,
+     errors.EndpointRemovedError, errors.SpotifyServerError, errors.MalformedResponseError,
+     errors.InvalidGrantError, errors.NotFoundError],
+)
+def test_message_names_user_endpoint_status_and_pickles(cls: type) -> None:
+    error = cls("demo_tokyo", "GET /v1/me/top/{type}", 503, "upstream down")
+    text = str(error)
+    for part in ("demo_tokyo", "GET /v1/me/top/{type}", "503", "upstream down"):
+        assert part in text
+    assert isinstance(error, errors.SpotifyError)
+    again = pickle.loads(pickle.dumps(error))
+    assert type(again) is cls and str(again) == text
+    assert (again.user_id, again.endpoint, again.status) == ("demo_tokyo",
+                                                             "GET /v1/me/top/{type}", 503)
+
+
+def test_rate_limit_deferred_keeps_retry_after_through_pickle() -> None:
+    error = errors.RateLimitDeferred("u", "GET /v1/me", 429, "later", retry_after_s=7200.0)
+    again = pickle.loads(pickle.dumps(error))
+    assert again.retry_after_s == 7200.0
+    assert "GET /v1/me" in str(again) and "'u'" in str(again)
+
+
+def test_error_without_user_or_response() -> None:
+    text = str(errors.SpotifyServerError(None, "POST /api/token", None, "ConnectError"))
+    assert "no user" in text and "no response" in text
