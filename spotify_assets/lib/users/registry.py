@@ -25,6 +25,7 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Literal
 
 from spotify_assets.lib.ids import InvalidIdError, validate_user_id
+from spotify_assets.lib.spotify.errors import ReauthorizationRequired
 from spotify_assets.lib.users import crypto
 
 if TYPE_CHECKING:
@@ -75,24 +76,30 @@ class UnknownUserError(LookupError):
         return str(self.args[0]) if self.args else "unknown user"
 
 
-class TokenUnavailableError(RuntimeError):
-    """The user's refresh token may not be used: paused, needs re-authorization, or none stored."""
+class TokenUnavailableError(ReauthorizationRequired):
+    """The user's refresh token may not be used: paused, needs re-authorization, or none stored.
 
-    def __init__(self, user_id: str, status: str, reason: str | None) -> None:
-        self.user_id = user_id
-        self.status = status
+    A ReauthorizationRequired, so a pull loop parks this user and goes on with the others,
+    exactly as when Spotify itself rejects the token.
+    """
+
+    def __init__(self, user_id: str, user_status: str, reason: str | None) -> None:
+        self.user_status = user_status
         self.reason = reason
-        if status == "needs_reauth":
+        if user_status == "needs_reauth":
             why = f" ({reason})" if reason else ""
             text = f"user {user_id!r} needs to log in again{why}: run `spotify-assets login`"
-        elif status == "paused":
+        elif user_status == "paused":
             text = (
                 f"user {user_id!r} is paused: no pulls until "
                 f"`spotify-assets users resume {user_id}`"
             )
         else:
             text = f"user {user_id!r} has no stored refresh token: run `spotify-assets login`"
-        super().__init__(text)
+        super().__init__(user_id, "token store", None, text)
+
+    def _render(self) -> str:
+        return self.message
 
 
 @dataclass(frozen=True)

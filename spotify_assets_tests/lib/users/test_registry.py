@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import base64
 import multiprocessing
+import pickle
 import sqlite3
 import stat
 from datetime import UTC, datetime, timedelta, timezone
@@ -18,6 +19,7 @@ import pytest
 
 from spotify_assets.lib.ids import InvalidIdError
 from spotify_assets.lib.settings import Settings
+from spotify_assets.lib.spotify.errors import ReauthorizationRequired
 from spotify_assets.lib.users.registry import (
     OPT_IN_FLAGS,
     TokenUnavailableError,
@@ -340,7 +342,9 @@ def test_needs_reauth_flow(registry: UserRegistry) -> None:
     message = str(info.value)
     assert "'alice'" in message and "Refresh token revoked" in message and "login" in message
     assert TOKEN not in message
-    assert info.value.status == "needs_reauth"
+    assert info.value.user_status == "needs_reauth"
+    assert isinstance(info.value, ReauthorizationRequired)  # a pull loop parks the user
+    assert pickle.loads(pickle.dumps(info.value)).args == info.value.args
     user = registry.get("alice")
     assert user.status == "needs_reauth" and user.reauth_reason.endswith("revoked")
     assert [u.id for u in registry.active_users()] == ["bob"]
