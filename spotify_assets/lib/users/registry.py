@@ -119,7 +119,7 @@ class User:
 
 
 def check_user_id(user_id: str) -> str:
-    """validate_user_id, plus refusing a trailing newline (its regex `$` lets one through)."""
+    """validate_user_id, plus an explicit refusal of line breaks (ids go into log lines)."""
     validate_user_id(user_id)
     if "\n" in user_id:
         raise InvalidIdError(f"invalid user id {user_id!r}: contains a line break")
