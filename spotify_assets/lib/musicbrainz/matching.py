@@ -192,8 +192,13 @@ def credit_names(candidate: Mapping[str, Any]) -> list[list[str]]:
     return names
 
 
-def artist_similarity(candidate: Mapping[str, Any], artist: str) -> float:
-    """How well the Spotify primary artist matches the credit (the first credit counts most)."""
+def artist_similarity(candidate: Mapping[str, Any], artist: str) -> float | None:
+    """How well the Spotify primary artist matches the credit (the first credit counts most).
+
+    None when the candidate carries no artist-credit (e.g. an ISRC lookup without inc=artists).
+    """
+    if not candidate.get("artist-credit"):
+        return None
     wanted = normalize_artist(artist)
     best = 0.0
     for position, variants in enumerate(credit_names(candidate)):
@@ -219,6 +224,12 @@ def duration_similarity(length_ms: int | None, duration_ms: int | None) -> float
         return 0.5
     delta = abs(length_ms - duration_ms)
     return max(0.0, min(1.0, 1.0 - (delta - 2_000) / 18_000))
+
+
+def _neutral_if_unknown(value: float | None) -> float:
+    # An unknown credit is neither evidence for nor against: 0.5 clears the ISRC/barcode
+    # sanity check (the identifier already matched) but never a name search's threshold.
+    return 0.5 if value is None else value
 
 
 def _int_or_none(value: object) -> int | None:
@@ -289,7 +300,7 @@ def choose_recording(
     for cand in candidates:
         length = _int_or_none(cand.get("length"))
         t_sim = title_similarity(cand.get("title", ""), cand.get("disambiguation"), title)
-        a_sim = artist_similarity(cand, artist)
+        a_sim = _neutral_if_unknown(artist_similarity(cand, artist))
         d_sim = duration_similarity(length, duration_ms)
         known = length is not None and duration_ms is not None
         delta = abs(length - duration_ms) if known else None  # type: ignore[operator]
@@ -333,7 +344,7 @@ def choose_release(
         if wanted_codes is not None and (cand.get("barcode") or "") not in wanted_codes:
             continue
         t_sim = title_similarity(cand.get("title", ""), cand.get("disambiguation"), title)
-        a_sim = artist_similarity(cand, artist)
+        a_sim = _neutral_if_unknown(artist_similarity(cand, artist))
         status = _status_score(cand.get("status"))
         group = (cand.get("release-group") or {}).get("id")
         scored.append(
