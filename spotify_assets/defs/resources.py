@@ -6,10 +6,14 @@ value, so a Dagster config layer on top would only repeat it. Construction does 
 
 from __future__ import annotations
 
+import re
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import dagster as dg
+import duckdb
+import pyarrow as pa
 
 from spotify_assets.lib.catalog import load_view_sql, refresh_catalog
 from spotify_assets.lib.lake import Lake, TableSpec, WrittenPartition
@@ -29,16 +33,83 @@ class Warehouse:
     def write(self, spec: TableSpec, data: Any, partition: str | None = None) -> WrittenPartition:
         return self.lake.write(spec, data, partition)
 
+    def scan(
+        self,
+        spec: TableSpec,
+        where: str = "true",
+        params: list[Any] | None = None,
+        files: list[Path] | None = None,
+    ) -> pa.Table:
+        """Rows of a lake table matching `where` (DuckDB SQL, `?` parameters), as Arrow.
+
+        A table with no files yet reads as empty with its declared schema, so a first run
+        needs no special case.
+        """
+        paths = [str(p) for p in (files if files is not None else self.lake.files(spec.name))]
+        if not paths:
+            return spec.schema.empty_table()
+        con = duckdb.connect()
+        try:
+            columns = ", ".join(f'"{c}"' for c in spec.column_names)
+            return con.execute(
+                f"select {columns} from read_parquet(?, union_by_name = true) where {where}",
+                [paths, *(params or [])],
+            ).to_arrow_table()
+        finally:
+            con.close()
+
     def publish(self) -> Path:
         """Rebuild the catalog so views exist for every table the lake has now."""
         return refresh_catalog(self.lake, self.path, extra_sql=load_view_sql(DEFS_DIR))
 
 
+def _land_response(raw: RawStore):
+    """`on_response` hook of the Spotify client: every successful body goes to raw landing."""
+
+    def land(user_id: str, endpoint: str, url: str, status: int, body: bytes) -> None:
+        if 200 <= status < 300 and body:
+            raw.put(raw_source_for(endpoint), user_id, body)
+
+    return land
+
+
+def raw_source_for(endpoint: str) -> str:
+    """'GET /v1/me/top/{type}' -> 'spotify_me_top_type': the landing folder of an endpoint."""
+    path = endpoint.split(" ", 1)[-1].removeprefix("/v1/")
+    return "spotify_" + re.sub(r"[^a-z0-9]+", "_", path.lower()).strip("_")
+
+
 def build_resources(settings: Settings) -> dict[str, Any]:
+    """Resources of a run. Registry and clients are built when a run starts (they open files
+    and connections), not when the definitions load."""
+    raw = RawStore(settings.raw_dir)
+
+    def users(_: dg.InitResourceContext) -> Any:
+        from spotify_assets.lib.users.registry import UserRegistry
+
+        return UserRegistry(settings)
+
+    def spotify(context: dg.InitResourceContext) -> Iterator[Any]:
+        from spotify_assets.lib.spotify.client import SpotifyClient
+
+        client = SpotifyClient(settings, context.resources.users, on_response=_land_response(raw))
+        try:
+            yield client
+        finally:
+            client.close()
+
+    def musicbrainz(_: dg.InitResourceContext) -> Any:
+        from spotify_assets.lib.musicbrainz.client import MusicBrainzClient
+
+        return MusicBrainzClient(settings)
+
     return {
         "settings": settings,
         "warehouse": Warehouse(settings),
-        "raw": RawStore(settings.raw_dir),
+        "raw": raw,
+        "users": dg.ResourceDefinition(resource_fn=users),
+        "spotify": dg.ResourceDefinition(resource_fn=spotify, required_resource_keys={"users"}),
+        "musicbrainz": dg.ResourceDefinition(resource_fn=musicbrainz),
     }
 
 

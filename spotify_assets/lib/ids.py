@@ -15,7 +15,7 @@ class InvalidIdError(ValueError):
 
 
 def validate_user_id(user_id: str) -> str:
-    if not isinstance(user_id, str) or not _USER_ID.match(user_id) or ".." in user_id:
+    if not isinstance(user_id, str) or not _USER_ID.fullmatch(user_id) or ".." in user_id:
         raise InvalidIdError(
             f"invalid user id {user_id!r}: use letters, digits, '.', '_' or '-' "
             "(no path separators, no '..', at most 128 characters)"
@@ -24,6 +24,6 @@ def validate_user_id(user_id: str) -> str:
 
 
 def validate_spotify_id(value: str) -> str:
-    if not isinstance(value, str) or not _SPOTIFY_ID.match(value):
+    if not isinstance(value, str) or not _SPOTIFY_ID.fullmatch(value):
         raise InvalidIdError(f"invalid Spotify id {value!r}")
     return value

@@ -15,8 +15,9 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import BinaryIO
 
-from spotify_assets.lib.atomic import write_bytes_atomic
+from spotify_assets.lib.atomic import write_bytes_atomic, write_with
 from spotify_assets.lib.ids import validate_user_id
 
 _SOURCE = re.compile(r"^[a-z][a-z0-9_]{0,63}$")
@@ -64,6 +65,34 @@ class RawStore:
         # mtime=0 keeps the gzip bytes a pure function of the body.
         write_bytes_atomic(target, gzip.compress(body, compresslevel=6, mtime=0))
         return RawRef(target, digest, len(body), created=True)
+
+    def put_stream(
+        self, source: str, user_id: str, stream: BinaryIO, *, sha256: str, ext: str = "json"
+    ) -> RawRef:
+        """Land a large file by its (already known) hash, gzip-compressing it in chunks."""
+        if not _EXT.match(ext) or not re.fullmatch(r"[0-9a-f]{64}", sha256):
+            raise ValueError("invalid extension or sha256")
+        target = self._dir(source, user_id) / f"{sha256}.{ext}.gz"
+        if target.exists():
+            return RawRef(target, sha256, target.stat().st_size, created=False)
+        digest = hashlib.sha256()
+        size = 0
+
+        def write(tmp: Path) -> None:
+            nonlocal size
+            with (
+                open(tmp, "wb") as out,
+                gzip.GzipFile(fileobj=out, mode="wb", compresslevel=6, mtime=0) as gz,
+            ):
+                while chunk := stream.read(1 << 20):
+                    digest.update(chunk)
+                    size += len(chunk)
+                    gz.write(chunk)
+            if digest.hexdigest() != sha256:
+                raise ValueError(f"content changed while landing: sha256 is not {sha256}")
+
+        write_with(target, write)
+        return RawRef(target, sha256, size, created=True)
 
     def find_by_hash(self, source: str, user_id: str, sha256: str) -> Path | None:
         base = self._dir(source, user_id)

@@ -1,0 +1,198 @@
+"""Importing privacy exports dropped into `data/inbox/<user>/` (zip as mailed, or loose JSON).
+
+Per inbox item the import is all-or-nothing: every history file in it is parsed completely
+before anything is published. Publication order is raw file, observations, rejects, then the
+report; the report marks a file imported, so a run killed half-way simply redoes that file
+(same hash, same output files). A file whose hash has a report is never imported again.
+Processed items move to `imported/`, refused ones to `failed/` with a `.error.txt` beside them.
+"""
+
+import json
+import shutil
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+
+import dagster as dg
+import pyarrow as pa
+
+from spotify_assets.defs.listening.merge import days_touched
+from spotify_assets.defs.listening.tables import EXPORTED_PLAYS, IMPORT_REJECTS, IMPORT_REPORTS
+from spotify_assets.defs.resources import Warehouse
+from spotify_assets.lib.ids import InvalidIdError, validate_user_id
+from spotify_assets.lib.raw import RawStore
+from spotify_assets.lib.settings import Settings
+
+RAW_SOURCE = "exports"
+INBOX_SUFFIXES = (".zip", ".json")
+
+
+@dataclass
+class ItemResult:
+    user_id: str
+    item: str
+    status: str  # imported | already_imported | failed
+    reports: list = field(default_factory=list)
+    error: str = ""
+    days: set[str] = field(default_factory=set)
+
+
+def pending_items(inbox: Path) -> list[tuple[str, Path]]:
+    """(user folder name, item path) of every file waiting in the inbox, oldest name first."""
+    items = []
+    if not inbox.exists():
+        return items
+    for user_dir in sorted(p for p in inbox.iterdir() if p.is_dir()):
+        for item in sorted(user_dir.iterdir()):
+            if (
+                item.is_file()
+                and not item.name.startswith(".")
+                and (item.suffix.lower() in INBOX_SUFFIXES)
+            ):
+                items.append((user_dir.name, item))
+    return items
+
+
+def imported_hashes(warehouse: Warehouse, user_id: str) -> set[str]:
+    directory = warehouse.lake.table_dir(IMPORT_REPORTS.name) / user_id
+    return {p.stem for p in directory.glob("*.parquet")} if directory.exists() else set()
+
+
+def import_item(
+    settings: Settings, warehouse: Warehouse, raw: RawStore, user_id: str, item: Path
+) -> ItemResult:
+    """Import one inbox item for one user; never raises for bad input (it is reported)."""
+    from spotify_assets.lib.exports import ExportImportError, open_inbox_item, parse_export_file
+
+    result = ItemResult(user_id, item.name, "imported")
+    try:
+        validate_user_id(user_id)
+        done = imported_hashes(warehouse, user_id)
+        parsed = []
+        with open_inbox_item(item) as files:
+            for export_file in files:
+                if export_file.sha256 in done:
+                    continue
+                parsed.append((export_file, parse_export_file(user_id, export_file)))
+            for export_file, export in parsed:
+                _publish(warehouse, raw, user_id, export_file, export)
+                result.reports.append(export.report)
+                result.days |= _days(export.observations)
+        if not parsed:
+            result.status = "already_imported"
+        _move(item, settings.inbox_dir / user_id / "imported")
+    except (ExportImportError, InvalidIdError, OSError, ValueError) as exc:
+        result.status, result.error = "failed", f"{type(exc).__name__}: {exc}"
+        target = _move(item, settings.inbox_dir / user_id / "failed")
+        target.with_name(target.name + ".error.txt").write_text(result.error + "\n")
+    return result
+
+
+def _days(observations: pa.Table) -> set[str]:
+    frame = observations.select(["ended_at", "ms_played"]).to_pandas()
+    return days_touched(frame["ended_at"], frame["ms_played"])
+
+
+def _publish(warehouse: Warehouse, raw: RawStore, user_id: str, export_file, export) -> None:
+    with export_file.open_stream() as stream:
+        raw.put_stream(RAW_SOURCE, user_id, stream, sha256=export_file.sha256)
+    key = f"{user_id}/{export_file.sha256}"
+    warehouse.write(EXPORTED_PLAYS, export.observations, key)
+    warehouse.write(
+        IMPORT_REJECTS,
+        [
+            {
+                "user_id": user_id,
+                "file_sha256": export_file.sha256,
+                "file_name": export_file.name,
+                "file_row": m.file_row,
+                "reason": m.reason,
+                "raw_json": m.raw_json,
+            }
+            for m in export.malformed
+        ],
+        key,
+    )
+    row = export.report.check().to_row()
+    row["imported_at"] = datetime.now(UTC)
+    warehouse.write(IMPORT_REPORTS, [row], key)
+
+
+def _move(item: Path, folder: Path) -> Path:
+    folder.mkdir(parents=True, exist_ok=True)
+    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S")
+    target = folder / f"{stamp}_{item.name}"
+    shutil.move(item, target)
+    return target
+
+
+def _report_markdown(results: list[ItemResult]) -> str:
+    parts = []
+    for r in results:
+        head = f"### {r.user_id} / {r.item}: {r.status}"
+        body = r.error or "\n".join(rep.to_markdown() for rep in r.reports)
+        parts.append(f"{head}\n\n{body}")
+    return "\n\n".join(parts) or "inbox empty"
+
+
+@dg.multi_asset(
+    group_name="listening",
+    specs=[
+        dg.AssetSpec("exported_plays", kinds={"parquet"}, description=EXPORTED_PLAYS.doc),
+        dg.AssetSpec("import_reports", kinds={"parquet"}, description=IMPORT_REPORTS.doc),
+        dg.AssetSpec("import_rejects", kinds={"parquet"}, description=IMPORT_REJECTS.doc),
+    ],
+)
+def export_import(
+    context: dg.AssetExecutionContext,
+    settings: dg.ResourceParam[Settings],
+    warehouse: dg.ResourceParam[Warehouse],
+    raw: dg.ResourceParam[RawStore],
+):
+    """Imports every export waiting in the inbox: rows into `exported_plays`, what happened to
+    each row into `import_reports`, malformed rows verbatim into `import_rejects`."""
+    results = [
+        import_item(settings, warehouse, raw, user_id, item)
+        for user_id, item in pending_items(settings.inbox_dir)
+    ]
+    for r in results:
+        if r.status == "failed":
+            context.log.error(f"import of {r.user_id}/{r.item} refused: {r.error}")
+    warehouse.publish()
+    reports = [rep for r in results for rep in r.reports]
+    changed = sorted(set().union(*(r.days for r in results)))
+    summary = {
+        "dagster/row_count": sum(rep.rows_read for rep in reports),
+        "files_imported": len(reports),
+        "items_failed": [f"{r.user_id}/{r.item}" for r in results if r.status == "failed"],
+        "changed_days": dg.MetadataValue.json(changed),
+        "report": dg.MetadataValue.md(_report_markdown(results)),
+    }
+    yield dg.MaterializeResult(asset_key="exported_plays", metadata=summary)
+    yield dg.MaterializeResult(
+        asset_key="import_reports",
+        metadata={"dagster/row_count": len(reports), "report": summary["report"]},
+    )
+    yield dg.MaterializeResult(
+        asset_key="import_rejects",
+        metadata={"dagster/row_count": sum(rep.malformed for rep in reports)},
+    )
+
+
+import_job = dg.define_asset_job("import_job", selection=dg.AssetSelection.assets(export_import))
+
+
+@dg.sensor(
+    job=import_job, minimum_interval_seconds=30, default_status=dg.DefaultSensorStatus.RUNNING
+)
+def inbox_export_sensor(context: dg.SensorEvaluationContext) -> dg.SensorResult:
+    """Starts an import when files wait in `data/inbox/<user>/`."""
+    from spotify_assets.lib.settings import get_settings
+
+    items = pending_items(get_settings().inbox_dir)
+    if not items:
+        return dg.SensorResult(skip_reason="inbox empty")
+    fingerprint = json.dumps(
+        [(u, p.name, p.stat().st_size, p.stat().st_mtime_ns) for u, p in items]
+    )
+    return dg.SensorResult(run_requests=[dg.RunRequest(run_key=fingerprint)])

@@ -1,0 +1,114 @@
+"""`plays`: every source merged into one row per play, per UTC day."""
+
+from datetime import date, datetime, timedelta
+
+import dagster as dg
+import pandas as pd
+
+from spotify_assets.defs.listening.merge import PLAY_COLUMNS, merge_plays
+from spotify_assets.defs.listening.tables import EPISODE_PLAYS, EXPORTED_PLAYS, PLAYS, POLLED_PLAYS
+from spotify_assets.defs.partitions import daily
+from spotify_assets.defs.resources import Warehouse
+
+# Inputs are read this far beyond the partition window: a play is filed under its start day,
+# but its observations carry its stop time, and matching looks a minute or so around it.
+MARGIN = timedelta(days=1)
+
+
+def days_in(window: dg.TimeWindow) -> list[date]:
+    day, days = window.start.date(), []
+    while day < window.end.date():
+        days.append(day)
+        day += timedelta(days=1)
+    return days
+
+
+def write_days(
+    warehouse: Warehouse, spec, frame: pd.DataFrame, days: list[date], day_column: str
+) -> dict[str, int]:
+    """Write one partition per day of the window (empty days too: the partition is replaced)."""
+    counts = {}
+    by_day = dict(tuple(frame.groupby(frame[day_column]))) if len(frame) else {}
+    for day in days:
+        rows = by_day.get(day, frame.iloc[0:0])
+        counts[day.isoformat()] = warehouse.write(spec, rows, day.isoformat()).rows
+    return counts
+
+
+def _window_bounds(window: dg.TimeWindow) -> tuple[datetime, datetime]:
+    return window.start - MARGIN, window.end + MARGIN
+
+
+@dg.asset(
+    group_name="listening",
+    partitions_def=daily,
+    backfill_policy=dg.BackfillPolicy.single_run(),
+    deps=["polled_plays", "exported_plays"],
+    kinds={"duckdb", "parquet"},
+)
+def plays(
+    context: dg.AssetExecutionContext, warehouse: dg.ResourceParam[Warehouse]
+) -> dg.MaterializeResult:
+    """One row per play of a track (>= 30 s) by any user, from polling and every export format,
+    without duplicates (rule: merge.py). Partition: the UTC day the play started."""
+    window = context.partition_time_window
+    lo, hi = _window_bounds(window)
+    exported = warehouse.scan(
+        EXPORTED_PLAYS, "content_type = 'track' and ended_at >= ? and ended_at < ?", [lo, hi]
+    ).to_pandas()
+    polled = warehouse.scan(POLLED_PLAYS, "played_at >= ? and played_at < ?", [lo, hi]).to_pandas()
+    merged = merge_plays(exported, polled)
+    inside = merged[(merged["started_at"] >= window.start) & (merged["started_at"] < window.end)]
+    counts = write_days(warehouse, PLAYS, inside[PLAY_COLUMNS], days_in(window), "day")
+    warehouse.publish()
+    sources = inside["sources"].map(lambda s: "+".join(sorted(s))).value_counts().to_dict()
+    return dg.MaterializeResult(
+        metadata={
+            "dagster/row_count": len(inside),
+            "partitions": len(counts),
+            "plays_by_sources": dg.MetadataValue.json({k: int(v) for k, v in sources.items()}),
+            "estimated_minutes_share": float(
+                inside["listened_ms_estimated"].mean() if len(inside) else 0.0
+            ),
+        }
+    )
+
+
+@dg.asset(
+    group_name="listening",
+    partitions_def=daily,
+    backfill_policy=dg.BackfillPolicy.single_run(),
+    deps=["exported_plays"],
+    kinds={"duckdb", "parquet"},
+)
+def episode_plays(
+    context: dg.AssetExecutionContext, warehouse: dg.ResourceParam[Warehouse]
+) -> dg.MaterializeResult:
+    """One row per play of a podcast episode, audiobook chapter or video, from exports (the
+    Web API's recently-played has no episodes). Partition: the UTC day the play started."""
+    window = context.partition_time_window
+    lo, hi = _window_bounds(window)
+    rows = warehouse.scan(
+        EXPORTED_PLAYS,
+        "content_type in ('episode', 'audiobook', 'video') and ended_at >= ? and ended_at < ?",
+        [lo, hi],
+    ).to_pandas()
+    rows = rows.drop_duplicates(
+        [
+            "user_id",
+            "ended_at",
+            "content_type",
+            "episode_uri",
+            "episode_name",
+            "chapter_uri",
+            "audiobook_title",
+            "ms_played",
+        ]
+    )
+    rows["started_at"] = rows["ended_at"] - pd.to_timedelta(rows["ms_played"], unit="ms")
+    rows["day"] = rows["started_at"].dt.date
+    inside = rows[(rows["started_at"] >= window.start) & (rows["started_at"] < window.end)]
+    out = inside[EPISODE_PLAYS.column_names]
+    counts = write_days(warehouse, EPISODE_PLAYS, out, days_in(window), "day")
+    warehouse.publish()
+    return dg.MaterializeResult(metadata={"dagster/row_count": len(out), "partitions": len(counts)})

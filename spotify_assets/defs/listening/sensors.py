@@ -1,0 +1,93 @@
+"""Imports and late polls reach the stats at once: re-materialize exactly the changed days.
+
+Each `exported_plays` / `polled_plays` materialization records the UTC days whose plays it
+changed (`changed_days`). This sensor turns them into as few runs as possible: contiguous
+ranges of days, each one run over a partition range (single-run backfill policy), widened by one
+day on each side because a user's local day spans up to three UTC days. Then one run refreshes
+the all-history tables.
+"""
+
+from datetime import date, timedelta
+
+import dagster as dg
+
+from spotify_assets.defs.partitions import daily
+from spotify_assets.lib.orchestrate import RANGE_END_TAG, RANGE_START_TAG
+
+DAILY_ASSETS = [
+    "plays",
+    "episode_plays",
+    "daily_listening",
+    "listening_sessions",
+    "listening_coverage",
+]
+ALL_HISTORY_ASSETS = ["listening_heatmap"]
+
+listening_refresh_job = dg.define_asset_job(
+    "listening_refresh_job", selection=dg.AssetSelection.assets(*DAILY_ASSETS)
+)
+listening_totals_job = dg.define_asset_job(
+    "listening_totals_job", selection=dg.AssetSelection.assets(*ALL_HISTORY_ASSETS)
+)
+
+
+def day_ranges(days: set[str], first: str, last: str) -> list[tuple[str, str]]:
+    """Contiguous ranges covering `days` +/- 1 day, clamped to [first, last]."""
+    lo, hi = date.fromisoformat(first), date.fromisoformat(last)
+    widened = sorted(
+        {
+            d + timedelta(days=k)
+            for d in map(date.fromisoformat, days)
+            for k in (-1, 0, 1)
+            if lo <= d + timedelta(days=k) <= hi
+        }
+    )
+    ranges: list[list[date]] = []
+    for d in widened:
+        if ranges and d - ranges[-1][1] <= timedelta(days=1):
+            ranges[-1][1] = d
+        else:
+            ranges.append([d, d])
+    return [(a.isoformat(), b.isoformat()) for a, b in ranges]
+
+
+def refresh_requests(days: set[str], run_key: str) -> list[dg.RunRequest]:
+    keys = daily.get_partition_keys()
+    requests = [
+        dg.RunRequest(
+            run_key=f"{run_key}:{start}:{end}",
+            job_name=listening_refresh_job.name,
+            tags={RANGE_START_TAG: start, RANGE_END_TAG: end},
+        )
+        for start, end in day_ranges(days, keys[0], keys[-1])
+    ]
+    if requests:
+        requests.append(
+            dg.RunRequest(run_key=f"{run_key}:totals", job_name=listening_totals_job.name)
+        )
+    return requests
+
+
+@dg.multi_asset_sensor(
+    monitored_assets=[dg.AssetKey("exported_plays"), dg.AssetKey("polled_plays")],
+    jobs=[listening_refresh_job, listening_totals_job],
+    minimum_interval_seconds=30,
+    default_status=dg.DefaultSensorStatus.RUNNING,
+)
+def plays_changed_sensor(context: dg.MultiAssetSensorEvaluationContext):
+    """Re-materializes the day partitions whose plays an import or a poll changed."""
+    days: set[str] = set()
+    last_ids = []
+    for key in context.monitored_assets:
+        records = context.materialization_records_for_key(key, limit=1000)
+        for record in records:
+            materialization = record.asset_materialization
+            changed = materialization.metadata.get("changed_days") if materialization else None
+            if changed is not None:
+                days.update(changed.value)
+            last_ids.append(record.storage_id)
+        if records:
+            context.advance_cursor({key: records[-1]})
+    if not days:
+        return dg.SkipReason("no plays changed")
+    return refresh_requests(days, run_key=str(max(last_ids)))
