@@ -39,6 +39,7 @@ import pandas as pd
 MIN_PLAY_MS = 30_000
 POLL_TOLERANCE = pd.Timedelta(seconds=30)
 MINUTE = pd.Timedelta(minutes=1)
+TIMESTAMP = "datetime64[ms, UTC]"
 PRECISE_SOURCES = ("export_extended", "export_endsong")
 MINUTE_SOURCES = ("export_account",)
 
@@ -134,6 +135,9 @@ def merge_plays(exported: pd.DataFrame, polled: pd.DataFrame) -> pd.DataFrame:
     exported = exported[
         (exported["content_type"] == "track") & (exported["ms_played"] >= MIN_PLAY_MS)
     ].copy()
+    # One resolution for every timestamp: pandas concatenates mixed ones to `object`.
+    exported["ended_at"] = exported["ended_at"].astype(TIMESTAMP)
+    polled = polled.assign(played_at=polled["played_at"].astype(TIMESTAMP))
     exported["track_key"] = [
         track_key(a, t)
         for a, t in zip(exported["artist_name"], exported["track_name"], strict=True)
