@@ -1,0 +1,153 @@
+"""The emulator as one ASGI app: accounts, Web API, MusicBrainz ws/2 and the control API.
+
+`create_app(config)` builds the world once and keeps all mutable state on
+`app.state.emulator` (an `EmulatorState`), which tests may also use directly from Python.
+"""
+
+from __future__ import annotations
+
+import importlib
+import threading
+from collections import Counter
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from starlette.applications import Starlette
+from starlette.middleware import Middleware
+from starlette.routing import BaseRoute
+from starlette.types import Scope
+
+from spotify_assets.emulator import accounts, control, spotify_api
+from spotify_assets.emulator.accounts import Accounts, parse_form
+from spotify_assets.emulator.faults import FaultEngine, FaultMiddleware, sleep_unless
+from spotify_assets.emulator.spotify_api import Playlist, playlist_id, recent_index
+from spotify_assets.emulator.world import Play, World, WorldConfig
+
+
+class Clock:
+    """The emulator's notion of now: real UTC time unless a test fixes it."""
+
+    def __init__(self) -> None:
+        self.fixed: datetime | None = None
+        self._lock = threading.Lock()
+
+    def now(self) -> datetime:
+        with self._lock:
+            fixed = self.fixed
+        return fixed if fixed is not None else datetime.now(UTC)
+
+    def set(self, value: datetime | None) -> None:
+        if value is not None and value.tzinfo is None:
+            raise ValueError(f"clock time must be timezone-aware, got {value}")
+        with self._lock:
+            self.fixed = value.astimezone(UTC) if value is not None else None
+
+    def advance(self, seconds: float) -> None:
+        """Move the clock forward (fixing it first if it follows real time)."""
+        self.set(self.now() + timedelta(seconds=seconds))
+
+
+class EmulatorState:
+    """Everything one running emulator knows and every switch tests can flip."""
+
+    def __init__(self, config: WorldConfig, *, mb_test_mode: bool = False) -> None:
+        self.world = World(config)
+        self.config = self.world.config
+        self.clock = Clock()
+        self.faults = FaultEngine()
+        self.request_counts: Counter[str] = Counter()
+        self.accounts = Accounts(list(self.world.users), self.clock.now)
+        self.issued_tokens = self.accounts.tokens
+        self.extended_quota = False
+        self.mb_test_mode = mb_test_mode
+        self.playlists: dict[str, Playlist] = {}
+        self.stopping = threading.Event()
+        self._lock = threading.Lock()
+        self._recent: dict[str, tuple[list[Play], list[int]]] = {}
+
+    def count_request(self, template: str) -> None:
+        with self._lock:
+            self.request_counts[template] += 1
+
+    def request_counts_snapshot(self) -> dict[str, int]:
+        with self._lock:
+            return dict(sorted(self.request_counts.items()))
+
+    def reset_request_counts(self) -> None:
+        with self._lock:
+            self.request_counts.clear()
+
+    def reset(self) -> None:
+        """Back to defaults between tests: no faults, real clock, zero counts, dev mode."""
+        self.faults.clear()
+        self.clock.set(None)
+        self.reset_request_counts()
+        self.extended_quota = False
+
+    def recent_index(self, user_id: str) -> tuple[list[Play], list[int]]:
+        if user_id not in self._recent:
+            self._recent[user_id] = recent_index(self.world, user_id)
+        return self._recent[user_id]
+
+    def new_playlist(
+        self, owner: str, name: str, description: str, public: bool, collaborative: bool
+    ) -> Playlist:
+        with self._lock:
+            ident = playlist_id(self.config.seed, len(self.playlists) + 1)
+            playlist = Playlist(ident, owner, name, description, public, collaborative)
+            self.playlists[ident] = playlist
+        return playlist
+
+    async def sleep(self, seconds: float) -> None:
+        await sleep_unless(self.stopping, seconds)
+
+
+def identify_user(state: EmulatorState, scope: Scope, body: bytes) -> str | None:
+    """Best-effort: the demo user a request is made for (fault rules may target one user)."""
+    path = scope["path"]
+    headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope["headers"]}
+    if path.startswith("/v1/"):
+        header = headers.get("authorization", "")
+        if header[:7].lower() == "bearer ":
+            token = state.accounts.lookup(header[7:].strip())
+            return token.user_id if token else None
+        return None
+    if path == "/api/token":
+        form = parse_form(body)
+        if form.get("refresh_token"):
+            return state.accounts.user_of_refresh(form["refresh_token"])
+        if form.get("code"):
+            return state.accounts.user_of_code(form["code"])
+        return None
+    if path == "/authorize":
+        query = parse_form(scope.get("query_string", b""))
+        return query.get("emulator_user")
+    return None
+
+
+def _musicbrainz_routes(state: EmulatorState) -> list[BaseRoute]:
+    """The MusicBrainz ws/2 routes, when that module exists (it is written separately)."""
+    try:
+        module: Any = importlib.import_module("spotify_assets.emulator.musicbrainz")
+    except ModuleNotFoundError as exc:
+        if exc.name != "spotify_assets.emulator.musicbrainz":
+            raise
+        return []
+    return list(module.routes(state))
+
+
+def create_app(config: WorldConfig, *, mb_test_mode: bool = False) -> Starlette:
+    """One app on one port: `/authorize`, `/api/token`, `/v1/...`, `/ws/2/...`, `/_emulator/...`."""
+    state = EmulatorState(config, mb_test_mode=mb_test_mode)
+    routes: list[BaseRoute] = [
+        *control.routes(),
+        *accounts.routes(),
+        *_musicbrainz_routes(state),
+        *spotify_api.routes(),
+    ]
+    middleware = [
+        Middleware(FaultMiddleware, state=state, routes=routes, identify=identify_user)
+    ]
+    app = Starlette(routes=routes, middleware=middleware)
+    app.state.emulator = state
+    return app

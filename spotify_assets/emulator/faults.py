@@ -1,0 +1,329 @@
+"""Switchable faults, request counting and the JSON helpers every emulator route uses.
+
+A fault rule matches a request path with `fnmatch` (and optionally the user the request is made
+for) and replaces or alters the answer. Kinds:
+- `rate_limit`: 429 + `Retry-After: retry_after` (default 1) and Spotify's rate-limit body.
+- `quota`: 429 with `"reason": "QUOTA_EXCEEDED"` (Retry-After only when `retry_after` is set).
+- `status`: the given status (default 500) with a Spotify error body.
+- `slow`: sleeps `delay_s` (default 5) before answering normally, to trip client timeouts.
+- `malformed`: the real answer's body cut in half, so it is not valid JSON (status 200).
+- `truncated`: the real page with its `items` cut to half while `total`/`next` stay, so the page
+  is shorter than it claims.
+- `invalid_grant`: 400 `{"error": "invalid_grant", ...}` as the accounts service answers.
+- `window`: a real limiter, at most `limit` requests per rolling 30 s (monotonic time) on the
+  matching paths; past it 429 with `Retry-After` = whole seconds until a slot frees.
+`times` is how many requests a rule hits (None = until deleted). Rules are tried in the order they
+were added and the first one that fires wins; a `window` rule only fires when it rejects.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import fnmatch
+import json
+import math
+import threading
+import time
+from collections import deque
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from http import HTTPStatus
+from typing import TYPE_CHECKING, Any
+
+from starlette.responses import Response
+from starlette.routing import BaseRoute, Match
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+if TYPE_CHECKING:
+    from spotify_assets.emulator.app import EmulatorState
+
+FAULT_KINDS = (
+    "rate_limit",
+    "quota",
+    "status",
+    "slow",
+    "malformed",
+    "truncated",
+    "invalid_grant",
+    "window",
+)
+WINDOW_SECONDS = 30.0
+JSON_TYPE = "application/json; charset=utf-8"
+QUOTA_BODY = {"error": {"status": 429, "message": "Too many requests", "reason": "QUOTA_EXCEEDED"}}
+
+
+def json_bytes(payload: Any) -> bytes:
+    """Stable serialisation: insertion-ordered keys, 2-space indent, UTF-8 like Spotify's."""
+    return json.dumps(payload, ensure_ascii=False, indent=2).encode("utf-8")
+
+
+def json_response(
+    payload: Any, status: int = 200, headers: dict[str, str] | None = None
+) -> Response:
+    return Response(json_bytes(payload), status_code=status, headers=headers, media_type=JSON_TYPE)
+
+
+def spotify_error(status: int, message: str, headers: dict[str, str] | None = None) -> Response:
+    """Spotify's Web API error body: `{"error": {"status", "message"}}`."""
+    return json_response({"error": {"status": status, "message": message}}, status, headers)
+
+
+def oauth_error(error: str, description: str, status: int = 400) -> Response:
+    """The accounts service's error body: `{"error", "error_description"}`."""
+    return json_response({"error": error, "error_description": description}, status)
+
+
+@dataclass
+class FaultRule:
+    path: str
+    kind: str
+    status: int = 500
+    retry_after: int | None = None
+    delay_s: float = 5.0
+    times: int | None = None
+    user: str | None = None
+    limit: int = 10
+    hits: int = 0
+    _window: deque[float] = field(default_factory=deque, repr=False)
+
+    @classmethod
+    def from_json(cls, raw: Any) -> FaultRule:
+        """Validate one rule from the control API; errors name the offending field."""
+        if not isinstance(raw, dict):
+            raise ValueError(f"a fault rule must be a JSON object, got {raw!r}")
+        unknown = sorted(set(raw) - {"path", "kind", "status", "retry_after", "delay_s",
+                                     "times", "user", "limit"})
+        if unknown:
+            raise ValueError(f"unknown fault rule field(s): {', '.join(unknown)}")
+        kind = raw.get("kind")
+        if kind not in FAULT_KINDS:
+            raise ValueError(f"fault kind must be one of {', '.join(FAULT_KINDS)}, got {kind!r}")
+        path = raw.get("path", "*")
+        if not isinstance(path, str) or not path:
+            raise ValueError(f"fault path must be a non-empty string, got {path!r}")
+        rule = cls(path=path, kind=kind)
+        for name, kind_ok in (("status", int), ("retry_after", int), ("times", int),
+                              ("limit", int), ("delay_s", (int, float)), ("user", str)):
+            if raw.get(name) is None:
+                continue
+            value = raw[name]
+            if isinstance(value, bool) or not isinstance(value, kind_ok):
+                raise ValueError(f"fault field {name!r} has the wrong type: {value!r}")
+            setattr(rule, name, value)
+        if not 400 <= rule.status <= 599:
+            raise ValueError(f"fault status must be 400..599, got {rule.status}")
+        if rule.times is not None and rule.times < 0:
+            raise ValueError(f"fault times must be >= 0 or null, got {rule.times}")
+        if rule.limit < 0 or rule.delay_s < 0:
+            raise ValueError("fault limit and delay_s must be >= 0")
+        return rule
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "path": self.path, "kind": self.kind, "status": self.status,
+            "retry_after": self.retry_after, "delay_s": self.delay_s, "times": self.times,
+            "user": self.user, "limit": self.limit, "hits": self.hits,
+        }
+
+    def matches(self, path: str, user: str | None) -> bool:
+        if self.times is not None and self.times <= 0:
+            return False
+        if self.user is not None and self.user != user:
+            return False
+        return fnmatch.fnmatchcase(path, self.path)
+
+
+@dataclass(frozen=True)
+class Decision:
+    rule: FaultRule
+    retry_after: int | None = None
+
+
+class FaultEngine:
+    """The active rules; safe to use from the server thread and a test thread at once."""
+
+    def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
+        self._rules: list[FaultRule] = []
+        self._lock = threading.Lock()
+        self._clock = clock
+
+    def add(self, rule: FaultRule) -> None:
+        with self._lock:
+            self._rules.append(rule)
+
+    def clear(self) -> None:
+        with self._lock:
+            self._rules.clear()
+
+    def rules(self) -> list[FaultRule]:
+        with self._lock:
+            return list(self._rules)
+
+    def decide(self, path: str, user: str | None) -> Decision | None:
+        """The rule that fires for this request (consuming one of its `times`), if any."""
+        with self._lock:
+            for rule in self._rules:
+                if not rule.matches(path, user):
+                    continue
+                if rule.kind == "window":
+                    wait = self._window_wait(rule)
+                    if wait is None:
+                        continue
+                    self._consume(rule)
+                    return Decision(rule, retry_after=wait)
+                self._consume(rule)
+                return Decision(rule)
+        return None
+
+    def _window_wait(self, rule: FaultRule) -> int | None:
+        """None when the request fits the rolling window (and is recorded), else seconds."""
+        now = self._clock()
+        window = rule._window
+        while window and window[0] <= now - WINDOW_SECONDS:
+            window.popleft()
+        if len(window) < rule.limit:
+            window.append(now)
+            return None
+        if not window:  # limit 0: nothing ever fits
+            return int(WINDOW_SECONDS)
+        return max(1, math.ceil(window[0] + WINDOW_SECONDS - now))
+
+    @staticmethod
+    def _consume(rule: FaultRule) -> None:
+        rule.hits += 1
+        if rule.times is not None:
+            rule.times -= 1
+
+
+def route_template(routes: list[BaseRoute], scope: Scope) -> str:
+    """"METHOD /path/{param}" of the route serving this request (the raw path if none)."""
+    for route in routes:
+        match, _ = route.matches(scope)
+        if match is not Match.NONE:
+            path = getattr(route, "path", scope["path"])
+            return f"{scope['method']} {path}"
+    return f"{scope['method']} {scope['path']}"
+
+
+def _halve_items(payload: Any) -> bool:
+    """Cut the first `items` list found (top level or one level down) to half; True if cut."""
+    if not isinstance(payload, dict):
+        return False
+    if isinstance(payload.get("items"), list):
+        payload["items"] = payload["items"][: len(payload["items"]) // 2]
+        return True
+    return any(_halve_items(value) for value in payload.values() if isinstance(value, dict))
+
+
+class FaultMiddleware:
+    """Counts requests per endpoint template and applies the fault rules (pure ASGI)."""
+
+    def __init__(
+        self,
+        app: ASGIApp,
+        state: EmulatorState,
+        routes: list[BaseRoute],
+        identify: Callable[[EmulatorState, Scope, bytes], str | None],
+    ) -> None:
+        self.app = app
+        self.state = state
+        self.routes = routes
+        self.identify = identify
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or scope["path"].startswith("/_emulator"):
+            await self.app(scope, receive, send)
+            return
+        body = await _read_body(receive)
+        replay = _replaying(body, receive)
+        self.state.count_request(route_template(self.routes, scope))
+        user = self.identify(self.state, scope, body)
+        decision = self.state.faults.decide(scope["path"], user)
+        if decision is None:
+            await self.app(scope, replay, send)
+            return
+        rule = decision.rule
+        if rule.kind == "slow":
+            await self.state.sleep(rule.delay_s)
+            await self.app(scope, replay, send)
+        elif rule.kind in ("malformed", "truncated"):
+            await self._rewrite(scope, replay, send, rule.kind)
+        else:
+            await _fault_response(rule, decision.retry_after)(scope, replay, send)
+
+    async def _rewrite(self, scope: Scope, receive: Receive, send: Send, kind: str) -> None:
+        captured: list[Message] = []
+
+        async def capture(message: Message) -> None:
+            captured.append(message)
+
+        await self.app(scope, receive, capture)
+        start = next(m for m in captured if m["type"] == "http.response.start")
+        body = b"".join(m.get("body", b"") for m in captured if m["type"] == "http.response.body")
+        if start["status"] == 200:
+            body = _malform(body) if kind == "malformed" else _truncate(body)
+        headers = [(k, v) for k, v in start["headers"] if k.lower() != b"content-length"]
+        headers.append((b"content-length", str(len(body)).encode()))
+        await send({"type": "http.response.start", "status": start["status"], "headers": headers})
+        await send({"type": "http.response.body", "body": body})
+
+
+def _malform(body: bytes) -> bytes:
+    return body[: len(body) // 2] if len(body) > 1 else b"{"
+
+
+def _truncate(body: bytes) -> bytes:
+    try:
+        payload = json.loads(body)
+    except ValueError:
+        return body
+    return json_bytes(payload) if _halve_items(payload) else body
+
+
+def _fault_response(rule: FaultRule, window_wait: int | None) -> Response:
+    if rule.kind == "quota":
+        headers = {"Retry-After": str(rule.retry_after)} if rule.retry_after is not None else None
+        return json_response(QUOTA_BODY, 429, headers)
+    if rule.kind in ("rate_limit", "window"):
+        wait = window_wait if rule.kind == "window" else rule.retry_after
+        retry = str(wait if wait is not None else 1)
+        return spotify_error(429, "API rate limit exceeded", {"Retry-After": retry})
+    if rule.kind == "invalid_grant":
+        return oauth_error("invalid_grant", "Refresh token revoked")
+    try:
+        message = HTTPStatus(rule.status).phrase
+    except ValueError:
+        message = "Server error"
+    return spotify_error(rule.status, message)
+
+
+async def _read_body(receive: Receive) -> bytes:
+    chunks = []
+    while True:
+        message = await receive()
+        if message["type"] != "http.request":
+            break
+        chunks.append(message.get("body", b""))
+        if not message.get("more_body", False):
+            break
+    return b"".join(chunks)
+
+
+def _replaying(body: bytes, receive: Receive) -> Callable[[], Awaitable[Message]]:
+    sent = False
+
+    async def replay() -> Message:
+        nonlocal sent
+        if not sent:
+            sent = True
+            return {"type": "http.request", "body": body, "more_body": False}
+        return await receive()
+
+    return replay
+
+
+async def sleep_unless(stopping: asyncio.Event | threading.Event, seconds: float) -> None:
+    """Sleep in small steps so a stopping server is not held up by a `slow` fault."""
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline and not stopping.is_set():
+        await asyncio.sleep(min(0.05, max(0.0, deadline - time.monotonic())))
