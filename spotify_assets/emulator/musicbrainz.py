@@ -150,6 +150,9 @@ class MbIndex:
     by_isrc: dict[str, list[str]] = field(default_factory=lambda: defaultdict(list))
     by_barcode: dict[str, list[str]] = field(default_factory=lambda: defaultdict(list))
     release_tracks: dict[str, list[str]] = field(default_factory=lambda: defaultdict(list))
+    # Total tracks per release. MusicBrainz tracklists are complete, but the world lists only
+    # the recordings that exist in MusicBrainz, so the count comes from the Spotify album.
+    track_counts: dict[str, int] = field(default_factory=dict)
     folded: dict[tuple[str, str], str] = field(default_factory=dict)
     postings: dict[tuple[str, str], set[str]] = field(default_factory=lambda: defaultdict(set))
 
@@ -158,12 +161,24 @@ class MbIndex:
         index = cls()
         decoys = world.mb_decoys.values() if isinstance(world.mb_decoys, dict) else world.mb_decoys
         entities = [a.mb for a in world.artists.values() if a.mb is not None]
-        entities += [t.mb for t in _tracks_in_album_order(world) if t.mb is not None]
+        entities += [t.mb for t in world.tracks.values() if t.mb is not None]
         entities += [a.mb for a in world.albums.values() if a.mb is not None]
         for entity in [*entities, *decoys]:
             index.add(entity)
+        for album in world.albums.values():
+            if album.mb is not None:
+                index.track_counts[album.mb.mbid] = len(album.track_ids)
         index.finish()
         return index
+
+    def track_count(self, release: Any) -> int:
+        """Tracks on a release: the Spotify album's count, else a stable plausible number."""
+        if release.mbid in self.track_counts:
+            return self.track_counts[release.mbid]
+        listed = len(self.release_tracks.get(release.mbid, ()))
+        if listed or (release.release_group_type or "").lower() in ("single", "ep"):
+            return max(listed, 1)
+        return 8 + int(release.mbid[:2], 16) % 7
 
     def add(self, entity: Any) -> None:
         if hasattr(entity, "isrcs"):
@@ -172,10 +187,10 @@ class MbIndex:
             self.recordings[entity.mbid] = entity
             for code in entity.isrcs:
                 self.by_isrc[code].append(entity.mbid)
-            for release in entity.release_mbids:
-                self.release_tracks[release].append(entity.mbid)
         elif hasattr(entity, "release_group_mbid"):
-            self.releases.setdefault(entity.mbid, entity)
+            if entity.mbid not in self.releases:
+                self.releases[entity.mbid] = entity
+                self.release_tracks[entity.mbid] = list(getattr(entity, "recording_mbids", ()))
         elif hasattr(entity, "sort_name"):
             self.artists.setdefault(entity.mbid, entity)
         else:
@@ -188,11 +203,18 @@ class MbIndex:
                 self.by_barcode[release.barcode].append(release.mbid)
             group = self.groups.get(release.release_group_mbid)
             if group is None:
+                title = getattr(release, "release_group_title", "") or release.title
                 self.groups[release.release_group_mbid] = ReleaseGroup(
-                    release.release_group_mbid, release.title, release.release_group_type,
+                    release.release_group_mbid, title, release.release_group_type,
                     tuple(release.artist_mbids), release.date or "", [release.mbid])
             else:
                 group.release_mbids.append(release.mbid)
+        for rec_mbid, rec in self.recordings.items():
+            # Releases that list a recording without the release being in its tracklist.
+            for release_mbid in rec.release_mbids:
+                tracks = self.release_tracks.get(release_mbid)
+                if tracks is not None and rec_mbid not in tracks:
+                    tracks.append(rec_mbid)
         for mbid, artist in self.artists.items():
             self._index_text("artist", mbid, "artist", artist.name)
             self._index_text("artist", mbid, "sortname", artist.sort_name)
@@ -216,20 +238,6 @@ class MbIndex:
     def credit_phrase(self, artist_mbids: Sequence[str]) -> str:
         names = [self.artists[m].name for m in artist_mbids if m in self.artists]
         return " & ".join(names)
-
-
-def _tracks_in_album_order(world: Any) -> list[Any]:
-    """Tracks ordered by album, disc and number, so release track lists come out in order."""
-    ordered: list[Any] = []
-    seen: set[str] = set()
-    for album in world.albums.values():
-        for track_id in album.track_ids:
-            track = world.tracks.get(track_id)
-            if track is not None and track.id not in seen:
-                ordered.append(track)
-                seen.add(track.id)
-    ordered += [t for t in world.tracks.values() if t.id not in seen]
-    return ordered
 
 
 def index_of(state: Any) -> MbIndex:
@@ -288,7 +296,12 @@ def _tag_lists(entity: Any, incs: set[str]) -> str:
 
 def _artist_xml(index: MbIndex, artist: Any, incs: set[str], score: int | None = None) -> str:
     body = text("name", artist.name) + text("sort-name", artist.sort_name)
-    return el("artist", body + _tag_lists(artist, incs), id=artist.mbid, ns2__score=score)
+    if country := getattr(artist, "country", None):
+        body += text("country", country)
+    if disambiguation := getattr(artist, "disambiguation", None):
+        body += text("disambiguation", disambiguation)
+    return el("artist", body + _tag_lists(artist, incs), id=artist.mbid,
+              type=getattr(artist, "artist_type", None), ns2__score=score)
 
 
 def _credit_xml(index: MbIndex, artist_mbids: Sequence[str]) -> str:
@@ -297,8 +310,10 @@ def _credit_xml(index: MbIndex, artist_mbids: Sequence[str]) -> str:
     for position, artist in enumerate(known):
         remaining = len(known) - position - 1
         join = " & " if remaining == 1 else (", " if remaining > 1 else None)
-        inner = el("artist", text("name", artist.name) + text("sort-name", artist.sort_name),
-                   id=artist.mbid)
+        inner = text("name", artist.name) + text("sort-name", artist.sort_name)
+        if disambiguation := getattr(artist, "disambiguation", None):
+            inner += text("disambiguation", disambiguation)
+        inner = el("artist", inner, id=artist.mbid, type=getattr(artist, "artist_type", None))
         credits.append(el("name-credit", inner, joinphrase=join))
     return el("artist-credit", "".join(credits)) if credits else ""
 
@@ -349,10 +364,16 @@ def _release_xml(index: MbIndex, release: Any, incs: set[str], *, search: bool =
         body += _group_xml(index, group, set(), brief=True)
     if release.date:
         body += text("date", release.date)
+    if country := getattr(release, "country", None):
+        body += text("country", country)
     if release.barcode is not None:
         body += el("barcode", escape(release.barcode)) if release.barcode else el("barcode")
     if "recordings" in incs:
         body += _media_xml(index, release, incs)
+    elif search or "media" in incs:
+        count = index.track_count(release)
+        medium = text("format", "Digital Media") + el("track-list", count=count)
+        body += el("medium-list", text("track-count", count) + el("medium", medium), count=1)
     body += _tag_lists(release, incs)
     return el("release", body, id=release.mbid, ns2__score=score)
 

@@ -5,7 +5,8 @@ its method AND is clearly better than the best candidate for a different entity.
 the dicts musicbrainzngs returns (search hits or ISRC lookup results).
 
 Scores are in [0, 1]. For recordings: 0.6 * title + 0.3 * artist + 0.1 * duration similarity;
-for releases: 0.6 * title + 0.3 * artist + 0.1 * status (Official 1, unknown 0.5, other 0).
+for releases: 0.55 * title + 0.25 * artist + 0.1 * track count + 0.1 * status (Official 1,
+unknown 0.5, other 0).
 Thresholds (``RECORDING_RULES``, ``RELEASE_RULES``, ``ARTIST_RULE``) are per method: an ISRC or
 barcode hit is already strong evidence, so its names are only sanity-checked; a name search has
 nothing else, so its names must agree closely.
@@ -17,6 +18,7 @@ import re
 import unicodedata
 from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass
+from datetime import date
 from typing import Any, Literal
 
 from rapidfuzz import fuzz
@@ -41,23 +43,42 @@ class Match:
 
 @dataclass(frozen=True)
 class Rule:
-    """Minimum similarities for a method; `max_duration_delta_ms` None means length is ignored."""
+    """What a method's best candidate must satisfy to be accepted.
+
+    `max_duration_delta_ms` / `max_track_delta` / `max_year_delta`: None means length / track
+    count / release year is not checked (nor is it when either side is unknown).
+    `artist_equality`: None, or "normalized" (the primary artist's `normalize_artist` must
+    equal a credited name's) or "strict" (its `artist_key` must).
+    """
 
     min_title: float
     min_artist: float
     max_duration_delta_ms: int | None = None
+    max_track_delta: int | None = None
+    max_year_delta: int | None = None
+    artist_equality: Literal["normalized", "strict"] | None = None
 
 
 RECORDING_RULES: dict[str, Rule] = {
     "isrc": Rule(min_title=0.6, min_artist=0.5, max_duration_delta_ms=30_000),
-    "search": Rule(min_title=0.9, min_artist=0.85, max_duration_delta_ms=10_000),
+    # "Velvet Fever" is not "The Velvet Fevers": similar is not enough without an ISRC.
+    "search": Rule(min_title=0.9, min_artist=0.85, max_duration_delta_ms=10_000,
+                   artist_equality="normalized"),
 }
+# A release search has no length to tell a look-alike artist ("Winter Siganl", "Nova!") from
+# the real one, so the artist key must be equal, and the track count must agree so that a
+# deluxe edition (bonus tracks) is not taken for the standard release or the other way round,
+# and the year must agree so that an artist's two singles of the same name stay apart.
 RELEASE_RULES: dict[str, Rule] = {
     "barcode": Rule(min_title=0.5, min_artist=0.5),
-    "search": Rule(min_title=0.9, min_artist=0.85),
+    "search": Rule(min_title=0.9, min_artist=0.95, max_track_delta=1, max_year_delta=1,
+                   artist_equality="strict"),
 }
-# Artists have only a name to go on; namesakes are common, so ambiguity is the usual failure.
-ARTIST_RULE = Rule(min_title=0.92, min_artist=0.0)
+# An artist search has only a name to go on: namesakes and look-alikes are common, so the
+# artist key must be equal and no other artist may come close.
+ARTIST_RULE = Rule(min_title=0.95, min_artist=0.0, artist_equality="strict")
+# A credit on an already verified recording is strong evidence; the name need only agree.
+CREDIT_MIN_SIMILARITY = 0.95
 
 
 # --- normalisation -------------------------------------------------------------------------------
@@ -114,9 +135,39 @@ def _strip_decorations(text: str) -> str:
     return text
 
 
+def _strip_accents(text: str) -> str:
+    """Drop combining marks on alphabetic scripts ("ё" -> "е", "é" -> "e") before transliterating.
+
+    unidecode spells "ё" as "io" but "е" as "e", so without this "Звёздная" and MusicBrainz's
+    "Звездная" would differ. Kana keep their voicing marks ("が" is not "か").
+    """
+    decomposed = unicodedata.normalize("NFD", text)
+    kept: list[str] = []
+    for char in decomposed:
+        if unicodedata.combining(char) and kept and kept[-1] < "\u3000":
+            continue
+        kept.append(char)
+    return unicodedata.normalize("NFC", "".join(kept))
+
+
+# Hiragana, katakana, CJK ideographs (and extension A), hangul syllables.
+_CJK_RUN = re.compile(r"([\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uac00-\ud7af]+)")
+
+
+def _transliterate(text: str) -> str:
+    """ASCII for alphabetic scripts; CJK characters stay as they are.
+
+    unidecode turns one kanji into a pinyin syllable, so "さよなら星" and "さよなら桜" would
+    differ by one letter out of twelve; compared as characters they differ by one in five.
+    """
+    parts = _CJK_RUN.split(text)
+    # split() with a capturing group alternates: non-CJK, CJK, non-CJK, ...
+    return "".join(part if i % 2 else unidecode(part) for i, part in enumerate(parts))
+
+
 def _ascii_words(text: str) -> str:
     text = text.replace("&", " and ")
-    ascii_text = unidecode(text).lower()
+    ascii_text = _transliterate(_strip_accents(text)).lower()
     ascii_text = _APOSTROPHES.sub("", ascii_text)
     words = _NON_WORD.sub(" ", ascii_text).strip()
     if words:
@@ -149,6 +200,19 @@ def normalize_artist(name: str) -> str:
     text = _strip_once(text, _FEAT_TAIL, guard=False)
     words = _ascii_words(text)
     return _LEADING_THE.sub("", words) or words
+
+
+def artist_key(name: str) -> str:
+    """An artist name for equality: folded like `normalize_artist`, but stricter.
+
+    Punctuation and a leading "The" are kept: "P!nk" is not "Pink", "Nova!" is not "Nova" and
+    "The Faded Windows" is not "Faded Windows" (look-alikes an artist search turns up). Case,
+    accents, apostrophes, "&"/"and" and "Beatles, The"/"The Beatles" still do not matter.
+    """
+    text = _fold(name or "")
+    text = _TRAILING_THE.sub(r"the \1", text).replace("&", " and ")
+    text = _APOSTROPHES.sub("", _transliterate(_strip_accents(text)).lower())
+    return " ".join(text.split()) or " ".join((name or "").split())
 
 
 def similarity(a: str, b: str) -> float:
@@ -203,10 +267,19 @@ def artist_similarity(candidate: Mapping[str, Any], artist: str) -> float | None
     best = 0.0
     for position, variants in enumerate(credit_names(candidate)):
         # A guest further down the credit is weaker evidence than the primary artist.
-        weight = 1.0 if position == 0 else 0.95
+        weight = 1.0 if position == 0 else 0.9
         for variant in variants:
             best = max(best, weight * similarity(wanted, normalize_artist(variant)))
     return best
+
+
+def credits_artist_equal(
+    candidate: Mapping[str, Any], artist: str, equality: Literal["normalized", "strict"]
+) -> bool:
+    """Whether some credited name equals `artist` under `normalize_artist` or `artist_key`."""
+    key = normalize_artist if equality == "normalized" else artist_key
+    wanted = key(artist)
+    return any(key(v) == wanted for names in credit_names(candidate) for v in names)
 
 
 def title_similarity(candidate_title: str, disambiguation: str | None, title: str) -> float:
@@ -282,6 +355,47 @@ def _passes(rule: Rule, title_sim: float, artist_sim: float, delta_ms: int | Non
     return limit is None or delta_ms is None or delta_ms <= limit
 
 
+def _track_count(release: Mapping[str, Any]) -> int | None:
+    """Total tracks of a release dict: search hits carry `medium-track-count`, lookups media."""
+    if "medium-track-count" in release:
+        return _int_or_none(release["medium-track-count"])
+    media = release.get("medium-list") or []
+    counts = [_int_or_none(m.get("track-count")) for m in media]
+    return sum(c for c in counts if c is not None) if media and None not in counts else None
+
+
+def _days_apart(mb_date: object, spotify_date: str | None) -> int:
+    """Days between two "YYYY[-MM[-DD]]" dates (missing parts read as mid-period); big if unknown.
+
+    A remaster and its original share a release-group, title and track count; the date tells
+    which release Spotify's album is.
+    """
+    a, b = _as_date(mb_date), _as_date(spotify_date)
+    return abs((a - b).days) if a and b else 10**6
+
+
+def _as_date(value: object) -> date | None:
+    parts = str(value or "").split("-")
+    try:
+        year = int(parts[0])
+        month = int(parts[1]) if len(parts) > 1 else 7
+        day = int(parts[2]) if len(parts) > 2 else 1
+        return date(year, month, day)
+    except (ValueError, IndexError):
+        return None
+
+
+def _year(value: object) -> int | None:
+    return _int_or_none(str(value)[:4]) if value else None
+
+
+def count_similarity(mb_count: int | None, spotify_count: int | None) -> float:
+    """1 when equal, less the further apart; 0.5 when either is unknown."""
+    if mb_count is None or spotify_count is None:
+        return 0.5
+    return 1.0 - abs(mb_count - spotify_count) / max(mb_count, spotify_count, 1)
+
+
 def choose_recording(
     candidates: Sequence[Mapping[str, Any]],
     title: str,
@@ -304,11 +418,14 @@ def choose_recording(
         d_sim = duration_similarity(length, duration_ms)
         known = length is not None and duration_ms is not None
         delta = abs(length - duration_ms) if known else None  # type: ignore[operator]
+        acceptable = _passes(rule, t_sim, a_sim, delta)
+        if rule.artist_equality and cand.get("artist-credit"):
+            acceptable = acceptable and credits_artist_equal(cand, artist, rule.artist_equality)
         scored.append(
             _Scored(
                 mbid=cand["id"],
                 score=0.6 * t_sim + 0.3 * a_sim + 0.1 * d_sim,
-                acceptable=_passes(rule, t_sim, a_sim, delta),
+                acceptable=acceptable,
             )
         )
     return _decide(scored, method)
@@ -329,13 +446,17 @@ def choose_release(
     artist: str,
     *,
     barcode: str | None = None,
+    track_count: int | None = None,
+    release_date: str | None = None,
     method: Method = "search",
 ) -> Match | None:
     """The release among `candidates` that is this Spotify album, or None if unsure.
 
     With `method="barcode"` only candidates whose barcode is a variant of `barcode` count.
-    The Match carries the release-group MBID; candidates of one release-group that tie are the
-    same album, so a tie among them is broken (Official first, then earliest date, then id).
+    `track_count` is the Spotify album's total tracks and `release_date` its "YYYY[-MM[-DD]]"
+    date (None: unknown). The Match carries the
+    release-group MBID; candidates of one release-group that tie are the same album, so a tie
+    among them is broken (closest track count, Official, earliest date, then id).
     """
     rule = RELEASE_RULES[method]
     wanted_codes = set(barcode_variants(barcode)) if barcode else None
@@ -345,15 +466,25 @@ def choose_release(
             continue
         t_sim = title_similarity(cand.get("title", ""), cand.get("disambiguation"), title)
         a_sim = _neutral_if_unknown(artist_similarity(cand, artist))
+        count = _track_count(cand)
+        c_sim = count_similarity(count, track_count)
         status = _status_score(cand.get("status"))
-        group = (cand.get("release-group") or {}).get("id")
+        acceptable = _passes(rule, t_sim, a_sim, None)
+        if rule.artist_equality and not credits_artist_equal(cand, artist, rule.artist_equality):
+            acceptable = False
+        if rule.max_track_delta is not None and count is not None and track_count is not None:
+            acceptable = acceptable and abs(count - track_count) <= rule.max_track_delta
+        mb_year, spotify_year = _year(cand.get("date")), _year(release_date)
+        if rule.max_year_delta is not None and mb_year is not None and spotify_year is not None:
+            acceptable = acceptable and abs(mb_year - spotify_year) <= rule.max_year_delta
         scored.append(
             _Scored(
                 mbid=cand["id"],
-                score=0.6 * t_sim + 0.3 * a_sim + 0.1 * status,
-                acceptable=_passes(rule, t_sim, a_sim, None),
-                group_mbid=group,
-                tie_key=(-status, cand.get("date") or "9999"),
+                score=0.55 * t_sim + 0.25 * a_sim + 0.1 * c_sim + 0.1 * status,
+                acceptable=acceptable,
+                group_mbid=(cand.get("release-group") or {}).get("id"),
+                tie_key=(-c_sim, _days_apart(cand.get("date"), release_date), -status,
+                         cand.get("date") or "9999"),
             )
         )
     return _decide(scored, method)
@@ -367,23 +498,32 @@ def choose_artist(
 ) -> Match | None:
     """The artist among search `candidates` named `name`, or None if unsure.
 
-    Namesakes are common ("Dynamo" x 3), so a name alone is accepted only when no other artist
-    comes close. `related_mbids` (artists credited on recordings already matched for this artist's
-    tracks) breaks such ties: a related namesake wins over unrelated ones.
+    The artist key of the name, an alias or a "Last, First" sort-name must equal `name`'s, and
+    namesakes ("Dynamo" x 3) make it ambiguous. `related_mbids` (artists credited on
+    recordings already matched for this artist's tracks) breaks such ties: a related namesake
+    wins over unrelated ones.
     """
     wanted = normalize_artist(name)
+    wanted_key = artist_key(name)
     scored = []
     for cand in candidates:
-        variants = [cand.get("name", ""), cand.get("sort-name", "")]
+        variants = [cand.get("name", "")]
         variants += [alias.get("alias") or "" for alias in cand.get("alias-list") or []]
+        sort_name = cand.get("sort-name") or ""
+        if ", " in sort_name:
+            # Only a "Last, First" sort-name is another spelling of the name; a sort-name that
+            # is just the name again adds nothing but risk.
+            last, first = sort_name.split(", ", 1)
+            variants.append(f"{first} {last}")
         n_sim = max(similarity(wanted, normalize_artist(v)) for v in variants)
+        exact = any(artist_key(v) == wanted_key for v in variants)
         related = cand["id"] in related_mbids
         scored.append(
             _Scored(
                 mbid=cand["id"],
                 # Being credited next to this artist's matched recordings is decisive evidence.
                 score=n_sim + (AMBIGUITY_MARGIN * 2 if related else 0.0),
-                acceptable=n_sim >= ARTIST_RULE.min_title,
+                acceptable=n_sim >= ARTIST_RULE.min_title and exact,
             )
         )
     match = _decide(scored, "search")
@@ -408,7 +548,7 @@ def artist_from_credit(
         sims = [similarity(wanted, normalize_artist(v)) for v in credit_names({"artist-credit":
                                                                                 [credit]})[0]]
         best = max(sims, default=0.0)
-        if artist.get("id") and best >= ARTIST_RULE.min_title:
+        if artist.get("id") and best >= CREDIT_MIN_SIMILARITY:
             hits[artist["id"]] = max(best, hits.get(artist["id"], 0.0))
     if len(hits) != 1:
         return None
