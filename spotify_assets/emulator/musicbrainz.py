@@ -91,17 +91,15 @@ class MbServerState:
 
     min_interval_s: float = 1.0
     fixture_dir: Path | None = None
-    # Statuses to answer to the next requests, one each, before normal service (fault tests).
-    forced_statuses: deque[int] = field(default_factory=deque)
     arrivals: deque[Arrival] = field(default_factory=lambda: deque(maxlen=100_000))
     last_served: dict[tuple[str, str], float] = field(default_factory=dict)
     lock: threading.Lock = field(default_factory=threading.Lock)
     index: MbIndex | None = None
 
     def reset(self) -> None:
-        """Forget clients, arrivals and forced faults (the index of the world stays)."""
+        """Forget clients and arrivals, back to 1 req/s (the index of the world stays)."""
         with self.lock:
-            self.forced_statuses.clear()
+            self.min_interval_s = 1.0
             self.arrivals.clear()
             self.last_served.clear()
 
@@ -577,31 +575,20 @@ def _incs(request: Request) -> set[str]:
     return {part for part in re.split(r"[ +]", raw) if part}
 
 
-def _count(state: Any, template: str) -> None:
-    counts = getattr(state, "request_counts", None)
-    if counts is None:
-        return
-    lock = getattr(state, "lock", None)
-    if lock is not None:
-        with lock:
-            counts[template] = counts.get(template, 0) + 1
-    else:
-        counts[template] = counts.get(template, 0) + 1
+def _admit(state: Any, request: Request) -> Response | None:
+    """Apply the User-Agent and rate rules; a Response means refused.
 
-
-def _admit(state: Any, request: Request, template: str) -> Response | None:
-    """Count the request and apply User-Agent and rate rules; a Response means refused."""
+    Requests are counted per endpoint template by the app's middleware, like every other route,
+    and switchable faults (e.g. 503 for `/ws/2/*`) are applied there too.
+    """
     mbs = mb_state(state)
     now = time.monotonic()
     agent = request.headers.get("user-agent", "").strip()
     client = (request.client.host if request.client else "?", agent)
-    _count(state, template)
     with mbs.lock:
         status = 200
         if not agent:
             status = 403
-        elif mbs.forced_statuses:
-            status = mbs.forced_statuses.popleft()
         else:
             last = mbs.last_served.get(client)
             if last is not None and now - last < mbs.min_interval_s:
@@ -613,8 +600,6 @@ def _admit(state: Any, request: Request, template: str) -> Response | None:
         return _error(403, "User-Agent header required: use 'app/version ( contact )'.")
     if status == 503:
         return _error(503, RATE_LIMIT_TEXT)
-    if status != 200:
-        return _error(status, f"Emulated failure (HTTP {status}).")
     return None
 
 
@@ -623,7 +608,7 @@ Handler = Callable[[Any, Request], Response]
 
 def _endpoint(state: Any, template: str, handler: Handler) -> Callable[[Request], Any]:
     async def endpoint(request: Request) -> Response:
-        refused = _admit(state, request, template)
+        refused = _admit(state, request)
         if refused is not None:
             return refused
         if getattr(state, "mb_test_mode", False):
