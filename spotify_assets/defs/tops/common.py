@@ -1,0 +1,111 @@
+"""Helpers shared by the tops assets: named SQL over lake files, snapshot files, Markdown."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from datetime import date
+from pathlib import Path
+
+import dagster as dg
+import duckdb
+import pyarrow as pa
+
+from spotify_assets.defs.listening.plays import days_in
+from spotify_assets.defs.resources import Warehouse
+from spotify_assets.lib.lake import TableSpec
+
+SQL_DIR = Path(__file__).parent / "sql"
+TOP_N_SHOWN = 5
+
+
+@dataclass(frozen=True)
+class LakeView:
+    """A DuckDB view over some files of a lake table; `select` may rename columns."""
+
+    spec: TableSpec
+    files: list[Path]
+    select: str = "*"
+
+
+def run_sql(
+    sql_file: str,
+    views: Mapping[str, LakeView] | None = None,
+    tables: Mapping[str, pa.Table] | None = None,
+) -> pa.Table:
+    """Run `sql/<sql_file>` over lake views (empty, with the declared schema, when a view has
+    no files) and Arrow tables, each registered under its name."""
+    con = duckdb.connect()
+    try:
+        for name, view in (views or {}).items():
+            if view.files:
+                source = "read_parquet(?, union_by_name = true)"
+                params: list = [[str(f) for f in view.files]]
+            else:
+                con.register(f"{name}_empty", view.spec.schema.empty_table())
+                source, params = f"{name}_empty", []
+            con.execute(f"create view {name} as select {view.select} from {source}", params)
+        for name, table in (tables or {}).items():
+            con.register(name, table)
+        return con.sql((SQL_DIR / sql_file).read_text()).to_arrow_table()
+    finally:
+        con.close()
+
+
+def window_days(context: dg.AssetExecutionContext) -> list[date]:
+    """Every day of the run's partition window (one day, or a backfill range in one run)."""
+    return days_in(context.partition_time_window)
+
+
+def snapshot_files(warehouse: Warehouse, spec: TableSpec, until: date) -> list[Path]:
+    """Files of a per-day, per-user snapshot table (`<date>/<user>.parquet`) up to `until`."""
+    files = []
+    for path in warehouse.lake.files(spec.name):
+        day = path.parent.name
+        if _is_date(day) and date.fromisoformat(day) <= until:
+            files.append(path)
+    return files
+
+
+def files_of_day(warehouse: Warehouse, spec: TableSpec, day: date) -> list[Path]:
+    folder = warehouse.lake.table_dir(spec.name) / day.isoformat()
+    if not folder.is_dir():
+        return []
+    return sorted(p for p in folder.glob("*.parquet") if not p.name.startswith("."))
+
+
+def _is_date(text: str) -> bool:
+    try:
+        date.fromisoformat(text)
+    except ValueError:
+        return False
+    return True
+
+
+def _cell(text: object) -> str:
+    # A '|' in a title would end the Markdown cell early.
+    return str(text).replace("|", "\\|").replace("\n", " ")
+
+
+def top_markdown(
+    rows: Iterable[Mapping[str, object]],
+    group_by: tuple[str, ...],
+    label: str,
+    rank: str = "rank",
+    limit: int = TOP_N_SHOWN,
+) -> str:
+    """A Markdown table: one line per group (e.g. user and range), its first `limit` labels
+    in rank order in columns 1..limit."""
+    groups: dict[tuple, list[tuple[int, str]]] = {}
+    for row in rows:
+        key = tuple(row[g] for g in group_by)
+        groups.setdefault(key, []).append((int(row[rank]), str(row[label])))
+    header = [*group_by, *(str(i) for i in range(1, limit + 1))]
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    for key in sorted(groups, key=lambda k: tuple(str(v) for v in k)):
+        ranked = [name for _, name in sorted(groups[key])[:limit]]
+        cells = [*map(str, key), *ranked, *([""] * (limit - len(ranked)))]
+        lines.append("| " + " | ".join(_cell(c) for c in cells) + " |")
+    if not groups:
+        lines.append("| " + " | ".join(["(none)"] + [""] * (len(header) - 1)) + " |")
+    return "\n".join(lines)
