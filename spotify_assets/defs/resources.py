@@ -51,9 +51,9 @@ class Warehouse:
         con = duckdb.connect()
         try:
             columns = ", ".join(f'"{c}"' for c in spec.column_names)
-            return con.execute(
+            return con.sql(
                 f"select {columns} from read_parquet(?, union_by_name = true) where {where}",
-                [paths, *(params or [])],
+                params=[paths, *(params or [])],
             ).to_arrow_table()
         finally:
             con.close()

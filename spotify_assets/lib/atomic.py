@@ -1,7 +1,7 @@
 """Crash-safe file publication: write beside the target, fsync, rename into place.
 
 A reader (DuckDB globbing `*.parquet`, an analyst, another run) sees either the old file or the
-new one, never a partial one. Temp files are hidden dot-files ending in `.tmp-<pid>`, so no glob
+new one, never a partial one. Temp files are hidden dot-files ending in `.tmp-<pid>-<random>`, so no glob
 that a reader uses matches them; a writer killed with -9 leaves one behind, which
 `sweep_stale_temps` removes once its process is gone.
 """
@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -25,7 +26,8 @@ def _fsync_dir(directory: Path) -> None:
 
 
 def temp_path_for(target: Path) -> Path:
-    return target.with_name(f".{target.name}{TMP_MARK}{os.getpid()}")
+    # Unique per writer, not just per process: threads of one run publish side by side.
+    return target.with_name(f".{target.name}{TMP_MARK}{os.getpid()}-{uuid.uuid4().hex[:12]}")
 
 
 @contextlib.contextmanager
@@ -71,7 +73,7 @@ def sweep_stale_temps(directory: Path) -> list[Path]:
         return removed
     for path in directory.rglob(f".*{TMP_MARK}*"):
         try:
-            pid = int(path.name.rsplit(TMP_MARK, 1)[1])
+            pid = int(path.name.rsplit(TMP_MARK, 1)[1].split("-", 1)[0])
         except ValueError:
             continue
         if pid != os.getpid() and not _pid_alive(pid):

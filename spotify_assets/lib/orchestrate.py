@@ -16,6 +16,8 @@ from spotify_assets.lib.settings import Settings
 
 RANGE_START_TAG = "dagster/asset_partition_range_start"
 RANGE_END_TAG = "dagster/asset_partition_range_end"
+# The console shows warnings and errors; every event is still in the instance for the UI.
+QUIET = {"loggers": {"console": {"config": {"log_level": "WARNING"}}}}
 
 
 @dataclass(frozen=True)
@@ -82,7 +84,7 @@ def materialize_everything(
 
     defs = load_defs()
     instance = instance or dg.DagsterInstance.get()
-    job = defs.get_implicit_global_asset_job_def()
+    assets = [*(defs.assets or []), *(defs.asset_checks or [])]
     results = []
     for step in plan(defs, date.fromisoformat(start), date.fromisoformat(end)):
         tags = {}
@@ -94,8 +96,10 @@ def materialize_everything(
         names = ", ".join(k.to_user_string() for k in step.keys)
         span = f" [{step.partition_range[0]} .. {step.partition_range[1]}]" if tags else ""
         print(f"[run] {names}{span}", flush=True)
-        result = job.execute_in_process(
-            instance=instance, asset_selection=list(step.keys), tags=tags, raise_on_error=True
+        # An AssetSelection (unlike a list of keys) brings the assets' checks along.
+        result = dg.materialize(
+            assets, selection=dg.AssetSelection.assets(*step.keys), instance=instance,
+            resources=defs.resources, tags=tags, raise_on_error=True, run_config=QUIET,
         )
         results.append(result)
     return results

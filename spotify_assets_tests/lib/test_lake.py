@@ -101,12 +101,13 @@ def test_kill_9_mid_write_leaves_the_previous_partition_intact(tmp_path: Path) -
     child = subprocess.Popen(
         [sys.executable, "-c", WRITER.format(root=root, lake=str(lake.root))]
     )
-    temp = lake.table_dir("plays") / f".2026-01-05.parquet.tmp-{child.pid}"
+    pattern = f".2026-01-05.parquet.tmp-{child.pid}-*"
     deadline = time.monotonic() + 60
-    while not (temp.exists() and temp.stat().st_size > 0):
+    while not (temps := list(lake.table_dir("plays").glob(pattern))) or not temps[0].stat().st_size:
         assert child.poll() is None, "writer finished before it could be killed"
         assert time.monotonic() < deadline
         time.sleep(0.005)
+    temp = temps[0]
     os.kill(child.pid, signal.SIGKILL)
     child.wait()
     assert temp.exists()  # the crash left its partial file behind ...

@@ -33,6 +33,7 @@ class ItemResult:
     item: str
     status: str  # imported | already_imported | failed
     reports: list = field(default_factory=list)
+    skipped: list[str] = field(default_factory=list)  # zip entries that are not history
     error: str = ""
     days: set[str] = field(default_factory=set)
 
@@ -62,22 +63,22 @@ def import_item(
     settings: Settings, warehouse: Warehouse, raw: RawStore, user_id: str, item: Path
 ) -> ItemResult:
     """Import one inbox item for one user; never raises for bad input (it is reported)."""
-    from spotify_assets.lib.exports import ExportImportError, open_inbox_item, parse_export_file
+    from spotify_assets.lib.exports import ExportImportError, parse_export_file, scan_inbox_item
 
     result = ItemResult(user_id, item.name, "imported")
     try:
         validate_user_id(user_id)
         done = imported_hashes(warehouse, user_id)
         parsed = []
-        with open_inbox_item(item) as files:
-            for export_file in files:
-                if export_file.sha256 in done:
-                    continue
+        scan = scan_inbox_item(item)
+        result.skipped = [f"{s.name} ({s.reason})" for s in scan.skipped]
+        for export_file in scan.files:
+            if export_file.sha256 not in done:
                 parsed.append((export_file, parse_export_file(user_id, export_file)))
-            for export_file, export in parsed:
-                _publish(warehouse, raw, user_id, export_file, export)
-                result.reports.append(export.report)
-                result.days |= _days(export.observations)
+        for export_file, export in parsed:
+            _publish(warehouse, raw, user_id, export_file, export)
+            result.reports.append(export.report)
+            result.days |= _days(export.observations)
         if not parsed:
             result.status = "already_imported"
         _move(item, settings.inbox_dir / user_id / "imported")
@@ -131,6 +132,8 @@ def _report_markdown(results: list[ItemResult]) -> str:
     for r in results:
         head = f"### {r.user_id} / {r.item}: {r.status}"
         body = r.error or "\n".join(rep.to_markdown() for rep in r.reports)
+        if r.skipped:
+            body += "\n\nNot history, not imported: " + ", ".join(r.skipped)
         parts.append(f"{head}\n\n{body}")
     return "\n\n".join(parts) or "inbox empty"
 

@@ -55,7 +55,7 @@ def _rows(user_id: str, items: list, polled_at: datetime) -> pd.DataFrame:
         )
     frame = pd.DataFrame.from_records(records, columns=POLLED_PLAYS.column_names)
     frame["played_at"] = pd.to_datetime(frame["played_at"], utc=True)
-    frame["polled_at"] = pd.to_datetime(frame["polled_at"], utc=True)
+    frame["polled_at"] = pd.to_datetime(frame["polled_at"], utc=True).dt.floor("ms")
     return frame
 
 

@@ -39,15 +39,16 @@ def _query(warehouse: Warehouse, sql_file: str, files: list[Path], **tables: pa.
     con = duckdb.connect()
     try:
         if files:
+            # A view cannot take prepared parameters: the (lake-owned) paths are inlined.
+            listing = ", ".join("'" + str(f).replace("'", "''") + "'" for f in files)
             con.execute(
-                "create view plays as select * from read_parquet(?, union_by_name = true)",
-                [[str(f) for f in files]],
+                f"create view plays as select * from read_parquet([{listing}], union_by_name = true)"
             )
         else:
             con.register("plays", PLAYS.schema.empty_table())
         for name, table in tables.items():
             con.register(name, table)
-        return con.execute((SQL_DIR / sql_file).read_text()).to_arrow_table()
+        return con.sql((SQL_DIR / sql_file).read_text()).to_arrow_table()
     finally:
         con.close()
 

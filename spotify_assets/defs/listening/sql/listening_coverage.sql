@@ -5,7 +5,7 @@ select
     count(*) as plays,
     count(*) filter (where list_contains(sources, 'poll')) as seen_by_poll,
     count(*) filter (
-        where len(list_filter(sources, s -> s like 'export_%')) > 0
+        where len(list_filter(sources, lambda s: s like 'export_%')) > 0
     ) as seen_by_export,
     count(*) filter (where sources = ['poll']) as poll_only,
     count(*) filter (where not list_contains(sources, 'poll')) as export_only
