@@ -3,8 +3,9 @@
 Politeness is ours, not the library's:
 - Rate: musicbrainzngs's own limiter is switched off (its maths are wrong for non-default
   settings, alastair/python-musicbrainzngs#294, and it is per process). Every HTTP attempt,
-  retries included, first takes a slot from `FileRateLimiter` on
-  `state_dir/musicbrainz.ratelimit`, which spaces requests 1 s apart across all processes.
+  retries included, runs inside a slot of `FileRateLimiter` on
+  `state_dir/musicbrainz.ratelimit`, which starts a request no sooner than 1 s after the
+  previous one (from any process) finished.
 - Retries: musicbrainzngs retries 5xx/429 eight times inside `_safe_read`, sleeping 2..14 s
   with `time.sleep` (56 s) and without passing through any limiter. While one of our calls runs,
   `_safe_read` is wrapped to make exactly one attempt (its own `max_retries` parameter, set to 1)
@@ -300,9 +301,8 @@ class MusicBrainzClient:
             if attempt:
                 self._sleep(self._backoff(attempt, last_retry_after))
             last_retry_after = None
-            with _LIBRARY_LOCK, self._library_configured():
-                # Inside the lock, so the recorded start is when this request really goes out.
-                self.limiter.acquire()
+            # The slot is taken inside the library lock so it spans exactly this request.
+            with _LIBRARY_LOCK, self._library_configured(), self.limiter.slot():
                 try:
                     return function(*args, **kwargs)
                 except musicbrainzngs.ResponseError as exc:

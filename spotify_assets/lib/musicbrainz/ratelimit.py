@@ -1,23 +1,31 @@
 """One request per interval across every process of a deployment, via an fcntl-locked file.
 
-The file holds the wall-clock time (seconds since the epoch, as text) of the latest request
-start. `acquire()` takes an exclusive `flock`, reads it, sleeps until that time + interval,
-writes the new start time and releases the lock, so two runs enriching at once queue behind each
-other instead of both sending. `flock` locks belong to the open file description, so threads of
-one process opening the file separately exclude each other too.
+`with limiter.slot():` takes an exclusive `flock` on the file, reads the time the previous
+request *finished*, sleeps until one interval after it, lets the request run, writes the time
+it finished and releases the lock. So two runs enriching at once queue behind each other.
+
+Why the end and not the start: a request reaches the server some time after it starts (connect,
+send, scheduling) and before it ends. Spacing starts 1.0 s apart lets two requests arrive less
+than 1 s apart when the first was slower to arrive, and MusicBrainz (and the emulator) answer
+503 to that. Spacing from the end holds at the server whatever the latency, at the price of
+the request's own duration per interval (~0.8 request/s against a 250 ms server).
+
+`flock` locks belong to the open file description, so threads of one process opening the file
+separately exclude each other too.
 """
 
 from __future__ import annotations
 
+import contextlib
 import fcntl
 import os
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 
 class FileRateLimiter:
-    """Blocks in `acquire()` until this process may start the next request."""
+    """Spaces requests `min_interval_s` apart (end of one to start of the next), all processes."""
 
     def __init__(
         self,
@@ -34,24 +42,28 @@ class FileRateLimiter:
         self._sleep = sleep
         self._clock = clock
 
-    def acquire(self) -> float:
-        """Wait for our slot; return the start time recorded for this request."""
+    @contextlib.contextmanager
+    def slot(self) -> Iterator[float]:
+        """Hold the slot for one request; yields the time it may start."""
         self.path.parent.mkdir(parents=True, exist_ok=True)
         fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
         try:
             fcntl.flock(fd, fcntl.LOCK_EX)
-            last = _read_time(fd)
+            previous_end = _read_time(fd)
             now = self._clock()
-            # A wall clock stepped backwards leaves `last` in the future; never wait more than
-            # one interval for it.
-            slot = min(last + self.min_interval_s, now + self.min_interval_s)
-            if slot > now:
-                self._sleep(slot - now)
-            # With a real sleep the clock is now past the slot; with a test's skipped sleep it
-            # is not, and recording the slot keeps the virtual schedule consistent.
-            start = max(self._clock(), slot)
-            _write_time(fd, start)
-            return start
+            # A wall clock stepped backwards leaves the previous end in the future; never wait
+            # more than one interval for it.
+            start_at = min(previous_end, now) + self.min_interval_s
+            if start_at > now:
+                self._sleep(start_at - now)
+            # With a real sleep the clock is now past `start_at`; with a test's skipped sleep it
+            # is not, and using `start_at` keeps the virtual schedule consistent.
+            start = max(self._clock(), start_at)
+            try:
+                yield start
+            finally:
+                # Failed requests count too: the server saw them.
+                _write_time(fd, max(self._clock(), start))
         finally:
             # Closing the descriptor releases the flock.
             os.close(fd)
@@ -61,10 +73,10 @@ def _read_time(fd: int) -> float:
     os.lseek(fd, 0, os.SEEK_SET)
     raw = os.read(fd, 64)
     try:
-        return float(raw.decode("ascii").strip() or 0.0)
+        return float(raw.decode("ascii").strip() or "-inf")
     except (UnicodeDecodeError, ValueError):
         # A torn or foreign file: treat as "no request yet" rather than failing enrichment.
-        return 0.0
+        return float("-inf")
 
 
 def _write_time(fd: int, value: float) -> None:
