@@ -39,17 +39,22 @@ def run_sql(
     try:
         for name, view in (views or {}).items():
             if view.files:
-                source = "read_parquet(?, union_by_name = true)"
-                params: list = [[str(f) for f in view.files]]
+                # A view cannot take prepared parameters: the file list goes in as literals.
+                paths = ", ".join(_literal(str(f)) for f in view.files)
+                source = f"read_parquet([{paths}], union_by_name = true)"
             else:
                 con.register(f"{name}_empty", view.spec.schema.empty_table())
-                source, params = f"{name}_empty", []
-            con.execute(f"create view {name} as select {view.select} from {source}", params)
+                source = f"{name}_empty"
+            con.execute(f"create view {name} as select {view.select} from {source}")
         for name, table in (tables or {}).items():
             con.register(name, table)
         return con.sql((SQL_DIR / sql_file).read_text()).to_arrow_table()
     finally:
         con.close()
+
+
+def _literal(text: str) -> str:
+    return "'" + text.replace("'", "''") + "'"
 
 
 def window_days(context: dg.AssetExecutionContext) -> list[date]:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from datetime import date, timedelta
 
+import duckdb
 import pytest
 
 from spotify_assets.defs.tops.common import files_of_day
@@ -183,3 +184,34 @@ def test_a_range_run_pulls_once_and_files_the_same_lists_under_each_fetchable_da
     assert {r["snapshot_date"].isoformat() for r in copied} == {yesterday}
     assert rows(enrolled, TOP_TRACKS, first) == []  # too old to be fetched
     assert metadata(result, "top_tracks")["rows_by_day"][first] == 0
+
+
+def test_current_views_hold_each_users_latest_snapshot(enrolled: Enrolled) -> None:
+    last = date.fromisoformat(today())
+    yesterday = (last - timedelta(days=1)).isoformat()
+    tags = {RANGE_START_TAG: yesterday, RANGE_END_TAG: last.isoformat()}
+    assert enrolled.materialize([top_items], tags=tags).success
+    # demo_light's newest snapshot is yesterday's: today's file never existed.
+    for spec in (TOP_TRACKS, TOP_ARTISTS):
+        enrolled.warehouse.lake.delete_partition(spec.name, f"{last.isoformat()}/demo_light")
+    enrolled.warehouse.publish()
+
+    con = duckdb.connect(str(enrolled.settings.warehouse_path), read_only=True)
+    try:
+        for view, table in (
+            ("top_tracks_current", "top_tracks"),
+            ("top_artists_current", "top_artists"),
+        ):
+            got = con.sql(
+                f"select user_id, max(snapshot_date), min(snapshot_date), count(*) from {view} "
+                "group by all order by 1"
+            ).fetchall()
+            want = con.sql(
+                f"select user_id, snapshot_date, snapshot_date, count(*) from {table} "
+                "where snapshot_date = case when user_id = 'demo_light' then ? else ? end "
+                "group by all order by 1",
+                params=[date.fromisoformat(yesterday), last],
+            ).fetchall()
+            assert got == want and len(got) == len(USERS)
+    finally:
+        con.close()
