@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import socket
 import threading
 import time
 from collections.abc import Iterator
@@ -43,26 +44,38 @@ def running_emulator(
     config: WorldConfig | None = None, port: int = 0, *, mb_test_mode: bool = False
 ) -> Iterator[EmulatorHandle]:
     """Serve the emulator on 127.0.0.1 (port 0 = a free port) until the block ends."""
-    server = _server(config, port, mb_test_mode=mb_test_mode)
+    # Bind here, not in uvicorn's thread, so a busy port is an exception in the caller.
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    try:
+        sock.bind((HOST, port))
+    except OSError as exc:
+        sock.close()
+        raise RuntimeError(f"the emulator cannot listen on {HOST}:{port}: {exc}") from exc
+    bound = sock.getsockname()[1]
+    server = _server(config, bound, mb_test_mode=mb_test_mode)
     state: EmulatorState = server.config.app.state.emulator
-    thread = threading.Thread(target=server.run, name="spotify-emulator", daemon=True)
+    thread = threading.Thread(
+        target=server.run, kwargs={"sockets": [sock]}, name="spotify-emulator", daemon=True
+    )
     thread.start()
     deadline = time.monotonic() + START_TIMEOUT_S
     while not server.started:
         if not thread.is_alive():
-            raise RuntimeError(f"the emulator failed to start on {HOST}:{port}")
+            sock.close()
+            raise RuntimeError(f"the emulator failed to start on {HOST}:{bound}")
         if time.monotonic() > deadline:
             server.should_exit = True
-            raise RuntimeError(f"the emulator did not start on {HOST}:{port} within "
-                               f"{START_TIMEOUT_S:.0f} s")
+            raise RuntimeError(
+                f"the emulator did not start on {HOST}:{bound} within {START_TIMEOUT_S:.0f} s"
+            )
         time.sleep(0.01)
-    bound = server.servers[0].sockets[0].getsockname()[1]
     try:
         yield EmulatorHandle(base_url=f"http://{HOST}:{bound}", port=bound, state=state)
     finally:
         state.stopping.set()
         server.should_exit = True
         thread.join(timeout=10)
+        sock.close()
 
 
 def serve(port: int, config: WorldConfig | None = None) -> None:
