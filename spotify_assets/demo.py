@@ -117,12 +117,14 @@ def enroll_demo_users(settings: Settings, base_url: str) -> list[str]:
     from spotify_assets.lib.users.registry import UserRegistry
 
     registry = UserRegistry(settings)
-    demo_ids = [u["id"] for u in httpx.get(f"{base_url}/_emulator/users").json()]
     enrolled = []
-    for user_id in demo_ids:
+    for demo_user in httpx.get(f"{base_url}/_emulator/users").json():
+        user_id = demo_user["id"]
         existing = registry.get(user_id)
         if existing is None or existing.status != "active":
             login(settings, registry, emulator_user=user_id, open_browser=False, timeout_s=30)
+        # Spotify's API has no timezone; an operator would run `users set-timezone`.
+        registry.set_timezone(user_id, demo_user["timezone"])
         enrolled.append(user_id)
     _log(f"enrolled users: {', '.join(enrolled)}")
     return enrolled
@@ -142,6 +144,31 @@ def drop_exports_into_inbox(settings: Settings, base_url: str, user_ids: list[st
     return dropped
 
 
+def replay_recent_polls(settings: Settings, base_url: str) -> int:
+    """Poll as the 30-minute schedule would have since the exports end, on the emulator's clock.
+
+    Exports stop a few hours before "now"; a heavy listener plays more than the 50 plays
+    recently-played keeps in that time, so one poll now would (visibly) lose some. The demo
+    steps the emulator's clock instead and runs `poll_job` at each step, then gives the clock back.
+    """
+    from spotify_assets.lib.orchestrate import materialize_selection
+
+    config = httpx.get(f"{base_url}/_emulator/config").json()
+    end = datetime.fromisoformat(config["end"])
+    step = timedelta(minutes=settings.poll_interval_minutes)
+    moment = end - timedelta(hours=config["export_end_offset_hours"]) - step
+    runs = 0
+    try:
+        while moment <= end:
+            httpx.post(f"{base_url}/_emulator/clock", json={"now": moment.isoformat()})
+            materialize_selection(["polled_plays"])
+            moment += step
+            runs += 1
+    finally:
+        httpx.post(f"{base_url}/_emulator/clock", json={"now": None})
+    return runs
+
+
 def history_window(settings: Settings, now: datetime | None = None) -> tuple[str, str]:
     """First and last day (UTC) of the demo's history window, as daily partition keys."""
     now = now or datetime.now(UTC)
@@ -159,6 +186,10 @@ def run_demo(settings: Settings, *, exit_after_summary: bool = False, ui_port: i
         users = enroll_demo_users(settings, base_url)
         dropped = drop_exports_into_inbox(settings, base_url, users)
         _log(f"exports in inbox: {dropped} new")
+        _log(
+            f"polling every {settings.poll_interval_minutes} min since the exports end: "
+            f"{replay_recent_polls(settings, base_url)} polls"
+        )
         start, end = history_window(settings)
         _log(f"materializing every asset for {start} .. {end}")
         materialize_everything(start, end)

@@ -82,27 +82,38 @@ def materialize_everything(
 ) -> list[dg.ExecuteInProcessResult]:
     from spotify_assets.definitions import defs as load_defs
 
-    defs = load_defs()
-    instance = instance or dg.DagsterInstance.get()
-    assets = [*(defs.assets or []), *(defs.asset_checks or [])]
     results = []
-    for step in plan(defs, date.fromisoformat(start), date.fromisoformat(end)):
+    for step in plan(load_defs(), date.fromisoformat(start), date.fromisoformat(end)):
         tags = {}
+        span = ""
         if step.partition_range:
             tags = {
                 RANGE_START_TAG: step.partition_range[0],
                 RANGE_END_TAG: step.partition_range[1],
             }
-        names = ", ".join(k.to_user_string() for k in step.keys)
-        span = f" [{step.partition_range[0]} .. {step.partition_range[1]}]" if tags else ""
-        print(f"[run] {names}{span}", flush=True)
-        # An AssetSelection (unlike a list of keys) brings the assets' checks along.
-        result = dg.materialize(
-            assets, selection=dg.AssetSelection.assets(*step.keys), instance=instance,
-            resources=defs.resources, tags=tags, raise_on_error=True, run_config=QUIET,
-        )
-        results.append(result)
+            span = f" [{step.partition_range[0]} .. {step.partition_range[1]}]"
+        names = [k.to_user_string() for k in step.keys]
+        print(f"[run] {', '.join(names)}{span}", flush=True)
+        results.append(materialize_selection(names, instance=instance, tags=tags))
     return results
+
+
+def materialize_selection(
+    keys: list[str], *, instance: dg.DagsterInstance | None = None, tags: dict | None = None
+) -> dg.ExecuteInProcessResult:
+    """One run of the named assets (and their checks) with the project's resources."""
+    from spotify_assets.definitions import defs as load_defs
+
+    defs = load_defs()
+    return dg.materialize(
+        [*(defs.assets or []), *(defs.asset_checks or [])],
+        selection=dg.AssetSelection.assets(*keys),
+        instance=instance or dg.DagsterInstance.get(),
+        resources=defs.resources,
+        tags=tags or {},
+        raise_on_error=True,
+        run_config=QUIET,
+    )
 
 
 def print_summary(settings: Settings) -> None:

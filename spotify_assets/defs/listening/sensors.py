@@ -78,7 +78,7 @@ def plays_changed_sensor(context: dg.MultiAssetSensorEvaluationContext):
     """Re-materializes the day partitions whose plays an import or a poll changed."""
     days: set[str] = set()
     last_ids = []
-    for key in context.monitored_assets:
+    for key in context.asset_keys:
         records = context.materialization_records_for_key(key, limit=1000)
         for record in records:
             materialization = record.asset_materialization
