@@ -724,7 +724,9 @@ async def _create_playlist(request: Request, owner_id: str | None = None) -> Res
     if not isinstance(name, str) or not name:
         raise ApiError(400, "Missing required field: name")
     public = payload.get("public", True)
-    collaborative = bool(payload.get("collaborative", False))
+    collaborative = payload.get("collaborative", False)
+    if not isinstance(public, bool) or not isinstance(collaborative, bool):
+        raise ApiError(400, "public and collaborative must be booleans")
     needed = "playlist-modify-public" if public else "playlist-modify-private"
     if needed not in caller.scopes:
         raise ApiError(403, "Insufficient client scope")
@@ -733,7 +735,7 @@ async def _create_playlist(request: Request, owner_id: str | None = None) -> Res
         owner=caller.user_id,
         name=name,
         description=str(payload.get("description") or ""),
-        public=bool(public),
+        public=public,
         collaborative=collaborative,
     )
     return json_response(_shapes(request).playlist(playlist), 201)
@@ -777,7 +779,10 @@ async def _add_items(request: Request) -> Response:
         if not known:
             raise ApiError(400, f"Invalid track uri: {uri}")
     position = payload.get("position", request.query_params.get("position"))
-    at = len(playlist.items) if position is None else int(position)
+    try:
+        at = len(playlist.items) if position is None else int(position)
+    except (TypeError, ValueError):
+        raise ApiError(400, "Invalid position") from None
     if not 0 <= at <= len(playlist.items):
         raise ApiError(400, "Index out of bounds")
     added_at = _state(request).clock.now().strftime("%Y-%m-%dT%H:%M:%SZ")

@@ -1593,6 +1593,7 @@ class World:
         self._build_users(catalog)
         self._plays: dict[str, list[Play]] = {}
         self._top_cache: dict[tuple[str, str, str], list[str]] = {}
+        self._export_cache: dict[str, dict[str, bytes]] = {}
         for index, user in enumerate(self.users.values()):
             taste = self._taste(user)
             self._plays[user.id] = _Simulator(self, user, taste, index).run()
@@ -1863,7 +1864,9 @@ class World:
 
         if user_id not in self.users:
             raise KeyError(f"unknown demo user {user_id!r}; known: {', '.join(self.users)}")
-        return build_export_files(self, user_id)
+        if user_id not in self._export_cache:
+            self._export_cache[user_id] = build_export_files(self, user_id)
+        return dict(self._export_cache[user_id])
 
     def appears_on(self, artist_id: str) -> list[str]:
         """Albums by other artists with a track crediting this artist (album_group appears_on)."""

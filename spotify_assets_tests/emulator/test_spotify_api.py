@@ -287,6 +287,12 @@ def test_playlist_create_add_and_read(emu: EmulatorHandle) -> None:
         items = _follow(client, f"/v1/playlists/{pid}/items?limit=50")
         assert client.post("/v1/me/playlists", json={}).status_code == 400
         assert client.post("/v1/me/playlists", content=b"{nope").status_code == 400
+        assert client.post("/v1/me/playlists",
+                           json={"name": "x", "public": "no"}).status_code == 400
+        assert client.post(f"/v1/playlists/{pid}/items",
+                           json={"uris": uris[:1], "position": "top"}).status_code == 400
+        assert client.post(f"/v1/playlists/{pid}/items",
+                           json={"uris": uris[:1], "position": 999}).status_code == 400
     assert len(snapshots) == 2
     assert [i["item"]["uri"] for i in items] == uris[:150]
     assert all(i["added_by"]["id"] == "demo_podcast" for i in items)
