@@ -13,7 +13,8 @@ What it imitates, and from where (see shared/notes/musicbrainz.md):
 - Lookups `GET /ws/2/{artist,recording,release,release-group}/{mbid}?inc=...` with tags/genres.
 - Rate limit: a client (source IP + User-Agent) asking again less than `min_interval_s` after its
   previous *served* request gets 503; no User-Agent gets 403.
-- Test mode (`state.mb_test_mode`): the real recorded XML files in `fixture_dir` are served at
+- Test mode (`state.mb_test_mode`): the real recorded XML files in `fixture_dir` (default: the
+  repository's copy under spotify_assets_tests/lib/musicbrainz/realdata) are served at
   the paths they came from (`artist/<mbid>-aliases.xml` = `GET /ws/2/artist/<mbid>?inc=aliases`,
   `search-<entity>.xml` = any search of that entity); anything else falls through to the world.
 """
@@ -384,7 +385,7 @@ def _media_xml(index: MbIndex, release: Any, incs: set[str]) -> str:
         body = text("position", number) + text("number", number)
         if rec.length_ms:
             body += text("length", rec.length_ms)
-        body += _recording_xml(index, rec, incs & {"artist-credits"})
+        body += _recording_xml(index, rec, incs & {"artist-credits", "isrcs"})
         tracks.append(el("track", body, id=track_id))
     medium = text("position", 1) + text("format", "Digital Media") + el(
         "track-list", "".join(tracks), count=len(tracks), offset=0)
@@ -727,14 +728,23 @@ def fixture_catalogue(directory: Path) -> list[Fixture]:
     return found
 
 
+# The repository's copy of shared/realdata/musicbrainz (test mode exists for the tests).
+DEFAULT_FIXTURE_DIR = (
+    Path(__file__).resolve().parents[2] / "spotify_assets_tests" / "lib" / "musicbrainz"
+    / "realdata"
+)
+
+
 def _fixture_response(mbs: MbServerState, request: Request) -> Response | None:
-    if mbs.fixture_dir is None:
-        return _error(500, "Emulator test mode needs musicbrainz.fixture_dir to be set.")
+    directory = mbs.fixture_dir or DEFAULT_FIXTURE_DIR
+    if not directory.is_dir():
+        return _error(500, f"Emulator test mode: no recorded MusicBrainz files in {directory}; "
+                           "set state.musicbrainz.fixture_dir.")
     parts = request.url.path.removeprefix("/ws/2/").split("/")
     entity = parts[0]
     entity_id = parts[1] if len(parts) > 1 and parts[1] else None
     incs = frozenset(_incs(request))
-    for fixture in fixture_catalogue(mbs.fixture_dir):
+    for fixture in fixture_catalogue(directory):
         if fixture.entity != entity or fixture.entity_id != entity_id:
             continue
         if entity_id is None or fixture.incs == incs:

@@ -248,6 +248,15 @@ def test_test_mode_serves_every_recorded_file_at_its_path(mb, emu):
         state.fixture_dir = None
 
 
+def test_mb_test_mode_flag_of_create_app_serves_the_repository_copy():
+    config = WorldConfig(seed=3, days=1, n_artists=10, n_tracks=20)
+    with running_emulator(config, mb_test_mode=True) as handle:
+        response = httpx.get(f"{handle.base_url}/ws/2/isrc/JPA600102460",
+                             params={"inc": "releases+isrcs"}, headers={"User-Agent": UA})
+    recorded = REALDATA / "xml-other" / "musicbrainz-server" / "isrc"
+    assert response.content == (recorded / "JPA600102460-inc-releases+isrcs.xml").read_bytes()
+
+
 def test_same_seed_gives_byte_identical_answers():
     config = WorldConfig(seed=7, days=2, n_artists=20, n_tracks=120)
     fixed = datetime(2026, 3, 1, 12, tzinfo=UTC)
