@@ -13,7 +13,9 @@ import pytest
 from musicbrainzngs import mbxml
 
 from spotify_assets.lib.musicbrainz.matching import (
+    Match,
     artist_from_credit,
+    artist_key,
     barcode_variants,
     choose_artist,
     choose_recording,
@@ -22,6 +24,7 @@ from spotify_assets.lib.musicbrainz.matching import (
     normalize_artist,
     normalize_title,
 )
+from spotify_assets.lib.musicbrainz.resolve import SpotifyTrack, match_in_tracklist
 
 REALDATA = Path(__file__).parent / "realdata"
 
@@ -253,6 +256,75 @@ def test_tie_inside_one_release_group_picks_official_then_earliest():
     bootleg = _release("boot", "Rumours", "rg-rumours", status="Bootleg", date="1970-01-01")
     match = choose_release([later, bootleg, earlier], "Rumours", "Fleetwood Mac")
     assert match is not None and match.mbid == "cd-1977"
+
+
+def test_track_count_and_date_tell_deluxe_and_remaster_from_the_original():
+    original = {**_release("orig", "Rumours", "rg-rumours", date="1977-02-04"),
+                "medium-track-count": 11}
+    deluxe = {**_release("deluxe", "Rumours", "rg-rumours", date="2013-01-28"),
+              "medium-track-count": 38}
+    remaster = {**_release("remaster", "Rumours", "rg-rumours", date="2004-03-22"),
+                "medium-track-count": 11}
+    candidates = [original, deluxe, remaster]
+    assert choose_release(candidates, "Rumours (Super Deluxe)", "Fleetwood Mac",
+                          track_count=38, release_date="2013-01-28").mbid == "deluxe"
+    assert choose_release(candidates, "Rumours (Remastered)", "Fleetwood Mac",
+                          track_count=11, release_date="2004-03-22").mbid == "remaster"
+    # A deluxe edition MusicBrainz does not have is not the standard release.
+    assert choose_release([original, remaster], "Rumours (Deluxe)", "Fleetwood Mac",
+                          track_count=38, release_date="2013-01-28") is None
+    # Nor is a same-named single from another year.
+    single = {**_release("single", "Dreams", "rg-dreams", date="1977-04-01"),
+              "medium-track-count": 2}
+    assert choose_release([single], "Dreams", "Fleetwood Mac", track_count=2,
+                          release_date="1995-01-01") is None
+
+
+def test_release_and_artist_searches_refuse_look_alike_artists():
+    lookalike = {**_release("x", "Nightfall", "rg-x", artist=("Nova!", "a-nova-bang")),
+                 "medium-track-count": 10}
+    assert choose_release([lookalike], "Nightfall", "Nova", track_count=10) is None
+    assert artist_key("Nova!") != artist_key("Nova")
+    assert artist_key("The Faded Windows") != artist_key("Faded Windows")
+    assert artist_key("Beatles, The") == artist_key("the beatles")
+    assert artist_key("Simon & Garfunkel") == artist_key("Simon and Garfunkel")
+    hits = [{"id": "a1", "name": "Faded Windows", "sort-name": "Faded Windows"}]
+    assert choose_artist(hits, "The Faded Windows") is None
+    assert choose_artist(hits, "Faded Windows").mbid == "a1"
+
+
+def test_recording_search_needs_the_same_artist_not_a_similar_one():
+    velvet = _recording("vf", "Burn Me Tonight", _credit(("The Velvet Fevers", "a-vf")), 270_070)
+    assert choose_recording([velvet], "Burn Me Tonight", "Velvet Fever", 269_961) is None
+    assert choose_recording([velvet], "Burn Me Tonight", "Velvet Fevers", 269_961).mbid == "vf"
+
+
+def test_cjk_titles_differing_by_one_character_are_different_songs():
+    credit = _credit(("高橋ハルカ", "a-hh"))
+    star = _recording("star", "さよなら星", credit, 200_000)
+    cherry = _recording("cherry", "さよなら桜", credit, 200_500)
+    assert choose_recording([cherry, star], "さよなら星", "高橋ハルカ", 200_100).mbid == "star"
+    assert normalize_title("Звёздная песня") == normalize_title("Звездная песня")
+
+
+def test_tracks_are_matched_inside_the_matched_release_tracklist():
+    credit = _credit(("Fleetwood Mac", "a-fm"))
+    tracklist = [
+        {**_recording("r-dreams", "Dreams", credit, 257_000), "isrc-list": ["USWB10400049"]},
+        _recording("r-chain", "The Chain", credit, 270_000),  # no ISRC in MusicBrainz
+    ]
+    album = Match("rel-rumours", "barcode", 1.0, "rg-rumours")
+    by_isrc = match_in_tracklist(
+        tracklist, SpotifyTrack("Dreams - 2004 Remaster", ["Fleetwood Mac"], 257_800,
+                                "USWB10400049"), album)
+    assert (by_isrc.recording.mbid, by_isrc.recording.method) == ("r-dreams", "isrc")
+    assert by_isrc.artists["Fleetwood Mac"].mbid == "a-fm"
+    by_name = match_in_tracklist(
+        tracklist, SpotifyTrack("The Chain", ["Fleetwood Mac"], 270_500, "USWB19900001"), album)
+    assert (by_name.recording.mbid, by_name.recording.method) == ("r-chain", "barcode")
+    missing = match_in_tracklist(
+        tracklist, SpotifyTrack("Songbird", ["Fleetwood Mac"], 200_000, None), album)
+    assert missing.recording is None
 
 
 def test_tie_across_release_groups_is_ambiguous():
