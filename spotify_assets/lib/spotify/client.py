@@ -218,17 +218,18 @@ class SpotifyClient:
         return self._offset_items(user_id, "GET /v1/me/top/{type}", f"/me/top/{kind}",
                                   {"time_range": time_range}, limit, model)
 
-    def followed_artists(self, user_id: str) -> list[Artist]:
+    def followed_artists(self, user_id: str, limit: int = FOLLOWING_LIMIT) -> list[Artist]:
         """Every artist the user follows (cursor paging on the last artist id)."""
+        _check_limit(limit, FOLLOWING_LIMIT)
         artists: dict[str, Artist] = {}
         after: str | None = None
         used_cursors: set[str] = set()
         for _ in range(MAX_PAGES):
-            params: dict[str, Any] = {"type": "artist", "limit": FOLLOWING_LIMIT}
+            params: dict[str, Any] = {"type": "artist", "limit": limit}
             if after is not None:
                 params["after"] = after
             page = self._get(user_id, "GET /v1/me/following", "/me/following", params,
-                             partial(parse_followed_page, limit=FOLLOWING_LIMIT))
+                             partial(parse_followed_page, limit=limit))
             for artist in page.items:
                 artists.setdefault(artist.id or artist.name, artist)
             after = page.cursors.after if page.cursors else None
