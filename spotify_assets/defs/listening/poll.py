@@ -21,7 +21,7 @@ USERS_CHECK = "users_can_be_polled"
 @dataclass
 class UserPoll:
     user_id: str
-    status: str  # ok | needs_reauth | deferred | error
+    status: str  # ok | needs_reauth | deferred | error | removed
     new_plays: int = 0
     possible_loss: bool = False
     message: str = ""
@@ -82,12 +82,15 @@ def poll_user(spotify, users, warehouse: Warehouse, user_id: str) -> UserPoll:
         ReauthorizationRequired,
         SpotifyError,
     )
+    from spotify_assets.lib.users.registry import UnknownUserError
 
-    _, cursor = users.pull_state(user_id, SOURCE)
-    after_ms = int(cursor) if cursor else None
     now = datetime.now(UTC)
     try:
+        _, cursor = users.pull_state(user_id, SOURCE)
+        after_ms = int(cursor) if cursor else None
         page = spotify.recently_played(user_id, after_ms=after_ms)
+    except UnknownUserError:
+        return UserPoll(user_id, "removed", message="removed while the run was going")
     except ReauthorizationRequired as exc:
         return UserPoll(user_id, "needs_reauth", message=str(exc))
     except (RateLimitDeferred, QuotaExceededError) as exc:
@@ -95,7 +98,10 @@ def poll_user(spotify, users, warehouse: Warehouse, user_id: str) -> UserPoll:
     except SpotifyError as exc:
         return UserPoll(user_id, "error", message=str(exc))
     days = _upsert(warehouse, user_id, _rows(user_id, page.items, now)) if page.items else set()
-    users.record_pull(user_id, SOURCE, now, cursor=page.cursors.after)
+    try:
+        users.record_pull(user_id, SOURCE, now, cursor=page.cursors.after)
+    except UnknownUserError:
+        return UserPoll(user_id, "removed", message="removed while the run was going")
     return UserPoll(
         user_id,
         "ok",

@@ -42,7 +42,8 @@ def _query(warehouse: Warehouse, sql_file: str, files: list[Path], **tables: pa.
             # A view cannot take prepared parameters: the (lake-owned) paths are inlined.
             listing = ", ".join("'" + str(f).replace("'", "''") + "'" for f in files)
             con.execute(
-                f"create view plays as select * from read_parquet([{listing}], union_by_name = true)"
+                "create view plays as select * from "
+                f"read_parquet([{listing}], union_by_name = true)"
             )
         else:
             con.register("plays", PLAYS.schema.empty_table())
