@@ -237,7 +237,7 @@ def test_a_hung_server_times_out_and_is_retried(emu_settings, fast_emu, sleeps, 
     settings = emu_settings.model_copy(update={"http_timeout_s": 0.3})
     client = MusicBrainzClient(settings, sleep=sleeps, lock_path=tmp_path / "mb.lock",
                                min_interval_s=0.0)
-    _set_fault(fast_emu, path="/ws/2/isrc/*", kind="slow", delay_s=3, times=1)
+    _set_fault(fast_emu, path="/ws/2/isrc/*", kind="slow", delay_s=1, times=1)
     assert client.recordings_by_isrc("ZZZZZ0000001") == []
     assert len(sleeps.calls) == 1  # one timeout, one backoff, then the 404
 
