@@ -39,7 +39,12 @@ from spotify_assets.lib.spotify.models import (
     Track,
     UserProfile,
 )
+from spotify_assets.lib.spotify.redaction import install_http_log_redaction, redact_secrets
 from spotify_assets.lib.spotify.transport import OnResponse, RetryPolicy
+
+# Installed on import, before any login or API call can log: whoever imports the Spotify code
+# (the login command, the client, the assets) gets httpx/httpcore records masked.
+install_http_log_redaction()
 
 __all__ = [
     "PLAYLIST_SCOPES",
@@ -76,6 +81,8 @@ __all__ = [
     "UserProfile",
     "build_authorize_url",
     "exchange_code",
+    "install_http_log_redaction",
     "pkce_pair",
+    "redact_secrets",
     "refresh_access_token",
 ]
