@@ -309,7 +309,10 @@ class MusicBrainzClient:
                     status = _status_of(exc)
                     if status == 404:
                         return None
-                    raise MusicBrainzUnavailable(path, f"HTTP {status}: {exc}") from exc
+                    if status is not None:
+                        raise MusicBrainzUnavailable(path, f"HTTP {status}: {exc}") from exc
+                    # A body that does not parse (cut off by a proxy, say) may be transient.
+                    last_reason = f"unreadable response: {exc.cause}"
                 except musicbrainzngs.AuthenticationError as exc:
                     raise MusicBrainzUnavailable(path, f"HTTP 401: {exc}") from exc
                 except musicbrainzngs.NetworkError as exc:

@@ -225,6 +225,13 @@ def test_persistent_503_raises_unavailable_naming_the_path(client, fast_emu, sle
     assert len(sleeps.calls) == 5
 
 
+def test_an_unreadable_body_is_retried(client, fast_emu, sleeps):
+    _set_fault(fast_emu, path="/ws/2/isrc/*", kind="malformed", times=1)
+    track = next(t for t in fast_emu.state.world.tracks.values() if t.mb and t.mb.isrcs)
+    assert track.mb.mbid in [r["id"] for r in client.recordings_by_isrc(track.mb.isrcs[0])]
+    assert len(sleeps.calls) == 1
+
+
 def test_permanent_http_errors_are_not_retried(client, fast_emu, sleeps):
     _set_fault(fast_emu, path="/ws/2/artist/*", kind="status", status=403)
     with pytest.raises(MusicBrainzUnavailable, match="HTTP 403"):
