@@ -199,12 +199,12 @@ class Transport:
             raise SpotifyServerError(
                 user_id, endpoint, status, f"{detail} (gave up after {failures} attempts)"
             )
-        delay = self._backoff(failures)
+        delay = self.backoff_delay(failures)
         log.warning("spotify %s for user %s: %s; retry %d of %d in %.2f s",
                     endpoint, user_id, detail, failures, self.policy.max_attempts - 1, delay)
         self.sleep(delay)
 
-    def _backoff(self, failures: int) -> float:
+    def backoff_delay(self, failures: int) -> float:
         """Full-jitter exponential backoff: uniform(0, base * 2^(failures-1)), capped."""
         ceiling = min(self.policy.backoff_max_s,
                       self.policy.backoff_base_s * 2 ** (failures - 1))

@@ -400,7 +400,9 @@ def test_invalid_grant_fault_for_one_user_in_a_parallel_fan_out(emu, make_client
     assert list(store.needs_reauth) == [SKIPPER]
 
 
-def test_rotated_refresh_token_is_saved_and_keeps_working(emu, make_client, store, fake_time):
+def test_rotated_refresh_token_is_saved_and_keeps_working(
+    emu, emu_settings, make_client, store, fake_time
+) -> None:
     client = make_client(TOKYO)
     first = store.tokens[TOKYO]
     for _ in range(6):  # the emulator rotates on every 3rd refresh of a grant
@@ -413,7 +415,7 @@ def test_rotated_refresh_token_is_saved_and_keeps_working(emu, make_client, stor
     assert status[first] == "rotated" and status[saved[0]] == "rotated"
     assert status[store.tokens[TOKYO]] == "valid" == status[saved[1]]
     with pytest.raises(InvalidGrantError):
-        auth.refresh_access_token(client._settings, first)
+        auth.refresh_access_token(emu_settings, first)
     assert store.needs_reauth == {}
 
 

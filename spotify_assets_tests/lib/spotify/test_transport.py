@@ -56,9 +56,9 @@ def test_rate_gate_is_shared_across_threads() -> None:
 
 def test_backoff_is_full_jitter_exponential_and_reproducible() -> None:
     policy = RetryPolicy(backoff_base_s=0.5, backoff_max_s=3.0)
-    first = [make_transport(11, policy)._backoff(n) for n in range(1, 8)]
-    second = [make_transport(11, policy)._backoff(n) for n in range(1, 8)]
-    other = [make_transport(12, policy)._backoff(n) for n in range(1, 8)]
+    first = [make_transport(11, policy).backoff_delay(n) for n in range(1, 8)]
+    second = [make_transport(11, policy).backoff_delay(n) for n in range(1, 8)]
+    other = [make_transport(12, policy).backoff_delay(n) for n in range(1, 8)]
     assert first == second
     assert first != other
     ceilings = [0.5, 1.0, 2.0, 3.0, 3.0, 3.0, 3.0]
@@ -68,7 +68,7 @@ def test_backoff_is_full_jitter_exponential_and_reproducible() -> None:
 
 def test_backoff_spreads_over_the_whole_window() -> None:
     transport = make_transport(3, RetryPolicy(backoff_base_s=1.0))
-    delays = [transport._backoff(1) for _ in range(400)]
+    delays = [transport.backoff_delay(1) for _ in range(400)]
     assert min(delays) < 0.1 and max(delays) > 0.9  # full jitter, not "base plus a little"
 
 
