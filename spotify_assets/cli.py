@@ -10,6 +10,7 @@ import argparse
 import os
 import sys
 from collections.abc import Callable, Sequence
+from datetime import datetime
 
 from spotify_assets.lib.settings import SettingsError, get_settings
 
@@ -18,7 +19,8 @@ def _cmd_emulator(args: argparse.Namespace) -> int:
     from spotify_assets.emulator.server import serve
     from spotify_assets.emulator.world import WorldConfig
 
-    serve(args.port, WorldConfig(seed=args.seed, days=args.days))
+    end = datetime.fromisoformat(args.end) if args.end else None
+    serve(args.port, WorldConfig(seed=args.seed, days=args.days, end=end))
     return 0
 
 
@@ -50,6 +52,7 @@ def _core_subcommands(sub: argparse._SubParsersAction) -> None:
     emulator.add_argument("--port", type=int, default=get_settings().emulator_port)
     emulator.add_argument("--seed", type=int, default=42)
     emulator.add_argument("--days", type=int, default=get_settings().demo_days)
+    emulator.add_argument("--end", help="the world's 'now' (ISO, with timezone)")
     emulator.set_defaults(func=_cmd_emulator)
 
     demo = sub.add_parser(

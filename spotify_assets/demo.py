@@ -19,6 +19,7 @@ from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+import dagster as dg
 import httpx
 
 from spotify_assets.lib.settings import Settings
@@ -144,7 +145,9 @@ def drop_exports_into_inbox(settings: Settings, base_url: str, user_ids: list[st
     return dropped
 
 
-def replay_recent_polls(settings: Settings, base_url: str) -> int:
+def replay_recent_polls(
+    settings: Settings, base_url: str, instance: dg.DagsterInstance | None = None
+) -> int:
     """Poll as the 30-minute schedule would have since the exports end, on the emulator's clock.
 
     Exports stop a few hours before "now"; a heavy listener plays more than the 50 plays
@@ -161,7 +164,7 @@ def replay_recent_polls(settings: Settings, base_url: str) -> int:
     try:
         while moment <= end:
             httpx.post(f"{base_url}/_emulator/clock", json={"now": moment.isoformat()})
-            materialize_selection(["polled_plays"])
+            materialize_selection(["polled_plays"], instance=instance)
             moment += step
             runs += 1
     finally:
@@ -169,30 +172,38 @@ def replay_recent_polls(settings: Settings, base_url: str) -> int:
     return runs
 
 
-def history_window(settings: Settings, now: datetime | None = None) -> tuple[str, str]:
-    """First and last day (UTC) of the demo's history window, as daily partition keys."""
-    now = now or datetime.now(UTC)
-    start = (now - timedelta(days=settings.demo_days)).date()
-    return start.isoformat(), now.date().isoformat()
+def history_window(base_url: str) -> tuple[str, str]:
+    """First and last UTC day of the emulator world's history, as daily partition keys."""
+    config = httpx.get(f"{base_url}/_emulator/config").json()
+    start = datetime.fromisoformat(config["start"]).astimezone(UTC).date()
+    end = datetime.fromisoformat(config["end"]).astimezone(UTC).date()
+    return start.isoformat(), end.isoformat()
+
+
+def run_pipeline(
+    settings: Settings, base_url: str, instance: dg.DagsterInstance | None = None
+) -> None:
+    """Everything the demo does between starting the emulator and printing the summary."""
+    from spotify_assets.lib.orchestrate import materialize_everything
+
+    users = enroll_demo_users(settings, base_url)
+    dropped = drop_exports_into_inbox(settings, base_url, users)
+    _log(f"exports in inbox: {dropped} new")
+    polls = replay_recent_polls(settings, base_url, instance)
+    _log(f"polled every {settings.poll_interval_minutes} min since the exports end: {polls} polls")
+    start, end = history_window(base_url)
+    _log(f"materializing every asset for {start} .. {end}")
+    materialize_everything(start, end, instance=instance)
 
 
 def run_demo(settings: Settings, *, exit_after_summary: bool = False, ui_port: int = 3000) -> int:
     if settings.mode != "emulator":
         raise SystemExit("the demo runs on the emulator; unset SPOTIFY_ASSETS_MODE=live")
-    from spotify_assets.lib.orchestrate import materialize_everything, print_summary
+    from spotify_assets.lib.orchestrate import print_summary
 
     prepare_dagster_home(settings)
     with running_emulator_process(settings) as base_url:
-        users = enroll_demo_users(settings, base_url)
-        dropped = drop_exports_into_inbox(settings, base_url, users)
-        _log(f"exports in inbox: {dropped} new")
-        _log(
-            f"polling every {settings.poll_interval_minutes} min since the exports end: "
-            f"{replay_recent_polls(settings, base_url)} polls"
-        )
-        start, end = history_window(settings)
-        _log(f"materializing every asset for {start} .. {end}")
-        materialize_everything(start, end)
+        run_pipeline(settings, base_url)
         print_summary(settings)
         if exit_after_summary:
             return 0

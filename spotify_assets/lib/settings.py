@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import functools
 import ipaddress
+from datetime import datetime
 from pathlib import Path
 from typing import Literal
 from urllib.parse import urlparse
@@ -58,6 +59,15 @@ class Settings(BaseSettings):
     max_retry_after_s: float = Field(60.0, alias="SPOTIFY_ASSETS_MAX_RETRY_AFTER", ge=0)
     poll_interval_minutes: int = Field(30, alias="SPOTIFY_ASSETS_POLL_MINUTES", ge=1, le=1440)
     demo_days: int = Field(21, alias="SPOTIFY_ASSETS_DEMO_DAYS", ge=1, le=3650)
+    # Pins the emulator world's "now" (default: the current hour), for reproducible demos.
+    demo_end: datetime | None = Field(None, alias="SPOTIFY_ASSETS_DEMO_END")
+
+    @field_validator("demo_end")
+    @classmethod
+    def _aware(cls, value: datetime | None) -> datetime | None:
+        if value is not None and value.tzinfo is None:
+            raise ValueError("give a timezone, e.g. 2026-01-31T12:00:00+00:00")
+        return value
 
     @field_validator("default_timezone")
     @classmethod

@@ -200,10 +200,10 @@ def merge_plays(exported: pd.DataFrame, polled: pd.DataFrame) -> pd.DataFrame:
         _from_export(minute, "min", poll_minute, polled),
         _from_poll(polled.drop(index=list(matched_polls))),
     ]
-    frame = pd.concat([p for p in plays if not p.empty], ignore_index=True)
-    if frame.empty:
+    parts = [p for p in plays if not p.empty]
+    if not parts:
         return pd.DataFrame(columns=PLAY_COLUMNS)
-    return _finish(frame)
+    return _finish(pd.concat(parts, ignore_index=True))
 
 
 def _from_export(

@@ -127,3 +127,9 @@ def test_importing_the_same_export_twice_adds_nothing(world: World) -> None:
     twice = pd.concat([once, once], ignore_index=True)
     empty = polled(world, user_id, END + timedelta(days=1))
     assert len(merge_plays(twice, empty)) == len(merge_plays(once, empty))
+
+
+def test_no_input_means_no_plays(world: World) -> None:
+    empty_export = exported(world, "demo_light").iloc[0:0]
+    empty_poll = polled(world, "demo_light", END + timedelta(days=1))
+    assert merge_plays(empty_export, empty_poll).empty

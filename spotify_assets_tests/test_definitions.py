@@ -1,0 +1,75 @@
+"""The definitions load offline, validate, and name the jobs, schedules and sensors we run."""
+
+import ast
+import subprocess
+import sys
+from datetime import UTC, datetime
+from pathlib import Path
+
+import dagster as dg
+
+from spotify_assets.definitions import defs
+
+PACKAGE = Path(__file__).resolve().parents[1] / "spotify_assets"
+
+
+def test_definitions_load_and_validate() -> None:
+    definitions = defs()
+    dg.Definitions.validate_loadable(definitions)
+    assert {j.name for j in definitions.jobs} >= {
+        "poll_job",
+        "import_job",
+        "listening_refresh_job",
+        "listening_totals_job",
+    }
+    assert {s.name for s in definitions.schedules} >= {"poll_schedule"}
+    assert {s.name for s in definitions.sensors} >= {"inbox_export_sensor", "plays_changed_sensor"}
+    keys = {k.to_user_string() for k in definitions.resolve_asset_graph().get_all_asset_keys()}
+    assert keys >= {
+        "polled_plays",
+        "exported_plays",
+        "import_reports",
+        "import_rejects",
+        "plays",
+        "episode_plays",
+        "daily_listening",
+        "listening_sessions",
+        "listening_coverage",
+        "listening_heatmap",
+    }
+
+
+def test_dagster_cli_validates_the_code_location() -> None:
+    result = subprocess.run(
+        [sys.executable, "-m", "dagster", "definitions", "validate", "-w", "workspace.yaml"],
+        cwd=PACKAGE.parent,
+        capture_output=True,
+        text=True,
+        timeout=180,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_poll_schedule_requests_a_run_every_half_hour() -> None:
+    schedule = defs().get_schedule_def("poll_schedule")
+    assert schedule.cron_schedule == "*/30 * * * *"
+    tick = datetime(2026, 1, 5, 12, 30, tzinfo=UTC)
+    [request] = schedule.evaluate_tick(
+        dg.build_schedule_context(scheduled_execution_time=tick)
+    ).run_requests
+    assert request.run_key == tick.isoformat()
+
+
+def test_pipeline_code_never_imports_the_emulator() -> None:
+    """Ground truth is for tests: the pipeline must not be able to peek at it."""
+    offenders = []
+    for path in [*PACKAGE.joinpath("lib").rglob("*.py"), *PACKAGE.joinpath("defs").rglob("*.py")]:
+        for node in ast.walk(ast.parse(path.read_text())):
+            names = []
+            if isinstance(node, ast.Import):
+                names = [a.name for a in node.names]
+            elif isinstance(node, ast.ImportFrom) and node.module:
+                names = [node.module]
+            if any(n.startswith("spotify_assets.emulator") for n in names):
+                offenders.append(str(path.relative_to(PACKAGE)))
+    assert offenders == []

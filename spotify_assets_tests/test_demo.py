@@ -1,0 +1,97 @@
+"""The demo: the whole graph on the emulator, then a summary; and no token anywhere after it."""
+
+import gzip
+import os
+import re
+import socket
+import subprocess
+import sys
+from pathlib import Path
+
+import dagster as dg
+import httpx
+import pytest
+
+from spotify_assets.demo import run_pipeline
+from spotify_assets.lib.catalog import summarize
+from spotify_assets.lib.orchestrate import materialize_selection
+from spotify_assets.lib.settings import Settings
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _demo(data_dir: Path, port: int) -> subprocess.CompletedProcess:
+    env = {
+        **os.environ,
+        "SPOTIFY_ASSETS_DATA_DIR": str(data_dir),
+        "SPOTIFY_ASSETS_EMULATOR_PORT": str(port),
+        "SPOTIFY_ASSETS_DEMO_DAYS": "5",
+        # A pinned world: both runs see the same history whatever the clock says.
+        "SPOTIFY_ASSETS_DEMO_END": "2026-03-10T12:00:00+00:00",
+    }
+    return subprocess.run(
+        [sys.executable, "-m", "spotify_assets.cli", "demo", "--exit-after-summary"],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+
+
+@pytest.mark.slow
+def test_demo_exits_after_summary_and_a_second_run_is_idempotent(tmp_path: Path) -> None:
+    data = tmp_path / "data"
+    port = _free_port()
+    first = _demo(data, port)
+    assert first.returncode == 0, first.stdout[-3000:] + first.stderr[-3000:]
+    warehouse = data / "warehouse.duckdb"
+    counts = summarize(warehouse).views
+    materialized = {p.name for p in (data / "lake").iterdir() if any(p.rglob("*.parquet"))}
+    assert materialized <= set(counts)  # a view for every materialized table
+    assert counts["plays"] > 0 and counts["daily_listening"] > 0
+    assert re.search(r"warehouse: .*warehouse\.duckdb", first.stdout)
+
+    second = _demo(data, port)
+    assert second.returncode == 0, second.stdout[-3000:] + second.stderr[-3000:]
+    assert summarize(warehouse).views == counts
+
+
+def _tokens(base_url: str) -> list[str]:
+    """Every access and refresh token the emulator ever issued."""
+    issued = httpx.get(f"{base_url}/_emulator/tokens").json()["tokens"]
+    return [t["token"] for t in issued]
+
+
+@pytest.mark.slow
+def test_no_token_in_any_file_or_log_after_a_full_run(
+    emu, emu_settings: Settings, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level("DEBUG")
+    home = tmp_path / "dagster_home"
+    home.mkdir()
+    with dg.instance_for_test(temp_dir=str(home)) as instance:
+        run_pipeline(emu_settings, emu.base_url, instance)
+        # A failing token too: revoke one user and poll again.
+        httpx.post(f"{emu.base_url}/_emulator/users/demo_tokyo/revoke")
+        materialize_selection(["polled_plays"], instance=instance)
+    tokens = _tokens(emu.base_url)
+    assert len(tokens) >= 10
+    logs = caplog.text
+    leaks = [t[:6] for t in tokens if t in logs]
+    assert leaks == []
+    for root in (emu_settings.data_dir, home):
+        for path in root.rglob("*"):
+            if not path.is_file() or path.name == "token.key":
+                continue
+            body = path.read_bytes()
+            if path.suffix == ".gz":
+                body = gzip.decompress(body)
+            found = [t[:6] for t in tokens if t.encode() in body]
+            assert found == [], f"token material in {path}"
