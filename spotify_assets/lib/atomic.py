@@ -1,8 +1,8 @@
 """Crash-safe file publication: write beside the target, fsync, rename into place.
 
 A reader (DuckDB globbing `*.parquet`, an analyst, another run) sees either the old file or the
-new one, never a partial one. Temp files are hidden dot-files ending in `.tmp-<pid>-<random>`, so no glob
-that a reader uses matches them; a writer killed with -9 leaves one behind, which
+new one, never a partial one. Temp files are hidden dot-files ending in `.tmp-<pid>-<random>`,
+so no glob that a reader uses matches them; a writer killed with -9 leaves one behind, which
 `sweep_stale_temps` removes once its process is gone.
 """
 
