@@ -6,6 +6,7 @@ A pure library (no Dagster): `open_inbox_item`/`scan_inbox_item` turn an inbox i
 """
 
 from spotify_assets.lib.exports.errors import (
+    CorruptArchiveError,
     CorruptExportError,
     ExportImportError,
     FileChangedError,
@@ -36,6 +37,7 @@ __all__ = [
     "OBSERVATION_COLUMNS",
     "OBSERVATION_SCHEMA",
     "PLAY_THRESHOLD_MS",
+    "CorruptArchiveError",
     "CorruptExportError",
     "DuplicateRow",
     "ExportFile",

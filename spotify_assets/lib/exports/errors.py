@@ -54,6 +54,17 @@ class UnsafeArchiveError(ExportImportError):
         )
 
 
+class CorruptArchiveError(ExportImportError):
+    """A zip (or one of its members) cannot be read: damaged data, bad CRC, not a zip."""
+
+    def __init__(self, archive: str, entry: str, reason: str) -> None:
+        self.archive = archive
+        self.entry = entry
+        self.reason = reason
+        where = f"entry {entry!r} " if entry else ""
+        super().__init__(f"{archive}: {where}{reason}; nothing from this archive was imported")
+
+
 class UnsupportedInboxItemError(ExportImportError):
     """An inbox item that is neither a `.json` file nor a `.zip` archive."""
 

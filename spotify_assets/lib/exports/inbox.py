@@ -3,8 +3,8 @@
 A zip is checked whole before anything is yielded, so an unsafe zip imports nothing:
 entries with absolute paths, `..` segments, symlinks or repeated names are refused, and so are
 zip bombs (an entry declaring more than 4 GiB, or compressing better than 200:1; JSON history
-compresses about 10:1). Members are streamed, never read whole, and a member that inflates past
-its declared size is cut off with an error.
+compresses about 10:1). Members are streamed, never read whole; a member that inflates past
+its declared size, fails its CRC or is otherwise damaged raises `CorruptArchiveError`.
 
 Only streaming-history members (by Spotify's names: `StreamingHistory*.json`,
 `Streaming_History_{Audio,Video}_*.json`, `endsong*.json`, in any folder such as
@@ -21,12 +21,17 @@ import hashlib
 import io
 import stat
 import zipfile
+import zlib
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO
 
-from spotify_assets.lib.exports.errors import UnsafeArchiveError, UnsupportedInboxItemError
+from spotify_assets.lib.exports.errors import (
+    CorruptArchiveError,
+    UnsafeArchiveError,
+    UnsupportedInboxItemError,
+)
 from spotify_assets.lib.exports.formats import base_name, is_history_file_name
 
 MAX_MEMBER_BYTES = 4 * 1024**3
@@ -143,7 +148,7 @@ def _scan_zip(path: Path) -> InboxScan:
     try:
         archive = zipfile.ZipFile(path)
     except zipfile.BadZipFile as exc:
-        raise UnsafeArchiveError(str(path), "", f"is not a readable zip: {exc}") from exc
+        raise CorruptArchiveError(str(path), "", f"is not a readable zip ({exc})") from exc
     with archive:
         infos = archive.infolist()
         seen: set[str] = set()
@@ -178,7 +183,11 @@ class _MemberStream(io.RawIOBase):
     def __init__(self, path: Path, info: zipfile.ZipInfo) -> None:
         super().__init__()
         self._archive = zipfile.ZipFile(path)
-        self._member = self._archive.open(info)
+        try:
+            self._member = self._archive.open(info)
+        except (zipfile.BadZipFile, NotImplementedError) as exc:
+            self._archive.close()
+            raise CorruptArchiveError(str(path), info.filename, f"cannot be read ({exc})") from exc
         self._info = info
         self._path = path
         self._read = 0
@@ -189,7 +198,12 @@ class _MemberStream(io.RawIOBase):
     def read(self, size: int = -1) -> bytes:
         if size is None or size < 0:
             return self.readall()
-        data = self._member.read(size)
+        try:
+            data = self._member.read(size)
+        except (zipfile.BadZipFile, zlib.error, EOFError) as exc:
+            raise CorruptArchiveError(
+                str(self._path), self._info.filename, f"is damaged ({exc})"
+            ) from exc
         self._read += len(data)
         if self._read > self._info.file_size:
             raise UnsafeArchiveError(

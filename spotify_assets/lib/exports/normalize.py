@@ -62,7 +62,7 @@ def _shown(value_sql: str) -> str:
 @dataclass(frozen=True)
 class _FieldSql:
     value: str  # SQL: the converted value (NULL when invalid)
-    ok: str  # SQL: cheap boolean, the value is valid (null counts as valid where allowed)
+    ok: str  # SQL: cheap, never-NULL boolean: the value is valid (null is valid where allowed)
     error: str  # SQL: the problem, as text; only evaluated for rows that are not ok
 
 
@@ -102,7 +102,7 @@ def _field_sql(i: int, field: Field) -> _FieldSql:
     if field.kind is Kind.MS:
         return _FieldSql(
             _int_value(v),
-            f"({c} >= 0)",
+            f"coalesce({c} >= 0, false)",
             f"CASE WHEN {v} IS NULL THEN {_lit(key + ': missing or null')} ELSE "
             + _lit(f"{key}: expected an integer >= 0,")
             + f" || {got} END",
@@ -188,7 +188,8 @@ def row_sql(
         *(f"{present.get(c, 'NULL::VARCHAR')} AS {c}" for c in _STRING_COLUMNS),
         *(f"{present.get(c, 'NULL::BOOLEAN')} AS {c}" for c in _BOOL_COLUMNS),
         f"{offline} AS _offline_ms",
-        f"regexp_extract({track_uri}, '^spotify:track:([0-9A-Za-z]{{22}})$', 1) AS track_id",
+        f"NULLIF(regexp_extract({track_uri}, '^spotify:track:([0-9A-Za-z]{{22}})$', 1), '') "
+        "AS track_id",
         "_reason",
         "unknown AS _unknown_keys",
         "CASE WHEN _reason IS NOT NULL OR len(unknown) > 0 OR has_extra THEN raw END AS _raw",
@@ -215,7 +216,9 @@ WITH p AS (
             WHEN NOT usual AND len(keys) <> len(list_distinct(keys))
             THEN 'repeated keys in object'
             WHEN {all_ok} THEN NULL
-            ELSE array_to_string(list_filter({errors}, lambda e: e IS NOT NULL), '; ')
+            ELSE coalesce(
+                nullif(array_to_string(list_filter({errors}, lambda e: e IS NOT NULL), '; '), ''),
+                'invalid row')
         END AS _reason,
         CASE WHEN {"usual" if usual_known else "FALSE"} THEN []::VARCHAR[]
              ELSE list_filter(keys, lambda k: NOT list_contains({known}, k)) END AS unknown,
@@ -265,31 +268,48 @@ def _extra_json(raw: str, keys: list[str]) -> str:
     )
 
 
-def _extra_column(candidates: pa.Table, extra_kept: frozenset[str]) -> pa.Array:
-    raws = candidates.column("_raw").to_pylist()
-    unknowns = candidates.column("_unknown_keys").to_pylist()
-    values: list[str | None] = [None] * len(raws)
-    for i, raw in enumerate(raws):
-        if raw is None:
-            continue
-        keys = [*unknowns[i], *sorted(extra_kept)]
-        values[i] = _extra_json(raw, keys)
+def _extra_column(good: pa.Table, extra_kept: frozenset[str]) -> pa.Array:
+    """`extra` JSON for the rows that carry unknown or extra-kept keys; null elsewhere."""
+    raw = good.column("_raw")
+    n = good.num_rows
+    if raw.null_count == n:
+        return pa.nulls(n, pa.string())
+    # Python only touches the (usually few) rows that have such keys.
+    indices = pc.indices_nonzero(pc.is_valid(raw))
+    raws = pc.take(raw, indices).to_pylist()
+    unknowns = pc.take(good.column("_unknown_keys"), indices).to_pylist()
+    kept = sorted(extra_kept)
+    values: list[str | None] = [None] * n
+    for index, text, unknown in zip(indices.to_pylist(), raws, unknowns, strict=True):
+        values[index] = _extra_json(text, [*unknown, *kept])
     return pa.array(values, pa.string())
 
 
 def _duplicates(con: duckdb.DuckDBPyConnection, good: pa.Table) -> pa.Table:
-    """file_row -> first_row for rows repeating an earlier row (NULLs compare equal here)."""
+    """file_row -> first_row for rows repeating an earlier row (NULLs compare equal here).
+
+    Only rows sharing (ended_at, ms_played) with another row can repeat one; finding those by
+    two integers first keeps the wide string comparison to a handful of rows.
+    """
     con.register("good", good.select(["file_row", *_IDENTITY]))
     identity = ", ".join(_IDENTITY)
     try:
         return con.sql(
-            f"""SELECT file_row, first_row FROM (
+            f"""WITH clash AS (
+                    SELECT * FROM good WHERE (_ended_ms, ms_played) IN (
+                        SELECT (_ended_ms, ms_played) FROM good
+                        GROUP BY _ended_ms, ms_played HAVING count(*) > 1))
+                SELECT file_row, first_row FROM (
                     SELECT file_row, min(file_row) OVER (PARTITION BY {identity}) AS first_row
-                    FROM good)
+                    FROM clash)
                 WHERE file_row <> first_row ORDER BY file_row"""
         ).to_arrow_table()
     finally:
         con.unregister("good")
+
+
+def _without_rows(table: pa.Table, mask: pa.ChunkedArray | pa.Array) -> pa.Table:
+    return table.filter(pc.invert(mask))
 
 
 def finish(
@@ -301,18 +321,20 @@ def finish(
     file_sha256: str,
 ) -> Normalized:
     """Candidates (with `file_row`) -> observations, malformed rows and in-file duplicates."""
-    bad_mask = pc.is_valid(candidates.column("_reason"))
-    bad = candidates.filter(bad_mask)
-    malformed = [
-        MalformedRow(r["file_row"], r["_reason"], r["_raw"])
-        for r in bad.select(["file_row", "_reason", "_raw"]).to_pylist()
-    ]
-    good = candidates.filter(pc.invert(bad_mask))
+    reason = candidates.column("_reason")
+    malformed: list[MalformedRow] = []
+    good = candidates
+    if reason.null_count < candidates.num_rows:  # filtering copies every column: only if needed
+        bad_mask = pc.is_valid(reason)
+        bad = candidates.filter(bad_mask).select(["file_row", "_reason", "_raw"])
+        malformed = [MalformedRow(*r.values()) for r in bad.to_pylist()]
+        good = _without_rows(candidates, bad_mask)
     dup = _duplicates(con, good)
     duplicates = [DuplicateRow(r["file_row"], r["first_row"]) for r in dup.to_pylist()]
     if duplicates:
-        good = good.filter(pc.invert(pc.is_in(good.column("file_row"), dup.column("file_row"))))
-    unknown = sorted({k for keys in good.column("_unknown_keys").to_pylist() for k in keys})
+        good = _without_rows(good, pc.is_in(good.column("file_row"), dup.column("file_row")))
+    unknown_lists = pc.list_flatten(good.column("_unknown_keys"))
+    unknown = sorted(pc.unique(unknown_lists).to_pylist()) if len(unknown_lists) else []
     observations = _to_observations(good, spec, user_id=user_id, file_sha256=file_sha256)
     counts = _count_by(observations.column("content_type"))
     tracks = pc.equal(observations.column("content_type"), "track")
@@ -326,24 +348,24 @@ def _count_by(column: pa.ChunkedArray) -> dict[str, int]:
     return {item["values"]: item["counts"] for item in counted.to_pylist()} if len(column) else {}
 
 
+def _constant(value: str, n: int) -> pa.Array:
+    return pc.fill_null(pa.nulls(n, pa.string()), value)
+
+
 def _to_observations(
     good: pa.Table, spec: FormatSpec, *, user_id: str, file_sha256: str
 ) -> pa.Table:
     n = good.num_rows
-    track_id = good.column("track_id")
     columns: dict[str, Any] = {
-        "user_id": pa.array([user_id] * n, pa.string()),
-        "source": pa.array([spec.source] * n, pa.string()),
-        "content_type": good.column("content_type"),
+        "user_id": _constant(user_id, n),
+        "source": _constant(spec.source, n),
+        "ts_precision": _constant(spec.ts_precision, n),
+        "file_sha256": _constant(file_sha256, n),
         "ended_at": good.column("_ended_ms").cast(pa.int64()).cast(TS_MS_UTC),
-        "ts_precision": pa.array([spec.ts_precision] * n, pa.string()),
-        "ms_played": good.column("ms_played").cast(pa.int64()),
-        "track_id": pc.if_else(pc.equal(track_id, ""), None, track_id),
         "offline_at": good.column("_offline_ms").cast(pa.int64()).cast(TS_MS_UTC),
-        "file_sha256": pa.array([file_sha256] * n, pa.string()),
-        "file_row": good.column("file_row").cast(pa.int64()),
         "extra": _extra_column(good, spec.extra_keys),
     }
-    for name in (*_STRING_COLUMNS, *_BOOL_COLUMNS):
+    for name in ("content_type", "ms_played", "track_id", "file_row", *_STRING_COLUMNS,
+                 *_BOOL_COLUMNS):  # fmt: skip
         columns[name] = good.column(name)
     return pa.table({f.name: columns[f.name] for f in OBSERVATION_SCHEMA}).cast(OBSERVATION_SCHEMA)

@@ -20,10 +20,13 @@ Measured (1M extended rows, 2 cores): see `bench.py` and the exports README in t
 
 from __future__ import annotations
 
+import contextlib
+import gzip
 import hashlib
 import itertools
 import json
 import math
+import tempfile
 import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -53,16 +56,22 @@ from spotify_assets.lib.exports.schema import OBSERVATION_SCHEMA
 from spotify_assets.lib.ids import validate_user_id
 
 Engine = Literal["auto", "ijson", "duckdb"]
-BATCH_ROWS = 50_000
+BATCH_ROWS = 20_000
 FAST_PATH_MIN_BYTES = 8 * 1024**2
 _READ_SIZE = 64 * 1024
 _BOM = b"\xef\xbb\xbf"
 _WHITESPACE = b" \t\r\n"
 
 try:  # the C backend is ~10x faster; pure Python still works, just slowly
-    _ijson = ijson.get_backend("yajl2_c")
+    _FAST_BACKEND = ijson.get_backend("yajl2_c")
 except ImportError:  # pragma: no cover - depends on the wheel
-    _ijson = ijson
+    _FAST_BACKEND = ijson.get_backend("python")
+# yajl cannot hold integers beyond 64 bits ("integer overflow"); the Python backend can.
+_EXACT_BACKEND = ijson.get_backend("python")
+
+
+class _IntegerOverflow(Exception):
+    """The fast backend met an integer it cannot represent: parse again with the exact one."""
 
 
 @dataclass(frozen=True)
@@ -76,23 +85,26 @@ class ParsedExport:
 
 
 def parse_export_file(
-    user_id: str, export_file: ExportFile, engine: Engine = "auto"
+    user_id: str,
+    export_file: ExportFile,
+    engine: Engine = "auto",
+    spool_dir: Path | None = None,
 ) -> ParsedExport:
-    """Parse one export file completely, or raise (nothing partial is ever returned)."""
+    """Parse one export file completely, or raise (nothing partial is ever returned).
+
+    `auto` uses DuckDB from FAST_PATH_MIN_BYTES on (a zip member is first copied, streamed,
+    to a temp file in `spool_dir`), ijson below that. `ijson`/`duckdb` force an engine.
+    """
     validate_user_id(user_id)
-    use_duckdb = engine == "duckdb" or (
-        engine == "auto"
-        and export_file.local_path is not None
-        and export_file.size >= FAST_PATH_MIN_BYTES
-    )
-    if use_duckdb:
-        if export_file.local_path is None:
-            raise ValueError(f"{export_file.origin}: the duckdb engine needs a local file")
-        try:
-            return _parse_with_duckdb(user_id, export_file)
-        except duckdb.Error:
-            # DuckDB only says "malformed"; the streaming parser says where (or disagrees).
-            pass
+    if engine == "ijson" or (engine == "auto" and export_file.size < FAST_PATH_MIN_BYTES):
+        return _parse_with_ijson(user_id, export_file)
+    try:
+        if export_file.local_path is not None:
+            return _parse_with_duckdb(user_id, export_file, export_file.local_path, True)
+        with _spooled(export_file, spool_dir) as path:
+            return _parse_with_duckdb(user_id, export_file, path, False)
+    except duckdb.Error:
+        pass  # DuckDB only says "malformed"; the streaming parser says where (or disagrees)
     return _parse_with_ijson(user_id, export_file)
 
 
@@ -191,7 +203,7 @@ def _dump(value: object) -> str:
 def _top_level_keys(reader: _Reader, limit: int = 50) -> list[str]:
     keys: list[str] = []
     try:
-        for prefix, event, value in _ijson.parse(reader, use_float=True):
+        for prefix, event, value in _EXACT_BACKEND.parse(reader, use_float=True):
             if prefix == "" and event == "map_key":
                 keys.append(value)
                 if len(keys) >= limit:
@@ -201,7 +213,7 @@ def _top_level_keys(reader: _Reader, limit: int = 50) -> list[str]:
     return keys
 
 
-def _elements(reader: _Reader, file_name: str) -> Iterator[object]:
+def _elements(reader: _Reader, file_name: str, backend: object = _FAST_BACKEND) -> Iterator[object]:
     """The top-level array's elements; raises CorruptExportError where the JSON breaks."""
     start = reader.peek_start()
     if start == b"":
@@ -215,7 +227,7 @@ def _elements(reader: _Reader, file_name: str) -> Iterator[object]:
             file_name, [], f"top-level value starts with {start!r}, not an array"
         )
     count = 0  # elements handed out: on failure, the broken one has this index
-    items = _ijson.items(reader, "item", use_float=True, map_type=_Obj, buf_size=_READ_SIZE)
+    items = backend.items(reader, "item", use_float=True, map_type=_Obj, buf_size=_READ_SIZE)
     try:
         for element in items:
             yield element
@@ -225,6 +237,8 @@ def _elements(reader: _Reader, file_name: str) -> Iterator[object]:
         if isinstance(detail, bytes):
             detail = detail.decode("utf-8", "replace")
         first_line = str(detail).strip().splitlines()[0] if str(detail).strip() else "invalid"
+        if "integer overflow" in first_line and backend is not _EXACT_BACKEND:
+            raise _IntegerOverflow from exc
         raise CorruptExportError(file_name, count, reader.consumed, first_line) from exc
 
 
@@ -251,10 +265,17 @@ def _run_batch(
 
 
 def _parse_with_ijson(user_id: str, export_file: ExportFile) -> ParsedExport:
+    try:
+        return _parse_with_backend(user_id, export_file, _FAST_BACKEND)
+    except _IntegerOverflow:
+        return _parse_with_backend(user_id, export_file, _EXACT_BACKEND)
+
+
+def _parse_with_backend(user_id: str, export_file: ExportFile, backend: object) -> ParsedExport:
     name = export_file.origin
     with export_file.open_stream() as stream:
         reader = _Reader(stream)
-        elements = _elements(reader, name)
+        elements = _elements(reader, name, backend)
         fmt, first = _detect(elements, export_file.name)
         parts: list[pa.Table] = []
         con = _connect()
@@ -291,42 +312,67 @@ def _usual_keys(first: object) -> tuple[str, ...]:
     return tuple(first) if isinstance(first, dict) else ()
 
 
-def _peek_format(export_file: ExportFile) -> tuple[ExportFormat, tuple[str, ...]]:
-    with export_file.open_stream() as stream:
+def _peek_format(path: Path, export_file: ExportFile) -> tuple[ExportFormat, tuple[str, ...]]:
+    opener = gzip.open if path.suffix == ".gz" else open
+    with opener(path, "rb") as stream:
         reader = _Reader(stream)
         fmt, first = _detect(_elements(reader, export_file.origin), export_file.name)
         return fmt, _usual_keys(first)
 
 
-def _hash_in_thread(export_file: ExportFile) -> tuple[threading.Thread, list[str]]:
-    out: list[str] = []
-
-    def work() -> None:
+@contextlib.contextmanager
+def _spooled(export_file: ExportFile, spool_dir: Path | None) -> Iterator[Path]:
+    """A private temp copy of a non-local file (e.g. a zip member), hash-checked on the way."""
+    with tempfile.NamedTemporaryFile(dir=spool_dir, suffix=".json") as spool:
         digest = hashlib.sha256()
         with export_file.open_stream() as stream:
             while chunk := stream.read(1 << 20):
                 digest.update(chunk)
-        out.append(digest.hexdigest())
+                spool.write(chunk)
+        spool.flush()
+        _check_hash(export_file, digest.hexdigest())
+        yield Path(spool.name)
+
+
+def _hash_in_thread(export_file: ExportFile) -> tuple[threading.Thread, list[str | BaseException]]:
+    """Re-hash the file beside DuckDB's read (hashlib releases the GIL): it may have changed
+    since it was announced, e.g. a copy into the inbox still in progress."""
+    out: list[str | BaseException] = []
+
+    def work() -> None:
+        try:
+            digest = hashlib.sha256()
+            with export_file.open_stream() as stream:
+                while chunk := stream.read(1 << 20):
+                    digest.update(chunk)
+            out.append(digest.hexdigest())
+        except BaseException as exc:  # handed to the caller's thread
+            out.append(exc)
 
     thread = threading.Thread(target=work, name="export-sha256", daemon=True)
     thread.start()
     return thread, out
 
 
-def _parse_with_duckdb(user_id: str, export_file: ExportFile) -> ParsedExport:
-    fmt, usual_keys = _peek_format(export_file)
-    thread, digest = _hash_in_thread(export_file)
+def _parse_with_duckdb(
+    user_id: str, export_file: ExportFile, path: Path, verify: bool
+) -> ParsedExport:
+    fmt, usual_keys = _peek_format(path, export_file)
+    thread, digest = _hash_in_thread(export_file) if verify else (None, [])
     con = _connect()
     try:
         parts: list[pa.Table] = []
         if fmt is not ExportFormat.EMPTY:
             source = "(SELECT json AS raw FROM read_json_objects($path, format='array'))"
             sql = row_sql(SPECS[fmt], source, usual_keys)
-            table = con.sql(sql, params={"path": str(export_file.local_path)}).to_arrow_table()
+            table = con.sql(sql, params={"path": str(path)}).to_arrow_reader(BATCH_ROWS).read_all()
             rows = pa.array(range(table.num_rows), pa.int64())
             parts.append(table.add_column(0, "file_row", rows))
-        thread.join()
-        _check_hash(export_file, digest[0] if digest else "")
+        if thread is not None:
+            thread.join()
+            if isinstance(digest[0], BaseException):
+                raise digest[0]
+            _check_hash(export_file, digest[0])
         return _result(con, user_id, export_file, fmt, parts, export_file.sha256, "duckdb")
     finally:
         con.close()

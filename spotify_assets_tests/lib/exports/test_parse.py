@@ -1,0 +1,445 @@
+"""parse_export_file on the real samples and on damaged or unusual files.
+
+Expected values come from the files themselves (read here with the json module) and from the
+samples' README (known podcast rows, all-null rows), never from the parser. Both engines
+(ijson streaming, DuckDB) run on every real file and must agree row for row.
+"""
+
+from __future__ import annotations
+
+import gzip
+import hashlib
+import json
+from collections import defaultdict
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pyarrow as pa
+import pytest
+
+from spotify_assets.lib.exports import (
+    OBSERVATION_SCHEMA,
+    CorruptExportError,
+    ExportFile,
+    FileChangedError,
+    ParsedExport,
+    UnrecognizedExportError,
+    parse_export_file,
+    parse_export_path,
+)
+from spotify_assets.lib.ids import InvalidIdError
+from spotify_assets_tests.lib.exports.samples import (
+    ACCOUNT_AUDIOBOOK,
+    ACCOUNT_MUSIC,
+    ACCOUNT_PODCAST,
+    ENDSONG,
+    EXTENDED_2022,
+    EXTENDED_2023,
+    REAL_FILES,
+    load_rows,
+    write_rows,
+)
+
+ENGINES = ("ijson", "duckdb")
+
+
+def _parse(path: Path, engine: str = "ijson", name: str | None = None) -> ParsedExport:
+    return parse_export_path("alice", path, name=name, engine=engine)
+
+
+def _by_row(parsed: ParsedExport) -> dict[int, dict]:
+    return {r["file_row"]: r for r in parsed.observations.to_pylist()}
+
+
+def _utc(text: str, fmt: str) -> datetime:
+    return datetime.strptime(text, fmt).replace(tzinfo=UTC)
+
+
+# --- every real file ------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("engine", ENGINES)
+def test_every_real_row_is_accounted_for_exactly_once(real_file, engine):
+    rows = load_rows(real_file)
+    parsed = _parse(real_file, engine)
+    report = parsed.report
+    assert parsed.engine == engine
+    assert report.format == REAL_FILES[real_file] == str(parsed.format)
+    assert report.rows_read == len(rows)
+    assert report.file_sha256 == hashlib.sha256(real_file.read_bytes()).hexdigest()
+    report.check()
+    # The partition holds row by row, not only in the totals.
+    kept = parsed.observations.column("file_row").to_pylist()
+    dropped = [m.file_row for m in parsed.malformed] + [d.file_row for d in parsed.duplicates]
+    assert sorted(kept + dropped) == list(range(len(rows)))
+    assert parsed.observations.schema == OBSERVATION_SCHEMA
+    assert kept == sorted(kept)  # file order
+
+
+def test_engines_agree_on_every_real_file(real_file):
+    a, b = _parse(real_file, "ijson"), _parse(real_file, "duckdb")
+    assert a.observations.equals(b.observations)
+    assert (a.report, a.duplicates, a.malformed) == (b.report, b.duplicates, b.malformed)
+
+
+def test_extended_rows_map_field_by_field():
+    rows = load_rows(EXTENDED_2023)
+    got = _by_row(_parse(EXTENDED_2023))
+    for index, row in enumerate(rows):
+        obs = got[index]
+        assert obs["ended_at"] == _utc(row["ts"], "%Y-%m-%dT%H:%M:%SZ")
+        assert obs["ts_precision"] == "s" and obs["source"] == "export_extended"
+        pairs = {
+            "ms_played": "ms_played",
+            "platform": "platform",
+            "conn_country": "conn_country",
+            "track_name": "master_metadata_track_name",
+            "artist_name": "master_metadata_album_artist_name",
+            "album_name": "master_metadata_album_album_name",
+            "track_uri": "spotify_track_uri",
+            "episode_name": "episode_name",
+            "show_name": "episode_show_name",
+            "episode_uri": "spotify_episode_uri",
+            "reason_start": "reason_start",
+            "reason_end": "reason_end",
+            "shuffle": "shuffle",
+            "skipped": "skipped",
+            "offline": "offline",
+            "incognito": "incognito_mode",
+        }
+        assert {c: obs[c] for c in pairs} == {c: row[k] for c, k in pairs.items()}
+        uri = row["spotify_track_uri"]
+        assert obs["track_id"] == (uri.split(":")[2] if uri else None)
+        assert obs["extra"] is None
+        assert "ip_addr" not in obs and obs["user_id"] == "alice"
+
+
+def test_known_podcast_rows_of_the_2023_file_are_episodes():
+    rows = load_rows(EXTENDED_2023)
+    got = _by_row(_parse(EXTENDED_2023))
+    episodes = {i for i, r in got.items() if r["content_type"] == "episode"}
+    assert episodes == {180, 181, 182, 183, 184, 194, 295}  # per the samples' README
+    for i in episodes:
+        assert got[i]["episode_uri"] == rows[i]["spotify_episode_uri"]
+        assert got[i]["show_name"] == rows[i]["episode_show_name"]
+        assert got[i]["track_uri"] is None
+    assert all(r["content_type"] == "track" for i, r in got.items() if i not in episodes)
+
+
+def test_endsong_rows_without_any_content_are_kept_as_unknown():
+    parsed = _parse(ENDSONG)
+    got = _by_row(parsed)
+    unknown = {i for i, r in got.items() if r["content_type"] == "unknown"}
+    assert unknown == {92, 97, 156, 236, 258}  # per the samples' README
+    assert parsed.report.kept_unknown == 5
+    assert all(got[i]["ms_played"] is not None for i in unknown)
+    assert got[0]["source"] == "export_endsong"
+
+
+@pytest.mark.parametrize(
+    ("path", "content", "columns"),
+    [
+        (ACCOUNT_MUSIC, "track", {"artist_name": "artistName", "track_name": "trackName"}),
+        (ACCOUNT_PODCAST, "episode", {"show_name": "podcastName", "episode_name": "episodeName"}),
+        (
+            ACCOUNT_AUDIOBOOK,
+            "audiobook",
+            {"audiobook_title": "audiobookName", "chapter_title": "chapterName"},
+        ),
+    ],
+)
+def test_account_data_rows_map_to_their_content_type(path, content, columns):
+    rows = load_rows(path)
+    parsed = _parse(path)
+    got = _by_row(parsed)
+    assert len(got) + parsed.report.duplicate_in_file == len(rows)
+    for index, obs in got.items():
+        row = rows[index]
+        assert obs["content_type"] == content
+        assert obs["source"] == "export_account" and obs["ts_precision"] == "min"
+        assert obs["ended_at"] == _utc(row["endTime"], "%Y-%m-%d %H:%M")
+        assert obs["ms_played"] == row["msPlayed"]
+        assert {c: obs[c] for c in columns} == {c: row[k] for c, k in columns.items()}
+        assert obs["track_uri"] is None and obs["platform"] is None
+
+
+def test_audiobook_author_is_kept_in_extra_without_being_called_unknown():
+    rows = load_rows(ACCOUNT_AUDIOBOOK)
+    parsed = _parse(ACCOUNT_AUDIOBOOK)
+    for index, obs in _by_row(parsed).items():
+        assert json.loads(obs["extra"]) == {"authorName": rows[index]["authorName"]}
+    assert parsed.report.unknown_keys == []
+
+
+def test_account_data_counts_by_category():
+    assert _parse(ACCOUNT_PODCAST).report.kept_episodes == len(load_rows(ACCOUNT_PODCAST))
+    assert _parse(ACCOUNT_AUDIOBOOK).report.kept_audiobooks == len(load_rows(ACCOUNT_AUDIOBOOK))
+    music = _parse(ACCOUNT_MUSIC).report
+    short = sum(1 for r in load_rows(ACCOUNT_MUSIC) if r["msPlayed"] < 30_000)
+    assert (music.kept_tracks, music.under_threshold) == (300, short)
+
+
+@pytest.mark.parametrize("path", [EXTENDED_2022, EXTENDED_2023, ENDSONG, ACCOUNT_MUSIC])
+def test_in_file_duplicates_match_an_independent_grouping(path):
+    rows = load_rows(path)
+    groups: dict[tuple, list[int]] = defaultdict(list)
+    for index, row in enumerate(rows):
+        key = tuple(
+            row.get(k)
+            for k in (
+                "ts", "endTime", "ms_played", "msPlayed", "spotify_track_uri",
+                "master_metadata_track_name", "master_metadata_album_artist_name",
+                "master_metadata_album_album_name", "spotify_episode_uri", "episode_name",
+                "episode_show_name", "artistName", "trackName",
+            )
+        )  # fmt: skip
+        groups[key].append(index)
+    expected = {(i, g[0]) for g in groups.values() for i in g[1:]}
+    parsed = _parse(path)
+    assert {(d.file_row, d.first_row) for d in parsed.duplicates} == expected
+    assert parsed.report.duplicate_in_file == len(expected)
+
+
+def test_real_duplicates_exist_in_the_samples():
+    # Two real cases: a 0 ms play logged twice, and two 23 ms plays ending the same second.
+    assert [(d.file_row, d.first_row) for d in _parse(EXTENDED_2022).duplicates] == [(31, 30)]
+    assert [(d.file_row, d.first_row) for d in _parse(ENDSONG).duplicates] == [(288, 191)]
+
+
+# --- offline_timestamp ----------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("path", [EXTENDED_2022, EXTENDED_2023, ENDSONG])
+def test_offline_timestamps_land_near_the_play_in_both_units(path):
+    # Seconds (current files) and milliseconds (endsong) both give an instant within a day of
+    # `ts`; reading either unit as the other would be off by decades.
+    got = _by_row(_parse(path)).values()
+    with_offline = [r for r in got if r["offline_at"] is not None]
+    assert len(with_offline) >= 0.9 * len(got)
+    for r in with_offline:
+        assert abs(r["ended_at"] - r["offline_at"]) < timedelta(days=1)
+
+
+def test_legacy_milliseconds_and_current_seconds_give_the_same_instant(tmp_path):
+    legacy = load_rows(ENDSONG)[0]
+    current = {k: v for k, v in load_rows(EXTENDED_2023)[0].items()}
+    current["offline_timestamp"] = legacy["offline_timestamp"] // 1000
+    ms_obs = _by_row(_parse(write_rows(tmp_path / "endsong_0.json", [legacy])))[0]
+    s_obs = _by_row(_parse(write_rows(tmp_path / "Streaming_History_Audio_1.json", [current])))[0]
+    expected = datetime.fromtimestamp(legacy["offline_timestamp"] / 1000, UTC)
+    assert ms_obs["offline_at"] == expected
+    assert s_obs["offline_at"] == expected.replace(microsecond=0)
+
+
+@pytest.mark.parametrize(("value", "expected_null"), [(0, True), (99, True), (100, False)])
+def test_bogus_tiny_offline_timestamps_become_null(tmp_path, value, expected_null):
+    row = {**load_rows(EXTENDED_2023)[0], "offline_timestamp": value}
+    obs = _by_row(_parse(write_rows(tmp_path / "a.json", [row])))[0]
+    assert (obs["offline_at"] is None) is expected_null
+
+
+# --- unusual but valid content --------------------------------------------------------------
+
+
+@pytest.mark.parametrize("engine", ENGINES)
+def test_unknown_extra_keys_are_kept_in_extra_and_listed(tmp_path, engine):
+    rows = load_rows(EXTENDED_2023)[:5]
+    rows[1]["new_field"] = {"nested": [1, 2.5, None]}
+    rows[1]["also_new"] = "x"
+    rows[3]["also_new"] = "é"
+    parsed = _parse(write_rows(tmp_path / "a.json", rows), engine)
+    got = _by_row(parsed)
+    assert json.loads(got[1]["extra"]) == {"new_field": {"nested": [1, 2.5, None]}, "also_new": "x"}
+    assert json.loads(got[3]["extra"]) == {"also_new": "é"}
+    assert got[0]["extra"] is None and got[2]["extra"] is None
+    assert parsed.report.unknown_keys == ["also_new", "new_field"]
+    assert parsed.report.kept == 5
+
+
+def test_local_files_have_no_track_id(tmp_path):
+    row = {**load_rows(EXTENDED_2023)[0], "spotify_track_uri": "spotify:local:A:B:Song:215"}
+    obs = _by_row(_parse(write_rows(tmp_path / "a.json", [row])))[0]
+    assert (obs["content_type"], obs["track_id"]) == ("track", None)
+    assert obs["track_uri"] == "spotify:local:A:B:Song:215"
+
+
+@pytest.mark.parametrize("engine", ENGINES)
+def test_an_empty_array_is_a_file_with_no_rows(tmp_path, engine):
+    parsed = _parse(write_rows(tmp_path / "Streaming_History_Audio_2024.json", []), engine)
+    assert (parsed.report.rows_read, parsed.observations.num_rows) == (0, 0)
+    assert str(parsed.format) == "empty"
+    assert parsed.observations.schema == OBSERVATION_SCHEMA
+
+
+def test_a_byte_order_mark_is_tolerated(tmp_path):
+    path = tmp_path / "bom.json"
+    path.write_bytes(b"\xef\xbb\xbf" + EXTENDED_2022.read_bytes())
+    for engine in ENGINES:
+        parsed = _parse(path, engine)
+        assert parsed.engine == engine
+        assert parsed.report.rows_read == len(load_rows(EXTENDED_2022))
+
+
+def test_gzip_from_the_raw_landing_zone_parses_like_the_original(tmp_path):
+    gz = tmp_path / "0123abcd.json.gz"
+    gz.write_bytes(gzip.compress(ENDSONG.read_bytes()))
+    for engine in ENGINES:
+        again = parse_export_path("alice", gz, name="endsong_0.json", engine=engine)
+        assert again.observations.equals(_parse(ENDSONG).observations)
+
+
+def test_video_files_keep_their_rows_as_video(tmp_path):
+    rows = load_rows(EXTENDED_2023)[178:186]  # tracks and podcast rows
+    parsed = _parse(write_rows(tmp_path / "Streaming_History_Video_2023.json", rows))
+    assert parsed.report.kept_video == len(rows)
+    assert set(parsed.observations.column("content_type").to_pylist()) == {"video"}
+
+
+# --- malformed rows ---------------------------------------------------------------------------
+
+_BAD_ROWS = [
+    ({"ts": None}, "ts: missing or null"),
+    ({"ts": "2023-02-30T10:00:00Z"}, "ts: expected a YYYY-MM-DDTHH:MM:SSZ string"),
+    ({"ts": "2023-02-25 11:20:37"}, "ts: expected a YYYY-MM-DDTHH:MM:SSZ string"),
+    ({"ts": 1677323975}, "ts: expected a YYYY-MM-DDTHH:MM:SSZ string"),
+    ({"ms_played": -1}, "ms_played: expected an integer >= 0"),
+    ({"ms_played": "61839"}, "ms_played: expected an integer >= 0"),
+    ({"ms_played": 1.5}, "ms_played: expected an integer >= 0"),
+    ({"ms_played": 2**64}, "ms_played: expected an integer >= 0"),
+    ({"shuffle": "yes"}, "shuffle: expected a boolean"),
+    ({"master_metadata_track_name": 7}, "master_metadata_track_name: expected a string"),
+    ({"offline_timestamp": "1677323975"}, "offline_timestamp: expected an integer"),
+]
+
+
+@pytest.mark.parametrize("engine", ENGINES)
+def test_malformed_rows_are_set_aside_with_reason_and_raw_json(tmp_path, engine):
+    good = load_rows(EXTENDED_2023)[0]
+    bad_objects = [{**good, **change} for change, _ in _BAD_ROWS]
+    missing_ts = {k: v for k, v in good.items() if k != "ts"}
+    elements = [good, *bad_objects, missing_ts, 5, "text", [good], None, good]
+    path = tmp_path / "a.json"
+    path.write_text(json.dumps(elements))
+    parsed = _parse(path, engine)
+    reasons = {m.file_row: m.reason for m in parsed.malformed}
+    for offset, (_, reason) in enumerate(_BAD_ROWS, start=1):
+        assert reasons[offset].startswith(reason), (offset, reasons[offset])
+    n = len(_BAD_ROWS)
+    assert reasons[n + 1] == "ts: missing or null"
+    for offset in range(n + 2, n + 6):
+        assert reasons[offset].startswith("not a JSON object")
+    for m in parsed.malformed:
+        assert json.loads(m.raw_json) == elements[m.file_row]
+    report = parsed.report
+    assert (report.malformed, report.kept_tracks, report.duplicate_in_file) == (n + 5, 1, 1)
+
+
+def test_a_row_can_have_several_problems(tmp_path):
+    row = {**load_rows(EXTENDED_2023)[0], "ms_played": -5, "skipped": "no"}
+    parsed = _parse(write_rows(tmp_path / "a.json", [load_rows(EXTENDED_2023)[0], row]))
+    assert parsed.malformed[0].reason.count(";") == 1
+    assert "ms_played" in parsed.malformed[0].reason and "skipped" in parsed.malformed[0].reason
+
+
+@pytest.mark.parametrize("engine", ENGINES)
+def test_repeated_keys_are_malformed_and_both_values_survive(tmp_path, engine):
+    first = json.dumps(load_rows(EXTENDED_2023)[0])
+    repeated = first[:-1] + ', "ms_played": 99}'
+    path = tmp_path / "a.json"
+    path.write_text(f"[{first}, {repeated}]")
+    parsed = _parse(path, engine)
+    assert [m.reason for m in parsed.malformed] == ["repeated keys in object"]
+    assert "99" in parsed.malformed[0].raw_json and "61839" in parsed.malformed[0].raw_json
+
+
+# --- files that cannot be imported ------------------------------------------------------------
+
+
+def _element_spans(data: bytes) -> list[tuple[int, int]]:
+    """Byte spans of the top-level array's elements, found with the json module."""
+    text = data.decode("utf-8")
+    decoder = json.JSONDecoder()
+    spans, i = [], text.index("[") + 1
+    while True:
+        while text[i] in " \t\r\n,":
+            i += 1
+        if text[i] == "]":
+            return spans
+        _, end = decoder.raw_decode(text, i)
+        spans.append((len(text[:i].encode()), len(text[:end].encode())))
+        i = end
+
+
+@pytest.mark.parametrize("engine", ["ijson", "duckdb", "auto"])
+@pytest.mark.parametrize("fraction", [0.5, 0.9])
+def test_truncated_file_raises_with_row_and_byte_offset(tmp_path, engine, fraction):
+    data = EXTENDED_2023.read_bytes()
+    cut = int(len(data) * fraction)
+    path = tmp_path / "Streaming_History_Audio_2023.json"
+    path.write_bytes(data[:cut])
+    complete = sum(1 for _, end in _element_spans(data) if end <= cut)
+    with pytest.raises(CorruptExportError) as caught:
+        _parse(path, engine)
+    assert caught.value.row == complete  # the first element that was not complete
+    assert caught.value.byte_offset == cut
+    assert str(path) in str(caught.value)
+
+
+def test_damage_in_the_middle_names_the_broken_element(tmp_path):
+    data = EXTENDED_2023.read_bytes()
+    start, _ = _element_spans(data)[150]
+    where = data.index(b"false", start)
+    path = tmp_path / "a.json"
+    path.write_bytes(data[:where] + b"fxlse" + data[where + 5 :])
+    for engine in ENGINES:
+        with pytest.raises(CorruptExportError) as caught:
+            _parse(path, engine)
+        assert caught.value.row == 150
+        assert caught.value.byte_offset >= where
+
+
+@pytest.mark.parametrize(
+    ("content", "error", "keys"),
+    [
+        (b'{"a": 1}', UnrecognizedExportError, ["a"]),
+        (b'[{"foo": 1}]', UnrecognizedExportError, ["foo"]),
+        (b'"just a string"', UnrecognizedExportError, []),
+        (b"[1, 2]", UnrecognizedExportError, []),
+    ],
+)
+def test_non_spotify_json_is_refused(tmp_path, content, error, keys):
+    path = tmp_path / "Streaming_History_Audio_2023.json"
+    path.write_bytes(content)
+    for engine in ENGINES:
+        with pytest.raises(error) as caught:
+            _parse(path, engine)
+        assert caught.value.keys_seen == keys
+        assert path.name in str(caught.value)
+
+
+@pytest.mark.parametrize("content", [b"", b"   \n", b"[] trailing", b'[{"ts": '])
+def test_not_json_at_all_is_corrupt(tmp_path, content):
+    path = tmp_path / "a.json"
+    path.write_bytes(content)
+    with pytest.raises(CorruptExportError):
+        _parse(path)
+
+
+def test_bytes_that_do_not_match_the_announced_hash_are_refused():
+    data = EXTENDED_2022.read_bytes()
+    honest = ExportFile.from_bytes("a.json", data)
+    lying = ExportFile("a.json", "0" * 64, len(data), "a.json", honest.open_stream)
+    with pytest.raises(FileChangedError):
+        parse_export_file("alice", lying, engine="ijson")
+
+
+def test_user_id_is_validated():
+    with pytest.raises(InvalidIdError):
+        parse_export_path("../bob", EXTENDED_2022)
+
+
+def test_observations_table_is_a_valid_arrow_table_for_the_lake():
+    table = _parse(EXTENDED_2023).observations
+    assert isinstance(table, pa.Table)
+    not_null = [f.name for f in OBSERVATION_SCHEMA if not f.nullable]
+    assert all(table.column(name).null_count == 0 for name in not_null)
