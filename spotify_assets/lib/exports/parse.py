@@ -103,7 +103,7 @@ def parse_export_file(
             return _parse_with_duckdb(user_id, export_file, export_file.local_path, True)
         with _spooled(export_file, spool_dir) as path:
             return _parse_with_duckdb(user_id, export_file, path, False)
-    except duckdb.Error:
+    except (duckdb.Error, _DuckDBRejected):
         pass  # DuckDB only says "malformed"; the streaming parser says where (or disagrees)
     return _parse_with_ijson(user_id, export_file)
 
@@ -354,6 +354,18 @@ def _hash_in_thread(export_file: ExportFile) -> tuple[threading.Thread, list[str
     return thread, out
 
 
+class _DuckDBRejected(Exception):
+    """DuckDB could not read the file (its streamed result surfaces errors as Arrow errors)."""
+
+
+def _read_all(relation: duckdb.DuckDBPyRelation) -> pa.Table:
+    # Streaming the result in batches keeps DuckDB from holding a second full copy of it.
+    try:
+        return relation.to_arrow_reader(BATCH_ROWS).read_all()
+    except (duckdb.Error, pa.ArrowException, OSError) as exc:
+        raise _DuckDBRejected(str(exc)) from exc
+
+
 def _parse_with_duckdb(
     user_id: str, export_file: ExportFile, path: Path, verify: bool
 ) -> ParsedExport:
@@ -365,7 +377,7 @@ def _parse_with_duckdb(
         if fmt is not ExportFormat.EMPTY:
             source = "(SELECT json AS raw FROM read_json_objects($path, format='array'))"
             sql = row_sql(SPECS[fmt], source, usual_keys)
-            table = con.sql(sql, params={"path": str(path)}).to_arrow_reader(BATCH_ROWS).read_all()
+            table = _read_all(con.sql(sql, params={"path": str(path)}))
             rows = pa.array(range(table.num_rows), pa.int64())
             parts.append(table.add_column(0, "file_row", rows))
         if thread is not None:
