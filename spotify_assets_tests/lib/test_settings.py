@@ -45,7 +45,7 @@ def test_live_mode_requires_credentials_and_a_contact_user_agent(
 ) -> None:
     monkeypatch.chdir(tmp_path)
     monkeypatch.setenv("SPOTIFY_ASSETS_MODE", "live")
-    with pytest.raises(SettingsError, match="SPOTIFY_CLIENT_ID.*MUSICBRAINZ_USER_AGENT"):
+    with pytest.raises(SettingsError, match=r"SPOTIFY_CLIENT_ID.*MUSICBRAINZ_USER_AGENT"):
         load_settings()
     monkeypatch.setenv("SPOTIFY_CLIENT_ID", "abc")
     monkeypatch.setenv("MUSICBRAINZ_USER_AGENT", "spotify_assets")
