@@ -211,7 +211,7 @@ WITH p AS (
 ), r AS (
     SELECT *,
         CASE
-            WHEN left(ltrim(raw, ' \t\r\n'), 1) <> '{{'
+            WHEN NOT starts_with(raw, '{{') AND NOT starts_with(ltrim(raw, ' \t\r\n'), '{{')
             THEN 'not a JSON object: ' || left(ltrim(raw, ' \t\r\n'), 60)
             WHEN NOT usual AND len(keys) <> len(list_distinct(keys))
             THEN 'repeated keys in object'
@@ -220,9 +220,9 @@ WITH p AS (
                 nullif(array_to_string(list_filter({errors}, lambda e: e IS NOT NULL), '; '), ''),
                 'invalid row')
         END AS _reason,
-        CASE WHEN {"usual" if usual_known else "FALSE"} THEN []::VARCHAR[]
+        CASE WHEN {"usual" if usual_known else "FALSE"} THEN NULL
              ELSE list_filter(keys, lambda k: NOT list_contains({known}, k)) END AS unknown,
-        list_has_any(keys, {extra_kept}) AS has_extra
+        {f"list_has_any(keys, {extra_kept})" if spec.extra_keys else "FALSE"} AS has_extra
     FROM u
 )
 SELECT
@@ -281,7 +281,7 @@ def _extra_column(good: pa.Table, extra_kept: frozenset[str]) -> pa.Array:
     kept = sorted(extra_kept)
     values: list[str | None] = [None] * n
     for index, text, unknown in zip(indices.to_pylist(), raws, unknowns, strict=True):
-        values[index] = _extra_json(text, [*unknown, *kept])
+        values[index] = _extra_json(text, [*(unknown or ()), *kept])
     return pa.array(values, pa.string())
 
 
