@@ -30,6 +30,7 @@ from spotify_assets.lib.exports.schema import (
     OBSERVATION_COLUMNS,
     OBSERVATION_SCHEMA,
     PLAY_THRESHOLD_MS,
+    PlayObservation,
 )
 
 __all__ = [
@@ -49,6 +50,7 @@ __all__ = [
     "InboxScan",
     "MalformedRow",
     "ParsedExport",
+    "PlayObservation",
     "SkippedEntry",
     "UnrecognizedExportError",
     "UnsafeArchiveError",

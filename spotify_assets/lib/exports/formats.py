@@ -107,24 +107,27 @@ _EXTENDED_FAMILY: tuple[Field, ...] = (
     Field("offline", "offline", B),
     Field("offline_timestamp", "offline_at", Kind.EPOCH),
     Field("incognito_mode", "incognito", B),
-    # PII we have no use for: the play's IP address, account name and device user agent.
-    Field("ip_addr", None, Kind.DROP),
-    Field("ip_addr_decrypted", None, Kind.DROP),
-    Field("username", None, Kind.DROP),
-    Field("user_agent_decrypted", None, Kind.DROP),
 )
+
+# PII we have no use for: the play's IP address, account name and device user agent. Known to
+# every format, so they never reach `extra`, and scrubbed from malformed rows kept aside.
+PII_KEYS = frozenset({"ip_addr", "ip_addr_decrypted", "username", "user_agent_decrypted"})
+_PII: tuple[Field, ...] = tuple(Field(k, None, Kind.DROP) for k in sorted(PII_KEYS))
+_EXTENDED_FAMILY += _PII
 
 _ACCOUNT_MUSIC: tuple[Field, ...] = (
     Field("endTime", "ended_at", Kind.TS_MINUTE),
     Field("msPlayed", "ms_played", Kind.MS),
     Field("artistName", "artist_name", S),
     Field("trackName", "track_name", S),
+    *_PII,
 )
 _ACCOUNT_PODCAST: tuple[Field, ...] = (
     Field("endTime", "ended_at", Kind.TS_MINUTE),
     Field("msPlayed", "ms_played", Kind.MS),
     Field("podcastName", "show_name", S),
     Field("episodeName", "episode_name", S),
+    *_PII,
 )
 _ACCOUNT_AUDIOBOOK: tuple[Field, ...] = (
     Field("endTime", "ended_at", Kind.TS_MINUTE),
@@ -133,6 +136,7 @@ _ACCOUNT_AUDIOBOOK: tuple[Field, ...] = (
     Field("chapterName", "chapter_title", S),
     # No play_observations column for the author; kept in `extra` so it is not lost.
     Field("authorName", None, Kind.EXTRA),
+    *_PII,
 )
 
 SPECS: dict[ExportFormat, FormatSpec] = {

@@ -23,7 +23,13 @@ import duckdb
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from spotify_assets.lib.exports.formats import CONTENT_COLUMNS, Field, FormatSpec, Kind
+from spotify_assets.lib.exports.formats import (
+    CONTENT_COLUMNS,
+    PII_KEYS,
+    Field,
+    FormatSpec,
+    Kind,
+)
 from spotify_assets.lib.exports.schema import (
     OBSERVATION_SCHEMA,
     PLAY_THRESHOLD_MS,
@@ -233,7 +239,8 @@ FROM r
 
 @dataclass(frozen=True)
 class MalformedRow:
-    """A row that cannot be a play, kept verbatim so nothing is lost."""
+    """A row that cannot be a play, kept aside so nothing is lost: `raw_json` is the row as
+    compact JSON minus the PII keys (see `scrub_pii`)."""
 
     file_row: int
     reason: str
@@ -256,6 +263,34 @@ class Normalized:
     unknown_keys: list[str]
     counts: dict[str, int]  # content_type -> kept rows
     under_threshold: int
+
+
+class _Pairs(list):
+    """A JSON object as its (key, value) pairs: repeated keys and key order survive."""
+
+
+class _Number(str):
+    """A JSON number kept as its text, so re-encoding cannot change it (1e999, 0.10)."""
+
+
+def _encode(value: object) -> str:
+    if isinstance(value, _Pairs):
+        items = (f"{json.dumps(k, ensure_ascii=False)}:{_encode(v)}" for k, v in value)
+        return "{" + ",".join(items) + "}"
+    if isinstance(value, list):
+        return "[" + ",".join(_encode(v) for v in value) + "]"
+    if isinstance(value, _Number):
+        return str(value)
+    return json.dumps(value, ensure_ascii=False)
+
+
+def scrub_pii(raw: str) -> str:
+    """A malformed row's JSON, compact, without the PII keys (the raw landing zone keeps the
+    file verbatim); everything else, repeated keys included, is kept."""
+    value = json.loads(raw, object_pairs_hook=_Pairs, parse_float=_Number, parse_int=_Number)
+    if isinstance(value, _Pairs):
+        value = _Pairs((k, v) for k, v in value if k not in PII_KEYS)
+    return _encode(value)
 
 
 def _extra_json(raw: str, keys: list[str]) -> str:
@@ -327,7 +362,9 @@ def finish(
     if reason.null_count < candidates.num_rows:  # filtering copies every column: only if needed
         bad_mask = pc.is_valid(reason)
         bad = candidates.filter(bad_mask).select(["file_row", "_reason", "_raw"])
-        malformed = [MalformedRow(*r.values()) for r in bad.to_pylist()]
+        malformed = [
+            MalformedRow(r["file_row"], r["_reason"], scrub_pii(r["_raw"])) for r in bad.to_pylist()
+        ]
         good = _without_rows(candidates, bad_mask)
     dup = _duplicates(con, good)
     duplicates = [DuplicateRow(r["file_row"], r["first_row"]) for r in dup.to_pylist()]

@@ -11,6 +11,9 @@ needs; the raw landing zone keeps the file as received if that ever changes.
 
 from __future__ import annotations
 
+from datetime import datetime
+from typing import TypedDict
+
 import pyarrow as pa
 
 from spotify_assets.lib.lake import Column
@@ -100,3 +103,38 @@ OBSERVATION_COLUMNS: tuple[Column, ...] = (
 OBSERVATION_SCHEMA: pa.Schema = pa.schema(
     [pa.field(c.name, c.type, nullable=c.nullable) for c in OBSERVATION_COLUMNS]
 )
+
+
+class PlayObservation(TypedDict):
+    """One row of `ParsedExport.observations.to_pylist()` (the columns above, in order)."""
+
+    user_id: str
+    source: str
+    content_type: str
+    ended_at: datetime
+    ts_precision: str
+    ms_played: int
+    track_uri: str | None
+    track_id: str | None
+    track_name: str | None
+    artist_name: str | None
+    album_name: str | None
+    episode_uri: str | None
+    episode_name: str | None
+    show_name: str | None
+    audiobook_title: str | None
+    audiobook_uri: str | None
+    chapter_title: str | None
+    chapter_uri: str | None
+    platform: str | None
+    conn_country: str | None
+    shuffle: bool | None
+    skipped: bool | None
+    offline: bool | None
+    offline_at: datetime | None
+    incognito: bool | None
+    reason_start: str | None
+    reason_end: str | None
+    file_sha256: str
+    file_row: int
+    extra: str | None

@@ -23,6 +23,7 @@ from spotify_assets.lib.exports import (
     ExportFile,
     FileChangedError,
     ParsedExport,
+    PlayObservation,
     UnrecognizedExportError,
     parse_export_file,
     parse_export_path,
@@ -41,6 +42,7 @@ from spotify_assets_tests.lib.exports.samples import (
 )
 
 ENGINES = ("ijson", "duckdb")
+PII = {"ip_addr", "ip_addr_decrypted", "username", "user_agent_decrypted"}
 
 
 def _parse(path: Path, engine: str = "ijson", name: str | None = None) -> ParsedExport:
@@ -328,8 +330,11 @@ def test_malformed_rows_are_set_aside_with_reason_and_raw_json(tmp_path, engine)
     assert reasons[n + 1] == "ts: missing or null"
     for offset in range(n + 2, n + 6):
         assert reasons[offset].startswith("not a JSON object")
-    for m in parsed.malformed:
-        assert json.loads(m.raw_json) == elements[m.file_row]
+    for m in parsed.malformed:  # kept as they were, minus the PII keys
+        element = elements[m.file_row]
+        if isinstance(element, dict):
+            element = {k: v for k, v in element.items() if k not in PII}
+        assert json.loads(m.raw_json) == element
     report = parsed.report
     assert (report.malformed, report.kept_tracks, report.duplicate_in_file) == (n + 5, 1, 1)
 
@@ -443,3 +448,33 @@ def test_observations_table_is_a_valid_arrow_table_for_the_lake():
     assert isinstance(table, pa.Table)
     not_null = [f.name for f in OBSERVATION_SCHEMA if not f.nullable]
     assert all(table.column(name).null_count == 0 for name in not_null)
+    assert list(PlayObservation.__annotations__) == OBSERVATION_SCHEMA.names
+
+
+@pytest.mark.parametrize(
+    ("real", "lying_name", "expected"),
+    [
+        (ENDSONG, "StreamingHistory_music_0.json", "endsong"),
+        (ACCOUNT_PODCAST, "Streaming_History_Audio_2023.json", "account_podcast"),
+        (EXTENDED_2022, "endsong_3.json", "extended"),
+    ],
+)
+def test_a_renamed_real_file_is_parsed_by_its_content(tmp_path, real, lying_name, expected):
+    renamed = tmp_path / lying_name
+    renamed.write_bytes(real.read_bytes())
+    parsed = _parse(renamed)
+    assert parsed.report.format == expected
+    assert parsed.observations.equals(_parse(real).observations)
+
+
+def test_pii_is_never_kept_not_even_in_rows_set_aside(tmp_path):
+    rows = load_rows(ENDSONG)[:3]
+    rows[1]["ms_played"] = "broken"
+    account = [{**load_rows(ACCOUNT_MUSIC)[0], "username": "someone", "ip_addr": "192.0.2.9"}]
+    parsed = _parse(write_rows(tmp_path / "endsong_0.json", rows))
+    (malformed,) = parsed.malformed
+    kept = json.loads(malformed.raw_json)
+    assert kept == {k: v for k, v in rows[1].items() if k not in PII}
+    assert not PII & set(parsed.observations.column_names)
+    music = _parse(write_rows(tmp_path / "StreamingHistory_music_0.json", account))
+    assert music.report.unknown_keys == [] and music.observations.column("extra")[0].as_py() is None
