@@ -19,7 +19,7 @@ Two engines, one set of rules (normalize.row_sql), same output (tested row for r
   engine re-parses it, so errors are always reported the same way.
 
 Measured with bench.py (1M synthetic extended rows, 603 MB compact JSON, 2 shared cores):
-duckdb ~4-6 s (165-250k rows/s), ijson ~27 s (38k rows/s), peak RSS ~0.6-0.75 GB for either
+duckdb 4-8 s (130-250k rows/s), ijson 24-27 s (~40k rows/s), peak RSS 0.65-0.75 GB for either
 (the observations table itself is ~310 MB). A bare DuckDB `read_json` + `GROUP BY` day over the
 same file takes ~1.3 s: the difference is per-field type validation, unknown-key detection and
 the malformed/duplicate bookkeeping.
