@@ -16,7 +16,6 @@ from pathlib import Path
 import dagster as dg
 import pyarrow as pa
 
-from spotify_assets.defs.listening.merge import days_touched
 from spotify_assets.defs.listening.tables import EXPORTED_PLAYS, IMPORT_REJECTS, IMPORT_REPORTS
 from spotify_assets.defs.resources import Warehouse
 from spotify_assets.lib.ids import InvalidIdError, validate_user_id
@@ -90,6 +89,8 @@ def import_item(
 
 
 def _days(observations: pa.Table) -> set[str]:
+    from spotify_assets.lib.dedupe import days_touched
+
     frame = observations.select(["ended_at", "ms_played"]).to_pandas()
     return days_touched(frame["ended_at"], frame["ms_played"])
 

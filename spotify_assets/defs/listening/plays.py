@@ -1,14 +1,16 @@
 """`plays`: every source merged into one row per play, per UTC day."""
 
 from datetime import date, datetime, timedelta
+from typing import TYPE_CHECKING
 
 import dagster as dg
-import pandas as pd
 
-from spotify_assets.defs.listening.merge import PLAY_COLUMNS, merge_plays
 from spotify_assets.defs.listening.tables import EPISODE_PLAYS, EXPORTED_PLAYS, PLAYS, POLLED_PLAYS
 from spotify_assets.defs.partitions import daily
 from spotify_assets.defs.resources import Warehouse
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 # Inputs are read this far beyond the partition window: a play is filed under its start day,
 # but its observations carry its stop time, and matching looks a minute or so around it.
@@ -24,7 +26,7 @@ def days_in(window: dg.TimeWindow) -> list[date]:
 
 
 def write_days(
-    warehouse: Warehouse, spec, frame: pd.DataFrame, days: list[date], day_column: str
+    warehouse: Warehouse, spec, frame: "pd.DataFrame", days: list[date], day_column: str
 ) -> dict[str, int]:
     """Write one partition per day of the window (empty days too: the partition is replaced)."""
     counts = {}
@@ -50,7 +52,10 @@ def plays(
     context: dg.AssetExecutionContext, warehouse: dg.ResourceParam[Warehouse]
 ) -> dg.MaterializeResult:
     """One row per play of a track (>= 30 s) by any user, from polling and every export format,
-    without duplicates (rule: merge.py). Partition: the UTC day the play started."""
+    without duplicates (rule: spotify_assets/lib/dedupe.py). Partition: the UTC day the play started."""
+    # Imported here, not at load: the definitions load without pandas (load time).
+    from spotify_assets.lib.dedupe import PLAY_COLUMNS, merge_plays
+
     window = context.partition_time_window
     lo, hi = _window_bounds(window)
     exported = warehouse.scan(
@@ -86,6 +91,8 @@ def episode_plays(
 ) -> dg.MaterializeResult:
     """One row per play of a podcast episode, audiobook chapter or video, from exports (the
     Web API's recently-played has no episodes). Partition: the UTC day the play started."""
+    import pandas as pd
+
     window = context.partition_time_window
     lo, hi = _window_bounds(window)
     rows = warehouse.scan(

@@ -4,13 +4,16 @@ import concurrent.futures
 import json
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from typing import TYPE_CHECKING
 
 import dagster as dg
-import pandas as pd
 
 from spotify_assets.defs.listening.tables import POLLED_PLAYS
 from spotify_assets.defs.resources import Warehouse
 from spotify_assets.lib.settings import Settings
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 SOURCE = "recently_played"
 # Spotify keeps only ~50 plays reachable: a poll that returns that many may have missed some.
@@ -28,7 +31,9 @@ class UserPoll:
     days: set[str] = field(default_factory=set)
 
 
-def _rows(user_id: str, items: list, polled_at: datetime) -> pd.DataFrame:
+def _rows(user_id: str, items: list, polled_at: datetime) -> "pd.DataFrame":
+    import pandas as pd
+
     records = []
     for item in items:
         track = item.track
@@ -59,8 +64,10 @@ def _rows(user_id: str, items: list, polled_at: datetime) -> pd.DataFrame:
     return frame
 
 
-def _upsert(warehouse: Warehouse, user_id: str, new: pd.DataFrame) -> set[str]:
+def _upsert(warehouse: Warehouse, user_id: str, new: "pd.DataFrame") -> set[str]:
     """Merge new polled plays into their per-user, per-day files; return days that changed."""
+    import pandas as pd
+
     changed = set()
     for day, rows in new.groupby(new["played_at"].dt.date):
         key = f"{user_id}/{day.isoformat()}"

@@ -39,7 +39,7 @@ POLLED_PLAYS = TableSpec(
 PLAYS = TableSpec(
     "plays",
     "One row per play of a track (>= 30 s), deduplicated across polling and every export "
-    "format (rule: spotify_assets/defs/listening/merge.py). Partition: UTC day of started_at.",
+    "format (rule: spotify_assets/lib/dedupe.py). Partition: UTC day of started_at.",
     [
         Column("user_id", pa.string(), "Spotify user id", nullable=False),
         Column("play_id", pa.string(), "stable id of the play", nullable=False),

@@ -21,7 +21,7 @@ import httpx
 import pytest
 
 from spotify_assets.defs.listening.imports import export_import
-from spotify_assets.defs.listening.merge import MIN_PLAY_MS
+from spotify_assets.lib.dedupe import MIN_PLAY_MS
 from spotify_assets.defs.listening.plays import episode_plays, plays
 from spotify_assets.defs.listening.poll import USERS_CHECK, polled_plays
 from spotify_assets.defs.listening.sensors import plays_changed_sensor

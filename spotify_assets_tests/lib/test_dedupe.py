@@ -12,9 +12,9 @@ import pandas as pd
 import pyarrow as pa
 import pytest
 
-from spotify_assets.defs.listening.merge import MIN_PLAY_MS, merge_plays
 from spotify_assets.defs.listening.tables import POLLED_PLAYS
 from spotify_assets.emulator.world import World, WorldConfig
+from spotify_assets.lib.dedupe import MIN_PLAY_MS, merge_plays
 from spotify_assets.lib.exports import ExportFile, parse_export_file
 
 END = datetime(2026, 3, 10, 12, tzinfo=UTC)
