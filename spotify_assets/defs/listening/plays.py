@@ -52,7 +52,7 @@ def plays(
     context: dg.AssetExecutionContext, warehouse: dg.ResourceParam[Warehouse]
 ) -> dg.MaterializeResult:
     """One row per play of a track (>= 30 s) by any user, from polling and every export format,
-    without duplicates (rule: spotify_assets/lib/dedupe.py). Partition: the UTC day the play started."""
+    without duplicates (rule: lib/dedupe.py). Partition: the UTC day the play started."""
     # Imported here, not at load: the definitions load without pandas (load time).
     from spotify_assets.lib.dedupe import PLAY_COLUMNS, merge_plays
 
