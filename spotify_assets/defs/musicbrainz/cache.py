@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import json
 import sqlite3
+import time
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -135,7 +136,7 @@ class MbCache:
         # so an answer is durable the moment it is stored.
         self._con = sqlite3.connect(self.path, timeout=30.0, isolation_level=None)
         self._con.execute("pragma busy_timeout = 30000")
-        self._con.execute("pragma journal_mode = wal")
+        _use_wal(self._con, self.path)
         self._con.execute("pragma synchronous = normal")
         self._con.executescript(_SCHEMA)
 
@@ -293,6 +294,23 @@ class _Transaction:
 
     def __exit__(self, exc_type: object, *_: object) -> None:
         self._con.execute("rollback" if exc_type else "commit")
+
+
+def _use_wal(con: sqlite3.Connection, path: Path, attempts: int = 100) -> None:
+    """Switch the file to WAL (it stays so), waiting out another process doing the same.
+
+    Changing the journal mode needs the file to itself and SQLite answers "database is locked"
+    at once, without the busy timeout, while a second process opens it at the same moment.
+    """
+    for attempt in range(attempts):
+        try:
+            if con.execute("pragma journal_mode").fetchone()[0] != "wal":
+                con.execute("pragma journal_mode = wal")
+            return
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc) or attempt == attempts - 1:
+                raise sqlite3.OperationalError(f"{path}: cannot switch to WAL: {exc}") from exc
+            time.sleep(0.02 * (1 + attempt % 10))
 
 
 def _check_kind(kind: str) -> str:

@@ -13,9 +13,9 @@ from typing import Any
 import dagster as dg
 import pytest
 
+from spotify_assets.bench.musicbrainz import world_plays, write_plays
 from spotify_assets.defs.musicbrainz.albums import spotify_albums
 from spotify_assets.defs.musicbrainz.assets import ENRICHMENT_OP, genres, musicbrainz_enrichment
-from spotify_assets.defs.musicbrainz.bench import world_plays, write_plays
 from spotify_assets.defs.resources import Warehouse, build_resources
 from spotify_assets.emulator.musicbrainz import mb_state
 from spotify_assets.emulator.server import EmulatorHandle

@@ -10,8 +10,9 @@ MusicBrainz's 1 request/s is switched off on both sides (server and client): the
 measures matching quality and requests per entity, not wall time (at 1 request/s, N requests
 take about N seconds).
 
-The emulator and its world are imported inside the functions: this module sits in `defs/`,
-which Dagster loads, and pipeline code never sees ground truth.
+It lives outside `defs/` and `lib/`: it holds the world's ground truth, which pipeline code
+never sees (spotify_assets_tests/test_definitions.py checks that no pipeline module imports the
+emulator). `defs/musicbrainz/commands.py` imports it only when the command runs.
 """
 
 from __future__ import annotations
@@ -20,17 +21,30 @@ import socket
 import tempfile
 import time
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import dagster as dg
 import pandas as pd
 
-# Big enough that the plays touch more than 2,000 distinct tracks (2,424 for seed 7).
-DEFAULT_SEED = 7
-DEFAULT_TRACKS = 4000
-DEFAULT_ARTISTS = 150
-DEFAULT_DAYS = 365
+from spotify_assets.defs.listening.tables import PLAYS
+from spotify_assets.defs.musicbrainz.albums import spotify_albums
+from spotify_assets.defs.musicbrainz.assets import ENRICHMENT_OP, genres, musicbrainz_enrichment
+from spotify_assets.defs.musicbrainz.sensors import pending_work
+from spotify_assets.defs.musicbrainz.tables import MB_ARTISTS, MB_RECORDINGS, MB_RELEASES
+from spotify_assets.defs.resources import Warehouse, build_resources
+from spotify_assets.emulator.musicbrainz import mb_state
+from spotify_assets.emulator.server import running_emulator
+from spotify_assets.emulator.world import World, WorldConfig
+from spotify_assets.lib.dedupe import track_key
+from spotify_assets.lib.lake import TableSpec
+from spotify_assets.lib.musicbrainz.client import MusicBrainzClient
+from spotify_assets.lib.orchestrate import QUIET
+from spotify_assets.lib.settings import EMULATOR_CLIENT_ID, Settings, load_settings
+from spotify_assets.lib.users.login import login
+from spotify_assets.lib.users.registry import UserRegistry
+
 MAX_RUNS = 1000
 
 
@@ -69,7 +83,6 @@ class BenchResult:
     rerun_mb_requests: int
     rerun_album_lookups: int
     seconds: float
-    notes: list[str] = field(default_factory=list)
 
     @property
     def entities(self) -> int:
@@ -80,11 +93,8 @@ class BenchResult:
         return self.mb_requests / self.entities if self.entities else 0.0
 
 
-def world_plays(world: Any) -> pd.DataFrame:
+def world_plays(world: World) -> pd.DataFrame:
     """The world's track plays (>= 30 s) as `plays` rows that polling saw (ids, ISRC, album)."""
-    from spotify_assets.lib.dedupe import track_key
-    from spotify_assets.defs.listening.tables import PLAYS
-
     rows = []
     for user_id in world.users:
         for index, play in enumerate(world.plays(user_id)):
@@ -110,21 +120,20 @@ def world_plays(world: Any) -> pd.DataFrame:
     return frame[PLAYS.column_names]
 
 
-def write_plays(warehouse: Any, frame: pd.DataFrame) -> None:
+def write_plays(warehouse: Warehouse, frame: pd.DataFrame) -> None:
     """One `plays` partition per UTC day, as the listening assets lay them out."""
-    from spotify_assets.defs.listening.tables import PLAYS
-
     for day, rows in frame.groupby("day"):
         warehouse.write(PLAYS, rows, day.isoformat())
     warehouse.publish()
 
 
-def score_tables(warehouse: Any, world: Any, track_ids: Iterable[str]) -> dict[str, Score]:
+def score_tables(
+    warehouse: Warehouse, world: World, track_ids: Iterable[str]
+) -> dict[str, Score]:
     """Precision/recall of mb_recordings, mb_releases, mb_artists over the entities that
     `track_ids` touch; an entity without a row counts as not accepted."""
-    from spotify_assets.defs.musicbrainz.tables import MB_ARTISTS, MB_RECORDINGS, MB_RELEASES
 
-    def accepted(spec: Any, key: str, value: str) -> dict[str, str]:
+    def accepted(spec: TableSpec, key: str, value: str) -> dict[str, str]:
         rows = warehouse.scan(spec, "status = 'matched'").to_pylist()
         return {r[key]: r[value] for r in rows}
 
@@ -158,15 +167,8 @@ def _mb_requests(counts: dict[str, int]) -> int:
 ALBUM_ENDPOINT = "GET /v1/albums/{id}"
 
 
-def enrich_until_done(settings: Any, resources: dict[str, Any], max_entities: int) -> int:
+def enrich_until_done(settings: Settings, resources: dict[str, Any], max_entities: int) -> int:
     """Materialize the MusicBrainz assets until no work is pending; returns the run count."""
-    import dagster as dg
-
-    from spotify_assets.defs.musicbrainz.albums import spotify_albums
-    from spotify_assets.defs.musicbrainz.assets import ENRICHMENT_OP, genres, musicbrainz_enrichment
-    from spotify_assets.defs.musicbrainz.sensors import pending_work
-    from spotify_assets.lib.orchestrate import QUIET
-
     run_config = {**QUIET,
                   "ops": {ENRICHMENT_OP: {"config": {"max_entities": max_entities}},
                           "spotify_albums": {"config": {"max_albums": max_entities}}}}
@@ -188,28 +190,18 @@ def enrich_until_done(settings: Any, resources: dict[str, Any], max_entities: in
 
 def run_bench(
     *,
-    seed: int = DEFAULT_SEED,
-    n_tracks: int = DEFAULT_TRACKS,
-    n_artists: int = DEFAULT_ARTISTS,
-    days: int = DEFAULT_DAYS,
-    max_entities: int = 500,
-    data_dir: Path | None = None,
+    seed: int,
+    n_tracks: int,
+    n_artists: int,
+    days: int,
+    max_entities: int,
     out: Callable[[str], None] = print,
 ) -> BenchResult:
-    from spotify_assets.defs.resources import Warehouse, build_resources
-    from spotify_assets.emulator.musicbrainz import mb_state
-    from spotify_assets.emulator.server import running_emulator
-    from spotify_assets.emulator.world import WorldConfig
-    from spotify_assets.lib.musicbrainz.client import MusicBrainzClient
-    from spotify_assets.lib.settings import EMULATOR_CLIENT_ID, load_settings
-    from spotify_assets.lib.users.login import login
-    from spotify_assets.lib.users.registry import UserRegistry
-
     config = WorldConfig(seed=seed, n_tracks=n_tracks, n_artists=n_artists, days=days)
     with tempfile.TemporaryDirectory(prefix="mb-bench-") as tmp, running_emulator(config) as emu:
         mb_state(emu.state).min_interval_s = 0.0
         settings = load_settings(
-            mode="emulator", data_dir=data_dir or Path(tmp) / "data", emulator_port=emu.port,
+            mode="emulator", data_dir=Path(tmp) / "data", emulator_port=emu.port,
             spotify_api_url=emu.base_url, spotify_accounts_url=emu.base_url,
             musicbrainz_url=emu.base_url, spotify_client_id=EMULATOR_CLIENT_ID,
             spotify_redirect_uri=f"http://127.0.0.1:{_free_port()}/callback",
@@ -243,13 +235,6 @@ def run_bench(
 
 
 def _one_run(resources: dict[str, Any]) -> None:
-    import dagster as dg
-
-    from spotify_assets.defs.musicbrainz.albums import spotify_albums
-    from spotify_assets.defs.musicbrainz.assets import genres, musicbrainz_enrichment
-
-    from spotify_assets.lib.orchestrate import QUIET
-
     dg.materialize([spotify_albums, musicbrainz_enrichment, genres], resources=resources,
                    instance=dg.DagsterInstance.ephemeral(), run_config=QUIET)
 

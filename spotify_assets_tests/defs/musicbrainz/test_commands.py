@@ -1,0 +1,26 @@
+"""`spotify-assets bench musicbrainz` through the real CLI entry point, on a small world (the
+default world has 2,424 played tracks and takes ~30 s: run it by hand, numbers in the README)."""
+
+import re
+
+from spotify_assets.cli import main
+
+
+def test_bench_prints_precision_recall_requests_and_a_zero_request_rerun(capsys):
+    code = main(["bench", "musicbrainz", "--tracks", "200", "--artists", "20", "--days", "3",
+                 "--max-entities", "100"])
+    out = capsys.readouterr().out
+    assert code == 0, out
+    assert "rate limit set to 0 on both sides" in out and "not wall time" in out
+    for kind in ("tracks", "albums", "artists"):
+        line = re.search(rf"^{kind}\s+(\d+)\s+(\d+)\s+(\d+)\s+(\d+)\s+([\d.]+)\s+([\d.]+)$", out,
+                         re.MULTILINE)
+        assert line, out
+        entities, present, accepted, correct = map(int, line.groups()[:4])
+        assert entities >= present >= correct and accepted >= correct > 0
+        assert float(line.group(5)) == round(correct / accepted, 4)
+        assert float(line.group(6)) == round(correct / present, 4)
+    per_entity = re.search(r"= ([\d.]+) per entity", out)
+    assert per_entity and 0 < float(per_entity.group(1)) <= 1.05
+    assert re.search(r"runs of at most 100 entities", out)
+    assert "re-run: 0 MusicBrainz requests, 0 Spotify album lookups" in out
