@@ -87,6 +87,17 @@ def track_key(artist: object, title: object) -> str:
     return f"{normalize_name(artist)}\t{normalize_name(title)}"
 
 
+def _normalized(names: pd.Series) -> pd.Series:
+    # Names repeat a lot (a listener's artists and tracks): normalise each distinct one once.
+    distinct = {name: normalize_name(name) for name in names.drop_duplicates()}
+    return names.map(distinct).fillna("").astype(str)
+
+
+def track_keys(artists: pd.Series, titles: pd.Series) -> pd.Series:
+    """`track_key` for whole columns."""
+    return _normalized(artists) + "\t" + _normalized(titles)
+
+
 def _greedy_pairs(
     left: pd.DataFrame,
     right: pd.DataFrame,
@@ -138,10 +149,7 @@ def merge_plays(exported: pd.DataFrame, polled: pd.DataFrame) -> pd.DataFrame:
     # One resolution for every timestamp: pandas concatenates mixed ones to `object`.
     exported["ended_at"] = exported["ended_at"].astype(TIMESTAMP)
     polled = polled.assign(played_at=polled["played_at"].astype(TIMESTAMP))
-    exported["track_key"] = [
-        track_key(a, t)
-        for a, t in zip(exported["artist_name"], exported["track_name"], strict=True)
-    ]
+    exported["track_key"] = track_keys(exported["artist_name"], exported["track_name"])
     exported = exported.sort_values(["user_id", "ended_at", "source", "file_sha256", "file_row"])
     precise = exported[exported["source"].isin(PRECISE_SOURCES)]
     minute = exported[exported["source"].isin(MINUTE_SOURCES)]
@@ -167,10 +175,8 @@ def merge_plays(exported: pd.DataFrame, polled: pd.DataFrame) -> pd.DataFrame:
 
     polled = polled.sort_values(["user_id", "played_at", "track_id"])
     polled = _dedupe_exact(polled, ["user_id", "played_at", "track_id"]).reset_index(drop=True)
-    polled["track_key"] = [
-        track_key(a[0] if len(a) else None, t)
-        for a, t in zip(polled["artist_names"], polled["track_name"], strict=True)
-    ]
+    primary = polled["artist_names"].map(lambda names: names[0] if len(names) else None)
+    polled["track_key"] = track_keys(primary, polled["track_name"])
     precise["track_id_key"] = precise["track_id"].fillna("")
     polled["track_id_key"] = polled["track_id"].fillna("")
     poll_precise = _greedy_pairs(

@@ -66,9 +66,10 @@ class SchemaMismatchError(ValueError):
     pass
 
 
-def _conform(
+def conform(
     spec: TableSpec, data: pa.Table | pd.DataFrame | Sequence[Mapping[str, Any]]
 ) -> pa.Table:
+    """`data` as an Arrow table of exactly the spec's schema, sorted; or SchemaMismatchError."""
     if isinstance(data, pa.Table):
         table = data
     elif isinstance(data, Sequence) and not hasattr(data, "columns"):
@@ -144,7 +145,7 @@ class Lake:
             raise ValueError(f"table {spec.name} is partitioned: pass a partition key")
         if not spec.partitioned and partition is not None:
             raise ValueError(f"table {spec.name} is not partitioned")
-        table = _conform(spec, data)
+        table = conform(spec, data)
         target = self.partition_path(spec.name, partition)
         sweep_stale_temps(target.parent)
         self._write_table_doc(spec)

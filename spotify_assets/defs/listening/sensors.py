@@ -4,7 +4,7 @@ Each `exported_plays` / `polled_plays` materialization records the UTC days whos
 changed (`changed_days`). This sensor turns them into as few runs as possible: contiguous
 ranges of days, each one run over a partition range (single-run backfill policy), widened by one
 day on each side because a user's local day spans up to three UTC days. Then one run refreshes
-the all-history tables.
+the all-history tables, and one the tops as of the latest day.
 """
 
 from datetime import date, timedelta
@@ -12,6 +12,7 @@ from datetime import date, timedelta
 import dagster as dg
 
 from spotify_assets.defs.partitions import daily
+from spotify_assets.defs.tops.schedules import tops_from_plays_job
 from spotify_assets.lib.orchestrate import RANGE_END_TAG, RANGE_START_TAG
 
 DAILY_ASSETS = [
@@ -65,12 +66,20 @@ def refresh_requests(days: set[str], run_key: str) -> list[dg.RunRequest]:
         requests.append(
             dg.RunRequest(run_key=f"{run_key}:totals", job_name=listening_totals_job.name)
         )
+        # Tops "as of" the latest day include every older play (all_time, this_year...).
+        requests.append(
+            dg.RunRequest(
+                run_key=f"{run_key}:tops",
+                job_name=tops_from_plays_job.name,
+                partition_key=keys[-1],
+            )
+        )
     return requests
 
 
 @dg.multi_asset_sensor(
     monitored_assets=[dg.AssetKey("exported_plays"), dg.AssetKey("polled_plays")],
-    jobs=[listening_refresh_job, listening_totals_job],
+    jobs=[listening_refresh_job, listening_totals_job, tops_from_plays_job],
     minimum_interval_seconds=30,
     default_status=dg.DefaultSensorStatus.RUNNING,
 )

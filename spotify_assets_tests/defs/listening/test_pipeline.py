@@ -21,11 +21,16 @@ import httpx
 import pytest
 
 from spotify_assets.defs.listening.imports import export_import
-from spotify_assets.lib.dedupe import MIN_PLAY_MS
 from spotify_assets.defs.listening.plays import episode_plays, plays
 from spotify_assets.defs.listening.poll import USERS_CHECK, polled_plays
 from spotify_assets.defs.listening.sensors import plays_changed_sensor
-from spotify_assets.defs.listening.stats import daily_listening, listening_coverage
+from spotify_assets.defs.listening.stats import (
+    daily_listening,
+    listening_coverage,
+    listening_heatmap,
+)
+from spotify_assets.defs.tops.from_plays import tops_from_plays
+from spotify_assets.lib.dedupe import MIN_PLAY_MS
 from spotify_assets.lib.orchestrate import RANGE_END_TAG, RANGE_START_TAG
 from spotify_assets_tests.defs.conftest import DEMO_USERS, Pipeline
 
@@ -208,7 +213,9 @@ def test_a_backdated_import_refreshes_only_the_days_it_touched(pipeline: Pipelin
         monitored_assets=[dg.AssetKey("exported_plays"), dg.AssetKey("polled_plays")],
         instance=p.instance,
         definitions=dg.Definitions(
-            assets=LISTENING, sensors=[plays_changed_sensor], resources=p.resources
+            assets=[*LISTENING, listening_heatmap, tops_from_plays],
+            sensors=[plays_changed_sensor],
+            resources=p.resources,
         ),
     )
     requests = list(plays_changed_sensor(context))
@@ -218,6 +225,8 @@ def test_a_backdated_import_refreshes_only_the_days_it_touched(pipeline: Pipelin
         if RANGE_START_TAG in r.tags
     ]
     assert ranges == [("2025-03-02", "2025-03-04"), ("2025-03-08", "2025-03-10")]
+    others = sorted(r.job_name for r in requests if RANGE_START_TAG not in r.tags)
+    assert others == ["listening_totals_job", "tops_from_plays_job"]
     for start, end in ranges:
         materialize_days(p, start, end)
     runs = p.instance.get_run_records()
