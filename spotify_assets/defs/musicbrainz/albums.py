@@ -111,26 +111,26 @@ def spotify_albums(
     artists from GET /albums/{id}. Each run fetches at most `max_albums` albums not fetched
     yet (most heard first); a 404 is kept as status not_found so it is not asked again."""
     seen = seen_entities(warehouse)
-    todo = sorted(
+    unfetched = sorted(
         (a for a in seen.albums.values() if a.body is None), key=lambda a: (-a.weight, a.album_id)
-    )[: max(0, config.max_albums)]
+    )
+    todo = unfetched[: max(0, config.max_albums)]
     active = [u.id for u in users.active_users()]
     rows, notes = fetch_albums(spotify, active, [a.album_id for a in todo]) if todo else ([], [])
     for note in notes:
         context.log.warning(note)
+    existing = warehouse.scan(SPOTIFY_ALBUMS).to_pylist()
     if rows:
-        existing = warehouse.scan(SPOTIFY_ALBUMS).to_pylist()
         fetched = {r["album_id"] for r in rows}
-        warehouse.write(SPOTIFY_ALBUMS, [r for r in existing if r["album_id"] not in fetched]
-                        + rows)
+        existing = [r for r in existing if r["album_id"] not in fetched] + rows
+        warehouse.write(SPOTIFY_ALBUMS, existing)
         warehouse.publish()
-    total = len(seen.albums) - len(todo) + len(rows)
     return dg.MaterializeResult(
         metadata={
-            "dagster/row_count": total,
+            "dagster/row_count": len(existing),
             "fetched": len(rows),
             "not_found": sum(r["status"] == "not_found" for r in rows),
-            "waiting": len(seen.albums) - total,
+            "waiting": len(unfetched) - len(rows),
             "notes": dg.MetadataValue.md("\n".join(f"- {n}" for n in notes) or "none"),
         }
     )

@@ -57,7 +57,9 @@ class Enrichment:
     def materialize(
         self, assets: Sequence[Any] = ASSETS, max_entities: int = 10_000, **kwargs: Any
     ) -> dg.ExecuteInProcessResult:
-        run_config = {**QUIET, "ops": {ENRICHMENT_OP: {"config": {"max_entities": max_entities}}}}
+        run_config: dict[str, Any] = dict(QUIET)
+        if musicbrainz_enrichment in assets:
+            run_config["ops"] = {ENRICHMENT_OP: {"config": {"max_entities": max_entities}}}
         return dg.materialize(
             list(assets), resources=self.resources, instance=self.instance,
             run_config=run_config, **kwargs,
