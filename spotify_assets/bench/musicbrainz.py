@@ -102,17 +102,28 @@ def world_plays(world: World) -> pd.DataFrame:
                 continue
             track = world.tracks[play.item_id]
             artist = world.artists[track.artist_ids[0]].name
-            rows.append({
-                "user_id": user_id, "play_id": f"{user_id}-{index}",
-                "day": play.started_at.date(), "started_at": play.started_at,
-                "ended_at": play.ended_at, "ended_at_precision": "ms",
-                "listened_ms": play.ms_played, "listened_ms_estimated": True,
-                "track_id": track.id, "track_key": track_key(artist, track.name),
-                "track_name": track.name, "artist_name": artist,
-                "artist_ids": list(track.artist_ids), "album_id": track.album_id,
-                "album_name": world.albums[track.album_id].name,
-                "duration_ms": track.duration_ms, "isrc": track.isrc, "sources": ["poll"],
-            })
+            rows.append(
+                {
+                    "user_id": user_id,
+                    "play_id": f"{user_id}-{index}",
+                    "day": play.started_at.date(),
+                    "started_at": play.started_at,
+                    "ended_at": play.ended_at,
+                    "ended_at_precision": "ms",
+                    "listened_ms": play.ms_played,
+                    "listened_ms_estimated": True,
+                    "track_id": track.id,
+                    "track_key": track_key(artist, track.name),
+                    "track_name": track.name,
+                    "artist_name": artist,
+                    "artist_ids": list(track.artist_ids),
+                    "album_id": track.album_id,
+                    "album_name": world.albums[track.album_id].name,
+                    "duration_ms": track.duration_ms,
+                    "isrc": track.isrc,
+                    "sources": ["poll"],
+                }
+            )
     frame = pd.DataFrame(rows)
     for column in PLAYS.column_names:
         if column not in frame:
@@ -127,9 +138,7 @@ def write_plays(warehouse: Warehouse, frame: pd.DataFrame) -> None:
     warehouse.publish()
 
 
-def score_tables(
-    warehouse: Warehouse, world: World, track_ids: Iterable[str]
-) -> dict[str, Score]:
+def score_tables(warehouse: Warehouse, world: World, track_ids: Iterable[str]) -> dict[str, Score]:
     """Precision/recall of mb_recordings, mb_releases, mb_artists over the entities that
     `track_ids` touch; an entity without a row counts as not accepted."""
 
@@ -146,8 +155,11 @@ def score_tables(
         "artists": accepted(MB_ARTISTS, "artist_id", "artist_mbid"),
     }
     scores = {kind: Score() for kind in found}
-    for kind, ids, entities in (("tracks", tracks, world.tracks), ("albums", albums, world.albums),
-                                ("artists", artists, world.artists)):
+    for kind, ids, entities in (
+        ("tracks", tracks, world.tracks),
+        ("albums", albums, world.albums),
+        ("artists", artists, world.artists),
+    ):
         for entity_id in ids:
             truth = entities[entity_id].mb
             scores[kind].add(found[kind].get(entity_id), truth.mbid if truth else None)
@@ -169,9 +181,13 @@ ALBUM_ENDPOINT = "GET /v1/albums/{id}"
 
 def enrich_until_done(settings: Settings, resources: dict[str, Any], max_entities: int) -> int:
     """Materialize the MusicBrainz assets until no work is pending; returns the run count."""
-    run_config = {**QUIET,
-                  "ops": {ENRICHMENT_OP: {"config": {"max_entities": max_entities}},
-                          "spotify_albums": {"config": {"max_albums": max_entities}}}}
+    run_config = {
+        **QUIET,
+        "ops": {
+            ENRICHMENT_OP: {"config": {"max_entities": max_entities}},
+            "spotify_albums": {"config": {"max_albums": max_entities}},
+        },
+    }
     runs = 0
     previous = None
     while runs < MAX_RUNS:
@@ -180,8 +196,10 @@ def enrich_until_done(settings: Settings, resources: dict[str, Any], max_entitie
             break
         previous = pending
         result = dg.materialize(
-            [spotify_albums, musicbrainz_enrichment, genres], resources=resources,
-            instance=dg.DagsterInstance.ephemeral(), run_config=run_config,
+            [spotify_albums, musicbrainz_enrichment, genres],
+            resources=resources,
+            instance=dg.DagsterInstance.ephemeral(),
+            run_config=run_config,
             raise_on_error=True,
         )
         runs += result.success
@@ -201,22 +219,34 @@ def run_bench(
     with tempfile.TemporaryDirectory(prefix="mb-bench-") as tmp, running_emulator(config) as emu:
         mb_state(emu.state).min_interval_s = 0.0
         settings = load_settings(
-            mode="emulator", data_dir=Path(tmp) / "data", emulator_port=emu.port,
-            spotify_api_url=emu.base_url, spotify_accounts_url=emu.base_url,
-            musicbrainz_url=emu.base_url, spotify_client_id=EMULATOR_CLIENT_ID,
+            mode="emulator",
+            data_dir=Path(tmp) / "data",
+            emulator_port=emu.port,
+            spotify_api_url=emu.base_url,
+            spotify_accounts_url=emu.base_url,
+            musicbrainz_url=emu.base_url,
+            spotify_client_id=EMULATOR_CLIENT_ID,
             spotify_redirect_uri=f"http://127.0.0.1:{_free_port()}/callback",
         )
-        login(settings, UserRegistry(settings), emulator_user="demo_heavy", open_browser=False,
-              out=lambda _: None)
+        login(
+            settings,
+            UserRegistry(settings),
+            emulator_user="demo_heavy",
+            open_browser=False,
+            out=lambda _: None,
+        )
         warehouse = Warehouse(settings)
         frame = world_plays(emu.state.world)
         write_plays(warehouse, frame)
-        out(f"world: seed {seed}, {len(emu.state.world.tracks)} tracks, "
+        out(
+            f"world: seed {seed}, {len(emu.state.world.tracks)} tracks, "
             f"{len(emu.state.world.artists)} artists, {days} days; "
-            f"{len(frame)} plays touch {frame['track_id'].nunique()} distinct tracks")
+            f"{len(frame)} plays touch {frame['track_id'].nunique()} distinct tracks"
+        )
         resources = build_resources(settings)
-        resources["musicbrainz"] = MusicBrainzClient(settings, sleep=lambda _: None,
-                                                     min_interval_s=0.0)
+        resources["musicbrainz"] = MusicBrainzClient(
+            settings, sleep=lambda _: None, min_interval_s=0.0
+        )
         emu.state.reset_request_counts()
         started = time.monotonic()
         runs = enrich_until_done(settings, resources, max_entities)
@@ -228,15 +258,24 @@ def run_bench(
         _one_run(resources)
         again = emu.state.request_counts_snapshot()
     return BenchResult(
-        scores=scores, plays=len(frame), runs=runs, mb_requests=_mb_requests(counts),
-        album_lookups=counts.get(ALBUM_ENDPOINT, 0), rerun_mb_requests=_mb_requests(again),
-        rerun_album_lookups=again.get(ALBUM_ENDPOINT, 0), seconds=seconds,
+        scores=scores,
+        plays=len(frame),
+        runs=runs,
+        mb_requests=_mb_requests(counts),
+        album_lookups=counts.get(ALBUM_ENDPOINT, 0),
+        rerun_mb_requests=_mb_requests(again),
+        rerun_album_lookups=again.get(ALBUM_ENDPOINT, 0),
+        seconds=seconds,
     )
 
 
 def _one_run(resources: dict[str, Any]) -> None:
-    dg.materialize([spotify_albums, musicbrainz_enrichment, genres], resources=resources,
-                   instance=dg.DagsterInstance.ephemeral(), run_config=QUIET)
+    dg.materialize(
+        [spotify_albums, musicbrainz_enrichment, genres],
+        resources=resources,
+        instance=dg.DagsterInstance.ephemeral(),
+        run_config=QUIET,
+    )
 
 
 def render(result: BenchResult, max_entities: int) -> str:
@@ -250,8 +289,10 @@ def render(result: BenchResult, max_entities: int) -> str:
         f"{'precision':>10} {'recall':>7}",
     ]
     for kind, s in result.scores.items():
-        lines.append(f"{kind:8} {s.entities:>9} {s.present:>7} {s.accepted:>9} {s.correct:>8} "
-                     f"{s.precision:>10.4f} {s.recall:>7.4f}")
+        lines.append(
+            f"{kind:8} {s.entities:>9} {s.present:>7} {s.accepted:>9} {s.correct:>8} "
+            f"{s.precision:>10.4f} {s.recall:>7.4f}"
+        )
     lines += [
         "",
         f"MusicBrainz requests: {result.mb_requests} for {result.entities} entities = "
