@@ -204,12 +204,15 @@ class Enricher:
         for album in albums:
             body = album.body
             assert body is not None  # due albums have one
-            with self._fresh_for("album", album.album_id):
-                match = match_album(
-                    self.source, title=body.name or "", artists=list(body.artist_names),
-                    upc=body.upc, track_count=body.total_tracks,
-                    release_date=body.release_date,
-                )
+            match = None
+            # Nothing to look up by (no name, no barcode): unmatched without a request.
+            if (body.name or "").strip() or body.upc:
+                with self._fresh_for("album", album.album_id):
+                    match = match_album(
+                        self.source, title=body.name or "", artists=list(body.artist_names),
+                        upc=body.upc, track_count=body.total_tracks,
+                        release_date=body.release_date,
+                    )
             self._record("album", album.album_id, match, report)
 
     def _tracks(self, seen: Seen, tracks: Iterable[SeenTrack], report: EnrichmentReport) -> None:
@@ -218,11 +221,13 @@ class Enricher:
             names = seen.artist_names(track)
             with self._fresh_for("track", track.track_id):
                 result = self._in_album(track, names, albums.get(track.album_id or ""))
-                if result is None or result.recording is None:
+                # A track the lake never named cannot be checked against any candidate.
+                if (result is None or result.recording is None) and track.title.strip():
                     result = match_track(
                         self.source, title=track.title, artists=names,
                         duration_ms=track.duration_ms, isrc=track.isrc,
                     )
+            result = result or TrackResult(None)
             self._record("track", track.track_id, result.recording, report)
             if result.recording is not None:
                 self._record_credits(track, names, result)
