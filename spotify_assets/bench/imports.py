@@ -49,7 +49,7 @@ def measure_pipeline(file: Path, data_dir: Path, storage: str = "sqlite") -> dic
     from spotify_assets.defs.listening.plays import plays
     from spotify_assets.defs.listening.stats import daily_listening
     from spotify_assets.defs.resources import build_resources
-    from spotify_assets.lib.orchestrate import RANGE_END_TAG, RANGE_START_TAG, QUIET
+    from spotify_assets.lib.orchestrate import QUIET, RANGE_END_TAG, RANGE_START_TAG
     from spotify_assets.lib.settings import load_settings
 
     settings = load_settings(data_dir=data_dir)
@@ -59,7 +59,8 @@ def measure_pipeline(file: Path, data_dir: Path, storage: str = "sqlite") -> dic
     resources = build_resources(settings)
     stages = {}
     instance_cm = (
-        dg.instance_for_test() if storage == "sqlite"
+        dg.instance_for_test()
+        if storage == "sqlite"
         else contextlib.nullcontext(dg.DagsterInstance.ephemeral())
     )
     with instance_cm as instance:
@@ -73,8 +74,11 @@ def measure_pipeline(file: Path, data_dir: Path, storage: str = "sqlite") -> dic
         for name, asset in (("plays", plays), ("daily_listening", daily_listening)):
             begin = time.perf_counter()
             dg.materialize(
-                [plays, daily_listening], selection=[asset], resources=resources,
-                instance=instance, run_config=QUIET,
+                [plays, daily_listening],
+                selection=[asset],
+                resources=resources,
+                instance=instance,
+                run_config=QUIET,
                 tags={RANGE_START_TAG: days[0], RANGE_END_TAG: days[-1]},
             )
             stages[name] = time.perf_counter() - begin
@@ -123,24 +127,29 @@ def report(result: dict) -> str:
     stages = ", ".join(f"{k} {v:.1f} s" for k, v in p["stages"].items())
     m = result["pipeline_memory"]
     mstages = ", ".join(f"{k} {v:.1f} s" for k, v in m["stages"].items())
-    return "\n".join([
-        f"rows: {result['rows']:,} ({result['file_mb']:.0f} MB extended JSON), days: {p['days']}",
-        f"baseline (duckdb read_json + group by): {b['seconds']:.2f} s, "
-        f"peak RSS {b['peak_rss_mb']:.0f} MB",
-        f"pipeline (import + plays + daily_listening): {p['seconds']:.2f} s ({stages}), "
-        f"peak RSS {p['peak_rss_mb']:.0f} MB",
-        f"ratio pipeline / baseline: {result['ratio']:.1f}x (Dagster event log in SQLite, as "
-        "`dagster dev` keeps it)",
-        f"same with an in-memory Dagster instance: {m['seconds']:.2f} s ({mstages}), "
-        f"ratio {result['ratio_memory']:.1f}x",
-    ])
+    return "\n".join(
+        [
+            f"rows: {result['rows']:,} ({result['file_mb']:.0f} MB extended JSON), "
+            f"days: {p['days']}",
+            f"baseline (duckdb read_json + group by): {b['seconds']:.2f} s, "
+            f"peak RSS {b['peak_rss_mb']:.0f} MB",
+            f"pipeline (import + plays + daily_listening): {p['seconds']:.2f} s ({stages}), "
+            f"peak RSS {p['peak_rss_mb']:.0f} MB",
+            f"ratio pipeline / baseline: {result['ratio']:.1f}x (Dagster event log in SQLite, as "
+            "`dagster dev` keeps it)",
+            f"same with an in-memory Dagster instance: {m['seconds']:.2f} s ({mstages}), "
+            f"ratio {result['ratio_memory']:.1f}x",
+        ]
+    )
 
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rows", type=int, default=1_000_000)
     parser.add_argument("--workdir", type=Path)
-    parser.add_argument("--measure", choices=("baseline", "pipeline", "pipeline-memory"), help=argparse.SUPPRESS)
+    parser.add_argument(
+        "--measure", choices=("baseline", "pipeline", "pipeline-memory"), help=argparse.SUPPRESS
+    )
     parser.add_argument("--file", type=Path, help=argparse.SUPPRESS)
     parser.add_argument("--data", type=Path, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)

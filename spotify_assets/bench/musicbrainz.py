@@ -12,7 +12,7 @@ take about N seconds).
 
 It lives outside `defs/` and `lib/`: it holds the world's ground truth, which pipeline code
 never sees (spotify_assets_tests/test_definitions.py checks that no pipeline module imports the
-emulator). `defs/musicbrainz/commands.py` imports it only when the command runs.
+emulator). `spotify_assets/bench/commands.py` imports it only when the command runs.
 """
 
 from __future__ import annotations

@@ -21,12 +21,12 @@ import pyarrow as pa
 import pytest
 from dateutil.relativedelta import MO, relativedelta
 
-from spotify_assets.defs.listening.merge import track_key
 from spotify_assets.defs.listening.tables import PLAYS
 from spotify_assets.defs.resources import Warehouse, build_resources
 from spotify_assets.defs.tops.from_plays import stats_ranges, tops_from_plays
 from spotify_assets.defs.tops.tables import TOPS_FROM_PLAYS
 from spotify_assets.emulator.world import World, WorldConfig
+from spotify_assets.lib.dedupe import track_key
 from spotify_assets.lib.lake import Column, TableSpec
 from spotify_assets.lib.orchestrate import RANGE_END_TAG, RANGE_START_TAG
 from spotify_assets.lib.settings import Settings

@@ -1,35 +1,27 @@
-"""`bench musicbrainz` (defs/musicbrainz/commands.py) on a small world (the default world has
+"""`bench musicbrainz` (spotify_assets/bench/) on a small world (the default world has
 2,424 played tracks and takes ~30 s: run it by hand, numbers in the README), and its routing
 through the real `spotify-assets` parser."""
 
 import argparse
 import re
 
-import pytest
-
+from spotify_assets.bench.commands import add_bench_arguments, run_musicbrainz
 from spotify_assets.cli import build_parser
-from spotify_assets.defs.musicbrainz.commands import add_bench_arguments, run
-
-
-def _routed() -> bool:
-    try:
-        args = build_parser().parse_args(["bench", "musicbrainz"])
-    except SystemExit:
-        return False
-    return getattr(args, "what", None) == "musicbrainz"
 
 
 def test_bench_prints_precision_recall_requests_and_a_zero_request_rerun(capsys):
     parser = argparse.ArgumentParser()
     add_bench_arguments(parser)
-    args = parser.parse_args(["--tracks", "200", "--artists", "20", "--days", "3",
-                              "--max-entities", "100"])
-    assert run(args) == 0
+    args = parser.parse_args(
+        ["--tracks", "200", "--artists", "20", "--days", "3", "--max-entities", "100"]
+    )
+    run_musicbrainz(args)
     out = capsys.readouterr().out
     assert "rate limit set to 0 on both sides" in out and "not wall time" in out
     for kind in ("tracks", "albums", "artists"):
-        line = re.search(rf"^{kind}\s+(\d+)\s+(\d+)\s+(\d+)\s+(\d+)\s+([\d.]+)\s+([\d.]+)$", out,
-                         re.MULTILINE)
+        line = re.search(
+            rf"^{kind}\s+(\d+)\s+(\d+)\s+(\d+)\s+(\d+)\s+([\d.]+)\s+([\d.]+)$", out, re.MULTILINE
+        )
         assert line, out
         entities, present, accepted, correct = map(int, line.groups()[:4])
         assert entities >= present >= correct and accepted >= correct > 0
@@ -41,8 +33,6 @@ def test_bench_prints_precision_recall_requests_and_a_zero_request_rerun(capsys)
     assert "re-run: 0 MusicBrainz requests, 0 Spotify album lookups" in out
 
 
-@pytest.mark.skipif(not _routed(), reason="spotify_assets/bench/commands.py owns `bench` and does "
-                    "not dispatch 'musicbrainz' to defs/musicbrainz/commands.run yet")
 def test_the_cli_routes_bench_musicbrainz_with_its_options():
     args = build_parser().parse_args(["bench", "musicbrainz", "--tracks", "300", "--days", "2"])
     assert (args.tracks, args.days, args.max_entities) == (300, 2, 500)
