@@ -253,3 +253,41 @@ def test_a_revoked_token_parks_only_that_user(pipeline: Pipeline) -> None:
     assert set(statuses.values()) == {"active"}
     polled = {f.parent.name for f in (p.settings.lake_dir / "polled_plays").rglob("*.parquet")}
     assert "demo_tokyo" not in polled and len(polled) >= 3
+
+
+@pytest.mark.slow
+def test_forget_me_then_a_full_rebuild_leaves_no_row_of_that_user(pipeline: Pipeline) -> None:
+    """`users remove` (issue 5) on a user with history everywhere, then every day rebuilt."""
+    from spotify_assets.lib.users.commands import run as users_command
+
+    p = pipeline
+    start, end, _ = window(p)
+    for user_id in ("demo_light", "demo_heavy"):
+        drop_export(p, user_id)
+    assert p.materialize([export_import]).success
+    poll_through(p, end - timedelta(hours=1), end, timedelta(hours=1))
+    first, last = start.date().isoformat(), end.date().isoformat()
+    materialize_days(p, first, last)
+
+    def rows_of(user_id: str) -> int:
+        total = 0
+        lake = p.settings.lake_dir
+        for table in sorted({f.relative_to(lake).parts[0] for f in lake.rglob("*.parquet")}):
+            glob = f"{p.settings.lake_dir}/{table}/**/*.parquet"
+            total += duckdb.sql(
+                f"select count(*) from read_parquet('{glob}', union_by_name = true) "
+                "where user_id = ?",
+                params=[user_id],
+            ).fetchall()[0][0]
+        return total
+
+    assert rows_of("demo_light") > 0
+    heavy_before = rows_of("demo_heavy")
+    assert users_command(["users", "remove", "demo_light", "--yes"], p.settings) == 0
+    materialize_days(p, first, last)  # the full rebuild
+    assert p.materialize([polled_plays]).success
+    assert rows_of("demo_light") == 0
+    assert rows_of("demo_heavy") == heavy_before
+    raw = list(p.settings.raw_dir.glob("*/demo_light"))
+    assert raw == []
+    assert p.registry.get("demo_light") is None
