@@ -30,7 +30,9 @@ telemetry:
   enabled: false
 concurrency:
   pools:
-    default_limit: 4
+    # Only MusicBrainz enrichment uses a pool: one run at a time (the 1 req/s limit holds
+    # across processes anyway; this keeps two runs from asking the same questions).
+    default_limit: 1
   runs:
     max_concurrent_runs: 4
 """
