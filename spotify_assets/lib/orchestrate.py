@@ -7,6 +7,7 @@ policy), recorded in the instance so the UI shows it.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 
@@ -78,12 +79,21 @@ def plan(defs: dg.Definitions, start: date, end: date) -> list[Step]:
 
 
 def materialize_everything(
-    start: str, end: str, *, instance: dg.DagsterInstance | None = None
+    start: str,
+    end: str,
+    *,
+    instance: dg.DagsterInstance | None = None,
+    op_config: Mapping[str, dict] | None = None,
 ) -> list[dg.ExecuteInProcessResult]:
+    """Every asset over [start, end]; `op_config` gives run config by op name, applied in the
+    run that executes that op."""
     from spotify_assets.definitions import defs as load_defs
 
+    defs = load_defs()
     results = []
-    for step in plan(load_defs(), date.fromisoformat(start), date.fromisoformat(end)):
+    for step in plan(defs, date.fromisoformat(start), date.fromisoformat(end)):
+        ops = {defs.resolve_assets_def(key).node_def.name for key in step.keys}
+        config = {op: {"config": c} for op, c in (op_config or {}).items() if op in ops}
         tags = {}
         span = ""
         if step.partition_range:
@@ -94,12 +104,16 @@ def materialize_everything(
             span = f" [{step.partition_range[0]} .. {step.partition_range[1]}]"
         names = [k.to_user_string() for k in step.keys]
         print(f"[run] {', '.join(names)}{span}", flush=True)
-        results.append(materialize_selection(names, instance=instance, tags=tags))
+        results.append(materialize_selection(names, instance=instance, tags=tags, op_config=config))
     return results
 
 
 def materialize_selection(
-    keys: list[str], *, instance: dg.DagsterInstance | None = None, tags: dict | None = None
+    keys: list[str],
+    *,
+    instance: dg.DagsterInstance | None = None,
+    tags: dict | None = None,
+    op_config: dict | None = None,
 ) -> dg.ExecuteInProcessResult:
     """One run of the named assets (and their checks) with the project's resources."""
     from spotify_assets.definitions import defs as load_defs
@@ -112,7 +126,7 @@ def materialize_selection(
         resources=defs.resources,
         tags=tags or {},
         raise_on_error=True,
-        run_config=QUIET,
+        run_config={**QUIET, "ops": op_config or {}},
     )
 
 

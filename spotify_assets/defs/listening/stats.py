@@ -5,7 +5,6 @@ from datetime import timedelta
 from pathlib import Path
 
 import dagster as dg
-import duckdb
 import pyarrow as pa
 
 from spotify_assets.defs.listening.plays import days_in, write_days
@@ -18,6 +17,7 @@ from spotify_assets.defs.listening.tables import (
 )
 from spotify_assets.defs.partitions import daily
 from spotify_assets.defs.resources import Warehouse
+from spotify_assets.lib.query import LakeView, run_sql
 from spotify_assets.lib.settings import Settings
 
 SQL_DIR = Path(__file__).parent / "sql"
@@ -34,24 +34,9 @@ def _timezones(users, settings: Settings) -> pa.Table:
     )
 
 
-def _query(warehouse: Warehouse, sql_file: str, files: list[Path], **tables: pa.Table) -> pa.Table:
+def _query(sql_file: str, files: list[Path], **tables: pa.Table) -> pa.Table:
     """Run a named SQL file over the given `plays` files (view `plays`) and Arrow tables."""
-    con = duckdb.connect()
-    try:
-        if files:
-            # A view cannot take prepared parameters: the (lake-owned) paths are inlined.
-            listing = ", ".join("'" + str(f).replace("'", "''") + "'" for f in files)
-            con.execute(
-                "create view plays as select * from "
-                f"read_parquet([{listing}], union_by_name = true)"
-            )
-        else:
-            con.register("plays", PLAYS.schema.empty_table())
-        for name, table in tables.items():
-            con.register(name, table)
-        return con.sql((SQL_DIR / sql_file).read_text()).to_arrow_table()
-    finally:
-        con.close()
+    return run_sql(SQL_DIR / sql_file, {"plays": LakeView(PLAYS, files)}, tables)
 
 
 def _plays_files(warehouse: Warehouse, window: dg.TimeWindow, margin_days: int) -> list[Path]:
@@ -86,7 +71,6 @@ def daily_listening(
     plays, distinct tracks and artists, top track and artist. Partition: the local date."""
     window = context.partition_time_window
     result = _query(
-        warehouse,
         "daily_listening.sql",
         _plays_files(warehouse, window, 1),
         timezones=_timezones(users, settings),
@@ -117,7 +101,6 @@ def listening_sessions(
     next one's start). Partition: the UTC day the session started."""
     window = context.partition_time_window
     result = _query(
-        warehouse,
         "listening_sessions.sql",
         _plays_files(warehouse, window, 1),
         params=pa.table(
@@ -141,9 +124,7 @@ def listening_coverage(
     """One row per user per UTC day: plays seen by polling vs by exports, so a user can see
     what polling missed (export_only) and what no export holds yet (poll_only)."""
     window = context.partition_time_window
-    frame = _query(
-        warehouse, "listening_coverage.sql", _plays_files(warehouse, window, 0)
-    ).to_pandas()
+    frame = _query("listening_coverage.sql", _plays_files(warehouse, window, 0)).to_pandas()
     write_days(warehouse, LISTENING_COVERAGE, frame, days_in(window), "day")
     warehouse.publish()
     missed = int(frame["export_only"].sum()) if len(frame) else 0
@@ -161,7 +142,6 @@ def listening_heatmap(
     """One row per user, local ISO weekday and local hour with listening, over all history."""
     files = list(warehouse.lake.files(PLAYS.name))
     frame = _query(
-        warehouse,
         "listening_heatmap.sql",
         files,
         timezones=_timezones(users, settings),

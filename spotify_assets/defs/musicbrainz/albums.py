@@ -6,7 +6,6 @@ token, and kept: no album is asked twice. The client's `on_response` hook lands 
 raw, as for every Spotify call.
 """
 
-
 from datetime import UTC, datetime
 from typing import Any
 

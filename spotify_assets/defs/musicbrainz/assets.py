@@ -1,7 +1,6 @@
 """The MusicBrainz assets: one bounded enrichment op writing the match and tag tables, and
 `genres` derived from them (no requests)."""
 
-
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
@@ -59,36 +58,59 @@ def match_tables(cache: MbCache, seen: Seen) -> dict[str, list[dict[str, Any]]]:
     recordings = []
     for track_id, row in sorted(cache.matches("track").items()):
         track = seen.tracks.get(track_id)
-        recordings.append({
-            "track_id": track_id, "recording_mbid": row.mbid, **_status(row),
-            "title": track.title if track else None,
-            "artist_ids": list(track.artist_ids) if track else None,
-            "album_id": track.album_id if track else None,
-            "isrc": track.isrc if track else None,
-        })
+        recordings.append(
+            {
+                "track_id": track_id,
+                "recording_mbid": row.mbid,
+                **_status(row),
+                "title": track.title if track else None,
+                "artist_ids": list(track.artist_ids) if track else None,
+                "album_id": track.album_id if track else None,
+                "isrc": track.isrc if track else None,
+            }
+        )
     releases = []
     for album_id, row in sorted(cache.matches("album").items()):
         album = seen.albums.get(album_id)
         body = album.body if album else None
-        releases.append({
-            "album_id": album_id, "release_mbid": row.mbid, "release_group_mbid": row.group_mbid,
-            **_status(row), "title": body.name if body else None,
-            "upc": body.upc if body else None,
-        })
+        releases.append(
+            {
+                "album_id": album_id,
+                "release_mbid": row.mbid,
+                "release_group_mbid": row.group_mbid,
+                **_status(row),
+                "title": body.name if body else None,
+                "upc": body.upc if body else None,
+            }
+        )
     artists = []
     for artist_id, row in sorted(cache.matches("artist").items()):
         artist = seen.artists.get(artist_id)
-        artists.append({
-            "artist_id": artist_id, "artist_mbid": row.mbid, **_status(row),
-            "name": artist.name if artist else None,
-        })
+        artists.append(
+            {
+                "artist_id": artist_id,
+                "artist_mbid": row.mbid,
+                **_status(row),
+                "name": artist.name if artist else None,
+            }
+        )
     tags = [
-        {"entity_type": e, "mbid": m, "kind": k, "name": n, "count": c,
-         "fetched_at": as_datetime(at)}
+        {
+            "entity_type": e,
+            "mbid": m,
+            "kind": k,
+            "name": n,
+            "count": c,
+            "fetched_at": as_datetime(at),
+        }
         for e, m, k, n, c, at in cache.tags()
     ]
-    return {MB_RECORDINGS.name: recordings, MB_RELEASES.name: releases,
-            MB_ARTISTS.name: artists, MB_TAGS.name: tags}
+    return {
+        MB_RECORDINGS.name: recordings,
+        MB_RELEASES.name: releases,
+        MB_ARTISTS.name: artists,
+        MB_TAGS.name: tags,
+    }
 
 
 def write_match_tables(warehouse: Warehouse, cache: MbCache, seen: Seen) -> dict[str, int]:
@@ -129,7 +151,10 @@ def run_enrichment(
 
 def _spec(name: str, description: str) -> dg.AssetSpec:
     return dg.AssetSpec(
-        name, group_name="musicbrainz", kinds={"musicbrainz", "parquet"}, deps=INPUTS,
+        name,
+        group_name="musicbrainz",
+        kinds={"musicbrainz", "parquet"},
+        deps=INPUTS,
         description=description,
     )
 
@@ -158,8 +183,10 @@ def musicbrainz_enrichment(
     summary = report_markdown(report)
     if report.stopped:
         # Every answer so far is cached and in the tables; the failure makes the outage visible.
-        raise dg.Failure(f"MusicBrainz enrichment stopped early: {report.stopped}",
-                         metadata={"report": dg.MetadataValue.md(summary)})
+        raise dg.Failure(
+            f"MusicBrainz enrichment stopped early: {report.stopped}",
+            metadata={"report": dg.MetadataValue.md(summary)},
+        )
     for name, rows in counts.items():
         yield dg.MaterializeResult(
             asset_key=name,

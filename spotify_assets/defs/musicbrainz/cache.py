@@ -202,15 +202,48 @@ class MbCache:
             if match is None:
                 attempts += 1
                 retry = now + backoff_for(attempts).total_seconds()
-                row = MatchRow(kind, spotify_id, "unmatched", None, None, None, None, None, now,
-                               attempts, retry)
+                row = MatchRow(
+                    kind,
+                    spotify_id,
+                    "unmatched",
+                    None,
+                    None,
+                    None,
+                    None,
+                    None,
+                    now,
+                    attempts,
+                    retry,
+                )
             else:
-                row = MatchRow(kind, spotify_id, "matched", match.mbid, match.group_mbid,
-                               match.method, match.score, now, now, attempts, None)
+                row = MatchRow(
+                    kind,
+                    spotify_id,
+                    "matched",
+                    match.mbid,
+                    match.group_mbid,
+                    match.method,
+                    match.score,
+                    now,
+                    now,
+                    attempts,
+                    None,
+                )
             self._con.execute(
                 "insert or replace into matches values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                (row.kind, row.spotify_id, row.status, row.mbid, row.group_mbid, row.method,
-                 row.score, row.matched_at, row.checked_at, row.attempts, row.retry_after),
+                (
+                    row.kind,
+                    row.spotify_id,
+                    row.status,
+                    row.mbid,
+                    row.group_mbid,
+                    row.method,
+                    row.score,
+                    row.matched_at,
+                    row.checked_at,
+                    row.attempts,
+                    row.retry_after,
+                ),
             )
         return row
 

@@ -78,10 +78,12 @@ class Due:
 
 @dataclass
 class EnrichmentReport:
-    asked: dict[str, int] = field(default_factory=lambda: dict.fromkeys(("album", "track",
-                                                                           "artist"), 0))
-    matched: dict[str, int] = field(default_factory=lambda: dict.fromkeys(("album", "track",
-                                                                             "artist"), 0))
+    asked: dict[str, int] = field(
+        default_factory=lambda: dict.fromkeys(("album", "track", "artist"), 0)
+    )
+    matched: dict[str, int] = field(
+        default_factory=lambda: dict.fromkeys(("album", "track", "artist"), 0)
+    )
     tag_lookups: int = 0
     requests: int = 0
     cache_hits: int = 0
@@ -105,13 +107,16 @@ def _is_due(decision: MatchRow | None, now: float) -> bool:
 def due_entities(seen: Seen, decisions: Decisions, credited: set[str], now: float) -> Due:
     """What may be asked now. `credited`: Spotify artist ids found on a matched credit."""
     albums = {
-        a.album_id for a in seen.albums.values()
-        if a.body is not None and a.body.status == "ok"
+        a.album_id
+        for a in seen.albums.values()
+        if a.body is not None
+        and a.body.status == "ok"
         and _is_due(decisions.album.get(a.album_id), now)
     }
     tracks = {t for t in seen.tracks if _is_due(decisions.track.get(t), now)}
     artists = {
-        a.artist_id for a in seen.artists.values()
+        a.artist_id
+        for a in seen.artists.values()
         if (a.name or a.artist_id in credited) and _is_due(decisions.artist.get(a.artist_id), now)
     }
     return Due(albums, tracks, artists)
@@ -189,8 +194,9 @@ class Enricher:
 
     # --- steps ---
 
-    def _record(self, kind: str, spotify_id: str, match: Match | None,
-                report: EnrichmentReport) -> None:
+    def _record(
+        self, kind: str, spotify_id: str, match: Match | None, report: EnrichmentReport
+    ) -> None:
         self.cache.record(kind, spotify_id, match, epoch(self.clock()))
         report.asked[kind] += 1
         report.matched[kind] += match is not None
@@ -209,8 +215,11 @@ class Enricher:
             if (body.name or "").strip() or body.upc:
                 with self._fresh_for("album", album.album_id):
                     match = match_album(
-                        self.source, title=body.name or "", artists=list(body.artist_names),
-                        upc=body.upc, track_count=body.total_tracks,
+                        self.source,
+                        title=body.name or "",
+                        artists=list(body.artist_names),
+                        upc=body.upc,
+                        track_count=body.total_tracks,
                         release_date=body.release_date,
                     )
             self._record("album", album.album_id, match, report)
@@ -224,8 +233,11 @@ class Enricher:
                 # A track the lake never named cannot be checked against any candidate.
                 if (result is None or result.recording is None) and track.title.strip():
                     result = match_track(
-                        self.source, title=track.title, artists=names,
-                        duration_ms=track.duration_ms, isrc=track.isrc,
+                        self.source,
+                        title=track.title,
+                        artists=names,
+                        duration_ms=track.duration_ms,
+                        isrc=track.isrc,
                     )
             result = result or TrackResult(None)
             self._record("track", track.track_id, result.recording, report)
@@ -255,9 +267,7 @@ class Enricher:
         ]
         self.cache.record_credits(track.track_id, credits, related)
 
-    def _artists(
-        self, seen: Seen, artists: Iterable[SeenArtist], report: EnrichmentReport
-    ) -> None:
+    def _artists(self, seen: Seen, artists: Iterable[SeenArtist], report: EnrichmentReport) -> None:
         artists = list(artists)
         if not artists:
             return
@@ -276,7 +286,9 @@ class Enricher:
             with self._fresh_for("artist", artist.artist_id):
                 if artist.name:
                     match = match_artist_via_credits(
-                        self.source, artist.name, found,
+                        self.source,
+                        artist.name,
+                        found,
                         related_mbids=related.get(artist.artist_id, set()),
                     )
                 else:
@@ -287,14 +299,20 @@ class Enricher:
     def _artist_tags(self, report: EnrichmentReport) -> None:
         """Tags and genres of every matched artist that has none stored yet (1 lookup each)."""
         tagged = self.cache.tagged("artist")
-        mbids = sorted({
-            row.mbid for row in self.cache.matches("artist").values()
-            if row.status == "matched" and row.mbid and row.mbid not in tagged
-        })
+        mbids = sorted(
+            {
+                row.mbid
+                for row in self.cache.matches("artist").values()
+                if row.status == "matched" and row.mbid and row.mbid not in tagged
+            }
+        )
         for mbid in mbids:
             data = self.source.artist(mbid, TAG_INCLUDES) or {}
             self.cache.record_tags(
-                "artist", mbid, _votes(data.get("tag-list")), _votes(data.get("genre-list")),
+                "artist",
+                mbid,
+                _votes(data.get("tag-list")),
+                _votes(data.get("genre-list")),
                 epoch(self.clock()),
             )
             report.tag_lookups += 1

@@ -12,7 +12,6 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import duckdb
 import pyarrow as pa
 
 from spotify_assets.defs.listening.tables import PLAYS, POLLED_PLAYS
@@ -20,6 +19,7 @@ from spotify_assets.defs.musicbrainz.tables import SPOTIFY_ALBUMS
 from spotify_assets.defs.resources import Warehouse
 from spotify_assets.defs.tops.tables import TOP_ARTISTS, TOP_TRACKS
 from spotify_assets.lib.lake import TableSpec
+from spotify_assets.lib.query import LakeView, run_sql
 
 SQL_DIR = Path(__file__).parent / "sql"
 
@@ -87,40 +87,28 @@ class Seen:
 
 
 def lake_query(
-    warehouse: Warehouse, sql_file: str, specs: Sequence[TableSpec],
+    warehouse: Warehouse,
+    sql_file: str,
+    specs: Sequence[TableSpec],
     tables: Mapping[str, pa.Table] | None = None,
 ) -> pa.Table:
-    """Run `sql/<sql_file>` with one view per lake table in `specs` (empty with its declared
-    schema when the table has no files yet) and the Arrow `tables`."""
-    con = duckdb.connect()
-    try:
-        for spec in specs:
-            files = [_literal(str(p)) for p in warehouse.lake.files(spec.name)]
-            if files:
-                # A view cannot take prepared parameters: the file list goes in as literals.
-                con.execute(
-                    f"create view {spec.name} as select * from "
-                    f"read_parquet([{', '.join(files)}], union_by_name = true)"
-                )
-            else:
-                con.register(spec.name, spec.schema.empty_table())
-        for name, table in (tables or {}).items():
-            con.register(name, table)
-        return con.sql((SQL_DIR / sql_file).read_text()).to_arrow_table()
-    finally:
-        con.close()
-
-
-def _literal(text: str) -> str:
-    return "'" + text.replace("'", "''") + "'"
+    """Run `sql/<sql_file>` with one view per lake table in `specs` (all its files) and the
+    Arrow `tables` (see `lib.query.run_sql`)."""
+    views = {s.name: LakeView(s, list(warehouse.lake.files(s.name))) for s in specs}
+    return run_sql(SQL_DIR / sql_file, views, tables)
 
 
 def album_bodies(warehouse: Warehouse) -> dict[str, AlbumBody]:
     rows = warehouse.scan(SPOTIFY_ALBUMS).to_pylist()
     return {
         r["album_id"]: AlbumBody(
-            r["album_id"], r["status"], r["name"], r["upc"], r["release_date"],
-            r["total_tracks"], tuple(r["artist_names"] or ()),
+            r["album_id"],
+            r["status"],
+            r["name"],
+            r["upc"],
+            r["release_date"],
+            r["total_tracks"],
+            tuple(r["artist_names"] or ()),
         )
         for r in rows
     }
@@ -135,8 +123,13 @@ def seen_entities(warehouse: Warehouse) -> Seen:
     album_weights: dict[str, int] = {}
     for row in table.to_pylist():
         track = SeenTrack(
-            row["track_id"], row["title"] or "", tuple(row["artist_ids"] or ()),
-            tuple(row["artist_names"] or ()), row["album_id"], row["duration_ms"], row["isrc"],
+            row["track_id"],
+            row["title"] or "",
+            tuple(row["artist_ids"] or ()),
+            tuple(row["artist_names"] or ()),
+            row["album_id"],
+            row["duration_ms"],
+            row["isrc"],
             int(row["weight"] or 0),
         )
         seen.tracks[track.track_id] = track

@@ -7,7 +7,6 @@ is queued or running). When a run changed nothing (e.g. no user can fetch albums
 waits `STALL_WAIT` before trying again instead of starting idle runs.
 """
 
-
 import json
 import time
 from dataclasses import asdict, dataclass
@@ -23,7 +22,12 @@ from spotify_assets.defs.resources import Warehouse
 from spotify_assets.lib.settings import Settings
 
 MUSICBRAINZ_ASSETS = [
-    "spotify_albums", "mb_recordings", "mb_releases", "mb_artists", "mb_tags", "genres",
+    "spotify_albums",
+    "mb_recordings",
+    "mb_releases",
+    "mb_artists",
+    "mb_tags",
+    "genres",
 ]
 STALL_WAIT_S = 3600.0
 _UNFINISHED = [
@@ -56,7 +60,8 @@ def pending_work(settings: Settings) -> Pending:
         due = due_now(cache, seen, datetime.now(UTC))
         tagged = cache.tagged("artist")
         untagged = {
-            r.mbid for r in cache.matches("artist").values()
+            r.mbid
+            for r in cache.matches("artist").values()
             if r.status == "matched" and r.mbid not in tagged
         }
     waiting = sum(1 for a in seen.albums.values() if a.body is None)
@@ -84,7 +89,11 @@ def musicbrainz_sensor(
         return dg.SkipReason(f"no progress since the last run ({pending}); waiting")
     cursor = json.dumps({"pending": asdict(pending), "at": now})
     return dg.SensorResult(
-        run_requests=[dg.RunRequest(run_key=f"musicbrainz:{now:.0f}", tags={
-            "spotify_assets/pending": str(pending.total)})],
+        run_requests=[
+            dg.RunRequest(
+                run_key=f"musicbrainz:{now:.0f}",
+                tags={"spotify_assets/pending": str(pending.total)},
+            )
+        ],
         cursor=cursor,
     )

@@ -16,22 +16,12 @@ from datetime import datetime
 from typing import Any, Protocol
 
 from spotify_assets.defs.musicbrainz.cache import MbCache, epoch
+from spotify_assets.lib.musicbrainz.resolve import MusicBrainzSource
 
 
-class MusicBrainzClientLike(Protocol):
-    """What `CachingSource` calls on `lib.musicbrainz.client.MusicBrainzClient`."""
-
-    def recordings_by_isrc(self, isrc: str) -> list[dict[str, Any]]: ...
-
-    def search_recordings(self, title: str, artist: str, limit: int = 10) -> list[dict]: ...
-
-    def search_releases_by_barcode(self, barcode: str) -> list[dict[str, Any]]: ...
-
-    def search_releases(self, title: str, artist: str, limit: int = 10) -> list[dict]: ...
-
-    def search_artists(self, name: str, limit: int = 10) -> list[dict[str, Any]]: ...
-
-    def release(self, mbid: str, includes: Sequence[str] = ...) -> dict[str, Any] | None: ...
+class MusicBrainzClientLike(MusicBrainzSource, Protocol):
+    """What `CachingSource` calls on `lib.musicbrainz.client.MusicBrainzClient`: the cascade's
+    needs plus artist lookups (for tags and genres)."""
 
     def artist(self, mbid: str, includes: Sequence[str] = ...) -> dict[str, Any] | None: ...
 

@@ -3,29 +3,20 @@
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
 
 import dagster as dg
-import duckdb
 import pyarrow as pa
 
 from spotify_assets.defs.listening.plays import days_in
 from spotify_assets.defs.resources import Warehouse
+from spotify_assets.lib import query
 from spotify_assets.lib.lake import TableSpec
+from spotify_assets.lib.query import LakeView
 
 SQL_DIR = Path(__file__).parent / "sql"
 TOP_N_SHOWN = 5
-
-
-@dataclass(frozen=True)
-class LakeView:
-    """A DuckDB view over some files of a lake table; `select` may rename columns."""
-
-    spec: TableSpec
-    files: list[Path]
-    select: str = "*"
 
 
 def run_sql(
@@ -33,28 +24,8 @@ def run_sql(
     views: Mapping[str, LakeView] | None = None,
     tables: Mapping[str, pa.Table] | None = None,
 ) -> pa.Table:
-    """Run `sql/<sql_file>` over lake views (empty, with the declared schema, when a view has
-    no files) and Arrow tables, each registered under its name."""
-    con = duckdb.connect()
-    try:
-        for name, view in (views or {}).items():
-            if view.files:
-                # A view cannot take prepared parameters: the file list goes in as literals.
-                paths = ", ".join(_literal(str(f)) for f in view.files)
-                source = f"read_parquet([{paths}], union_by_name = true)"
-            else:
-                con.register(f"{name}_empty", view.spec.schema.empty_table())
-                source = f"{name}_empty"
-            con.execute(f"create view {name} as select {view.select} from {source}")
-        for name, table in (tables or {}).items():
-            con.register(name, table)
-        return con.sql((SQL_DIR / sql_file).read_text()).to_arrow_table()
-    finally:
-        con.close()
-
-
-def _literal(text: str) -> str:
-    return "'" + text.replace("'", "''") + "'"
+    """Run `sql/<sql_file>` of the tops domain (see `lib.query.run_sql`)."""
+    return query.run_sql(SQL_DIR / sql_file, views, tables)
 
 
 def window_days(context: dg.AssetExecutionContext) -> list[date]:
