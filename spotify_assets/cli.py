@@ -20,7 +20,11 @@ def _cmd_emulator(args: argparse.Namespace) -> int:
     from spotify_assets.emulator.world import WorldConfig
 
     end = datetime.fromisoformat(args.end) if args.end else None
-    serve(args.port, WorldConfig(seed=args.seed, days=args.days, end=end))
+    serve(
+        args.port,
+        WorldConfig(seed=args.seed, days=args.days, end=end),
+        mb_min_interval_s=args.mb_min_interval,
+    )
     return 0
 
 
@@ -53,6 +57,11 @@ def _core_subcommands(sub: argparse._SubParsersAction) -> None:
     emulator.add_argument("--seed", type=int, default=42)
     emulator.add_argument("--days", type=int, default=get_settings().demo_days)
     emulator.add_argument("--end", help="the world's 'now' (ISO, with timezone)")
+    emulator.add_argument(
+        "--mb-min-interval",
+        type=float,
+        help="seconds between MusicBrainz requests the emulator accepts (default 1.0, as MB)",
+    )
     emulator.set_defaults(func=_cmd_emulator)
 
     demo = sub.add_parser(

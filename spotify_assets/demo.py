@@ -22,7 +22,7 @@ from pathlib import Path
 import dagster as dg
 import httpx
 
-from spotify_assets.lib.settings import Settings
+from spotify_assets.lib.settings import Settings, get_settings
 
 DAGSTER_YAML = """\
 # Written by `spotify-assets demo`; edit freely, it is not overwritten.
@@ -38,9 +38,11 @@ concurrency:
 """
 
 
-# MusicBrainz allows 1 request a second, and the demo keeps to it: the demo's run enriches a
-# first batch; `musicbrainz_sensor` enriches the rest while the UI runs.
-DEMO_OP_CONFIG = {"musicbrainz_enrichment": {"max_entities": 40}}
+# MusicBrainz allows 1 request a second. The emulator enforces that too, unless told otherwise:
+# the demo lowers it on both sides (a setting refused for any non-loopback MusicBrainz) so one
+# run enriches the whole demo world, and every entity in one run keeps the demo idempotent.
+DEMO_MB_MIN_INTERVAL_S = 0.0
+DEMO_OP_CONFIG = {"musicbrainz_enrichment": {"max_entities": 100_000}}
 
 
 def _log(message: str) -> None:
@@ -89,18 +91,15 @@ def running_emulator_process(settings: Settings) -> Iterator[str]:
             f"port {settings.emulator_port} already serves something; stop it or set "
             "SPOTIFY_ASSETS_EMULATOR_PORT to a free port"
         )
-    process = _spawn(
-        [
-            sys.executable,
-            "-m",
-            "spotify_assets.cli",
-            "emulator",
-            "--port",
-            str(settings.emulator_port),
-            "--days",
-            str(settings.demo_days),
-        ]
-    )
+    command = [
+        sys.executable, "-m", "spotify_assets.cli", "emulator",
+        "--port", str(settings.emulator_port),
+        "--days", str(settings.demo_days),
+        "--mb-min-interval", str(settings.musicbrainz_min_interval_s),
+    ]  # fmt: skip
+    if settings.demo_end:
+        command += ["--end", settings.demo_end.isoformat()]
+    process = _spawn(command)
     try:
         deadline = time.monotonic() + 60
         while True:
@@ -171,7 +170,7 @@ def replay_recent_polls(
     try:
         while moment <= end:
             httpx.post(f"{base_url}/_emulator/clock", json={"now": moment.isoformat()})
-            materialize_selection(["polled_plays"], instance=instance)
+            materialize_selection(settings, ["polled_plays"], instance=instance)
             moment += step
             runs += 1
     finally:
@@ -200,12 +199,16 @@ def run_pipeline(
     _log(f"polled every {settings.poll_interval_minutes} min since the exports end: {polls} polls")
     start, end = history_window(base_url)
     _log(f"materializing every asset for {start} .. {end}")
-    materialize_everything(start, end, instance=instance, op_config=DEMO_OP_CONFIG)
+    materialize_everything(settings, start, end, instance=instance, op_config=DEMO_OP_CONFIG)
 
 
 def run_demo(settings: Settings, *, exit_after_summary: bool = False, ui_port: int = 3000) -> int:
     if settings.mode != "emulator":
         raise SystemExit("the demo runs on the emulator; unset SPOTIFY_ASSETS_MODE=live")
+    # Children (the UI's code server and runs) read the same value from the environment.
+    os.environ.setdefault("MUSICBRAINZ_MIN_INTERVAL", str(DEMO_MB_MIN_INTERVAL_S))
+    get_settings.cache_clear()
+    settings = get_settings()
     from spotify_assets.lib.orchestrate import print_summary
 
     prepare_dagster_home(settings)

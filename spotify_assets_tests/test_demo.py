@@ -13,6 +13,7 @@ import httpx
 import pytest
 
 from spotify_assets.demo import run_pipeline
+from spotify_assets.emulator.musicbrainz import mb_state
 from spotify_assets.lib.catalog import summarize
 from spotify_assets.lib.orchestrate import materialize_selection
 from spotify_assets.lib.settings import Settings
@@ -76,17 +77,24 @@ def test_no_token_in_any_file_or_log_after_a_full_run(
     caplog.set_level("DEBUG")
     home = tmp_path / "dagster_home"
     home.mkdir()
+    # The whole world gets enriched: let the emulator and the client skip MusicBrainz's 1 req/s.
+    settings = emu_settings.model_copy(update={"musicbrainz_min_interval_s": 0.0})
+    mb_state(emu.state).min_interval_s = 0.0
     with dg.instance_for_test(temp_dir=str(home)) as instance:
-        run_pipeline(emu_settings, emu.base_url, instance)
+        try:
+            run_pipeline(settings, emu.base_url, instance)
+        finally:
+            mb_state(emu.state).reset()
         # A failing token too: revoke one user and poll again.
         httpx.post(f"{emu.base_url}/_emulator/users/demo_tokyo/revoke")
-        materialize_selection(["polled_plays"], instance=instance)
+        materialize_selection(settings, ["polled_plays"], instance=instance)
     tokens = _tokens(emu.base_url)
     assert len(tokens) >= 10
     logs = caplog.text
     leaks = [t[:6] for t in tokens if t in logs]
     assert leaks == []
-    for root in (emu_settings.data_dir, home):
+    assert (settings.lake_dir / "plays").is_dir() and (settings.lake_dir / "mb_artists").is_dir()
+    for root in (settings.data_dir, home):
         for path in root.rglob("*"):
             if not path.is_file() or path.name == "token.key":
                 continue

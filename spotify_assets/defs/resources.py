@@ -101,7 +101,7 @@ def build_resources(settings: Settings) -> dict[str, Any]:
     def musicbrainz(_: dg.InitResourceContext) -> Any:
         from spotify_assets.lib.musicbrainz.client import MusicBrainzClient
 
-        return MusicBrainzClient(settings)
+        return MusicBrainzClient(settings, min_interval_s=settings.musicbrainz_min_interval_s)
 
     return {
         "settings": settings,

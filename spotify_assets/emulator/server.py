@@ -78,10 +78,19 @@ def running_emulator(
         sock.close()
 
 
-def serve(port: int, config: WorldConfig | None = None) -> None:
-    """Serve the emulator in the foreground until interrupted (`spotify-assets emulator`)."""
+def serve(
+    port: int, config: WorldConfig | None = None, *, mb_min_interval_s: float | None = None
+) -> None:
+    """Serve the emulator in the foreground until interrupted (`spotify-assets emulator`).
+
+    `mb_min_interval_s` overrides the 1 request/second MusicBrainz limit the emulator enforces
+    (the demo lowers it, together with the client's, to enrich a whole world in seconds)."""
     server = _server(config, port)
     state: EmulatorState = server.config.app.state.emulator
+    if mb_min_interval_s is not None:
+        from spotify_assets.emulator.musicbrainz import mb_state
+
+        mb_state(state).min_interval_s = mb_min_interval_s
     world = state.world
     print(
         f"Spotify emulator on http://{HOST}:{port} (seed {world.config.seed}, "

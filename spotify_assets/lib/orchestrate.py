@@ -79,6 +79,7 @@ def plan(defs: dg.Definitions, start: date, end: date) -> list[Step]:
 
 
 def materialize_everything(
+    settings: Settings,
     start: str,
     end: str,
     *,
@@ -104,26 +105,30 @@ def materialize_everything(
             span = f" [{step.partition_range[0]} .. {step.partition_range[1]}]"
         names = [k.to_user_string() for k in step.keys]
         print(f"[run] {', '.join(names)}{span}", flush=True)
-        results.append(materialize_selection(names, instance=instance, tags=tags, op_config=config))
+        results.append(
+            materialize_selection(settings, names, instance=instance, tags=tags, op_config=config)
+        )
     return results
 
 
 def materialize_selection(
+    settings: Settings,
     keys: list[str],
     *,
     instance: dg.DagsterInstance | None = None,
     tags: dict | None = None,
     op_config: dict | None = None,
 ) -> dg.ExecuteInProcessResult:
-    """One run of the named assets (and their checks) with the project's resources."""
+    """One run of the named assets (and their checks) with resources built from `settings`."""
     from spotify_assets.definitions import defs as load_defs
+    from spotify_assets.defs.resources import build_resources
 
     defs = load_defs()
     return dg.materialize(
         [*(defs.assets or []), *(defs.asset_checks or [])],
         selection=dg.AssetSelection.assets(*keys),
         instance=instance or dg.DagsterInstance.get(),
-        resources=defs.resources,
+        resources=build_resources(settings),
         tags=tags or {},
         raise_on_error=True,
         run_config={**QUIET, "ops": op_config or {}},

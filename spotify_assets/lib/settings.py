@@ -59,6 +59,8 @@ class Settings(BaseSettings):
     max_retry_after_s: float = Field(60.0, alias="SPOTIFY_ASSETS_MAX_RETRY_AFTER", ge=0)
     poll_interval_minutes: int = Field(30, alias="SPOTIFY_ASSETS_POLL_MINUTES", ge=1, le=1440)
     demo_days: int = Field(21, alias="SPOTIFY_ASSETS_DEMO_DAYS", ge=1, le=3650)
+    # MusicBrainz allows 1 request/second; only a loopback server (the emulator) may go faster.
+    musicbrainz_min_interval_s: float = Field(1.0, alias="MUSICBRAINZ_MIN_INTERVAL", ge=0, le=60)
     # Pins the emulator world's "now" (default: the current hour), for reproducible demos.
     demo_end: datetime | None = Field(None, alias="SPOTIFY_ASSETS_DEMO_END")
 
@@ -98,7 +100,7 @@ class Settings(BaseSettings):
             self.musicbrainz_user_agent = (
                 self.musicbrainz_user_agent or "spotify_assets-demo/0.1 ( emulator )"
             )
-        else:
+        if self.mode == "live":
             self.spotify_api_url = self.spotify_api_url or SPOTIFY_API_URL
             self.spotify_accounts_url = self.spotify_accounts_url or SPOTIFY_ACCOUNTS_URL
             self.musicbrainz_url = self.musicbrainz_url or MUSICBRAINZ_URL
@@ -118,6 +120,11 @@ class Settings(BaseSettings):
                     "MUSICBRAINZ_USER_AGENT must name the app and a contact, "
                     "like 'app/1.0 ( you@example.org )'"
                 )
+        if self.musicbrainz_min_interval_s < 1.0 and not _is_loopback(self.musicbrainz_url):
+            raise ValueError(
+                "MUSICBRAINZ_MIN_INTERVAL below 1.0 is only allowed against a local emulator; "
+                "MusicBrainz allows one request per second"
+            )
         return self
 
     # Paths derived from data_dir: the layers of docs/architecture.md.

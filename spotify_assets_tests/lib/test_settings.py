@@ -55,3 +55,14 @@ def test_live_mode_requires_credentials_and_a_contact_user_agent(
     settings = load_settings()
     assert settings.spotify_api_url == "https://api.spotify.com"
     assert settings.musicbrainz_url == "https://musicbrainz.org"
+
+
+def test_musicbrainz_may_only_be_asked_faster_than_1_per_second_on_loopback(
+    monkeypatch: pytest.MonkeyPatch, tmp_path
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("MUSICBRAINZ_MIN_INTERVAL", "0.2")
+    assert load_settings().musicbrainz_min_interval_s == 0.2  # the emulator on 127.0.0.1
+    monkeypatch.setenv("MUSICBRAINZ_URL", "https://musicbrainz.org")
+    with pytest.raises(SettingsError, match="MUSICBRAINZ_MIN_INTERVAL"):
+        load_settings()

@@ -168,7 +168,8 @@ def _label(row: dict) -> str:
     group_name="tops",
     partitions_def=daily,
     backfill_policy=dg.BackfillPolicy.single_run(),
-    deps=[dg.AssetDep("plays", partition_mapping=AROUND)],
+    # Genre tops read the `artist_genres` view over `genres`, when enrichment has run.
+    deps=[dg.AssetDep("plays", partition_mapping=AROUND), "genres"],
     kinds={"duckdb", "parquet"},
 )
 def tops_from_plays(
