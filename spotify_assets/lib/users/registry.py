@@ -18,6 +18,7 @@ import json
 import os
 import re
 import sqlite3
+import time
 import zoneinfo
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -163,6 +164,20 @@ def _from_text(value: str | None) -> datetime | None:
     return datetime.fromisoformat(value) if value else None
 
 
+def _use_wal(con: sqlite3.Connection) -> None:
+    """Switch the file to WAL once. Switching needs an exclusive lock and SQLite does not wait
+    on its busy handler for it, so two processes opening a new registry at once would see
+    "database is locked": read the mode first, and retry the switch while it is contended."""
+    deadline = time.monotonic() + BUSY_TIMEOUT_MS / 1000
+    while con.execute("pragma journal_mode").fetchone()[0] != "wal":
+        try:
+            con.execute("pragma journal_mode = wal")
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc) or time.monotonic() > deadline:
+                raise
+            time.sleep(0.05)
+
+
 class UserRegistry:
     """Enrolled users over `<state_dir>/users.sqlite3`; also the Spotify client's TokenStore."""
 
@@ -183,7 +198,7 @@ class UserRegistry:
         os.close(os.open(self.path, os.O_RDWR | os.O_CREAT, 0o600))
         con = self._open()
         try:
-            con.execute("pragma journal_mode = wal")
+            _use_wal(con)
             con.execute("begin immediate")
             for statement in _SCHEMA:
                 con.execute(statement)
