@@ -136,6 +136,21 @@ def _musicbrainz_routes(state: EmulatorState) -> list[BaseRoute]:
     return list(module.routes(state))
 
 
+class WebApiTrailingSlash:
+    """Spotify answers `/v1/me/` as `/v1/me` (spotipy calls it that way): strip one trailing
+    slash from `/v1/...` paths before routing. MusicBrainz paths keep theirs (it means search)."""
+
+    def __init__(self, app: Any) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Any, send: Any) -> None:
+        path = scope.get("path", "")
+        if scope["type"] == "http" and path.startswith("/v1/") and path.endswith("/"):
+            trimmed = path.rstrip("/")
+            scope = {**scope, "path": trimmed, "raw_path": trimmed.encode()}
+        await self.app(scope, receive, send)
+
+
 def create_app(config: WorldConfig, *, mb_test_mode: bool = False) -> Starlette:
     """One app on one port: `/authorize`, `/api/token`, `/v1/...`, `/ws/2/...`, `/_emulator/...`."""
     state = EmulatorState(config, mb_test_mode=mb_test_mode)
@@ -146,7 +161,8 @@ def create_app(config: WorldConfig, *, mb_test_mode: bool = False) -> Starlette:
         *spotify_api.routes(),
     ]
     middleware = [
-        Middleware(FaultMiddleware, state=state, routes=routes, identify=identify_user)
+        Middleware(WebApiTrailingSlash),
+        Middleware(FaultMiddleware, state=state, routes=routes, identify=identify_user),
     ]
     app = Starlette(routes=routes, middleware=middleware)
     app.state.emulator = state
