@@ -291,3 +291,36 @@ def test_forget_me_then_a_full_rebuild_leaves_no_row_of_that_user(pipeline: Pipe
     raw = list(p.settings.raw_dir.glob("*/demo_light"))
     assert raw == []
     assert p.registry.get("demo_light") is None
+
+
+def test_a_poll_that_was_outrun_is_flagged_as_possible_loss(pipeline: Pipeline) -> None:
+    p = pipeline
+    _, end, _ = window(p)
+    p.control("POST", "clock", json={"now": (end - timedelta(hours=30)).isoformat()})
+    first = p.materialize([polled_plays])
+    metadata = first.asset_materializations_for_node("polled_plays")[0].metadata
+    assert metadata["possible_loss"].value == []  # a first poll cannot know
+    # 30 hours later a heavy listener has played far more than the 50 reachable plays.
+    p.control("POST", "clock", json={"now": end.isoformat()})
+    second = p.materialize([polled_plays])
+    metadata = second.asset_materializations_for_node("polled_plays")[0].metadata
+    assert "demo_heavy" in metadata["possible_loss"].value
+    assert "demo_light" not in metadata["possible_loss"].value
+    assert "**yes**" in metadata["users"].value
+
+
+def test_inbox_sensor_scenarios(pipeline: Pipeline, monkeypatch: pytest.MonkeyPatch) -> None:
+    from spotify_assets.defs.listening import imports
+
+    p = pipeline
+    # The sensor reads the deployment's settings; point them at this test's data dir.
+    monkeypatch.setattr("spotify_assets.lib.settings.get_settings", lambda: p.settings)
+    context = dg.build_sensor_context(instance=p.instance)
+    nothing = imports.inbox_export_sensor(context)
+    assert not nothing.run_requests and nothing.skip_reason
+    drop_export(p, "demo_light")
+    [request] = imports.inbox_export_sensor(context).run_requests
+    [again] = imports.inbox_export_sensor(context).run_requests
+    assert request.run_key == again.run_key  # the same waiting file: one run, not two
+    assert p.materialize([export_import]).success
+    assert not imports.inbox_export_sensor(context).run_requests  # imported: inbox empty
