@@ -8,6 +8,7 @@ settings at that emulator and a temporary data directory.
 from __future__ import annotations
 
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -17,7 +18,10 @@ from spotify_assets.emulator.world import WorldConfig
 from spotify_assets.lib.settings import EMULATOR_CLIENT_ID, Settings, load_settings
 
 # Small enough to build in a few tens of milliseconds, big enough for albums and >50 plays.
-EMULATOR_TEST_CONFIG = WorldConfig(seed=42, days=7, n_artists=40, n_tracks=400)
+# Its end is pinned, so a test sees the same world whatever the hour (the default is "now").
+EMULATOR_TEST_CONFIG = WorldConfig(
+    seed=42, days=7, n_artists=40, n_tracks=400, end=datetime(2026, 3, 10, 12, tzinfo=UTC)
+)
 
 
 @pytest.fixture(scope="session")

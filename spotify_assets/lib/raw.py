@@ -78,11 +78,12 @@ class RawStore:
         digest = hashlib.sha256()
         size = 0
 
+        # Level 1: exports run to gigabytes; landing them must not cost more than parsing.
         def write(tmp: Path) -> None:
             nonlocal size
             with (
                 open(tmp, "wb") as out,
-                gzip.GzipFile(fileobj=out, mode="wb", compresslevel=6, mtime=0) as gz,
+                gzip.GzipFile(fileobj=out, mode="wb", compresslevel=1, mtime=0) as gz,
             ):
                 while chunk := stream.read(1 << 20):
                     digest.update(chunk)
