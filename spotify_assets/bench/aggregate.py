@@ -32,49 +32,27 @@ def build_lake(root: Path, rows: int, users: int = 50) -> list[Path]:
     started = [start + timedelta(seconds=int(s)) for s in seconds]
     user = rng.integers(0, users, rows)
     track = rng.integers(0, 5000, rows)
-    table = pa.table(
-        {
-            "user_id": [f"user{u}" for u in user],
-            "play_id": [f"p{i}" for i in range(rows)],
-            "day": [s.date() for s in started],
-            "started_at": started,
-            "ended_at": [
-                s + timedelta(milliseconds=int(m)) for s, m in zip(started, listened, strict=True)
-            ],
-            "ended_at_precision": ["s"] * rows,
-            "ms_played": listened,
-            "listened_ms": listened,
-            "listened_ms_estimated": [False] * rows,
-            "track_id": [f"t{t}" for t in track],
-            "track_key": [f"artist {t % 700}\ttrack {t}" for t in track],
-            "track_name": [f"track {t}" for t in track],
-            "artist_name": [f"artist {t % 700}" for t in track],
-            **{
-                c.name: pa.nulls(rows, c.type)
-                for c in PLAYS.columns
-                if c.name
-                in (
-                    "artist_ids",
-                    "album_id",
-                    "album_name",
-                    "duration_ms",
-                    "isrc",
-                    "platform",
-                    "conn_country",
-                    "shuffle",
-                    "skipped",
-                    "reason_start",
-                    "reason_end",
-                    "offline",
-                    "incognito",
-                    "context_uri",
-                )
-            },
-            "sources": [["export_extended"]] * rows,
-        }
-    )
+    columns = {
+        "user_id": [f"user{u}" for u in user],
+        "play_id": [f"p{i}" for i in range(rows)],
+        "day": [s.date() for s in started],
+        "started_at": started,
+        "ended_at": [
+            s + timedelta(milliseconds=int(m)) for s, m in zip(started, listened, strict=True)
+        ],
+        "ended_at_precision": ["s"] * rows,
+        "ms_played": listened,
+        "listened_ms": listened,
+        "listened_ms_estimated": [False] * rows,
+        "track_id": [f"t{t}" for t in track],
+        "track_key": [f"artist {t % 700}\ttrack {t}" for t in track],
+        "track_name": [f"track {t}" for t in track],
+        "artist_name": [f"artist {t % 700}" for t in track],
+        "sources": [["export_extended"]] * rows,
+    }
+    # Columns the aggregation does not read stay null.
+    table = pa.table({c.name: columns.get(c.name, pa.nulls(rows, c.type)) for c in PLAYS.columns})
     lake = Lake(root)
-    table = table.select(PLAYS.column_names)
     days = table.column("day").to_pylist()
     bounds: dict = {}
     for i, d in enumerate(days):
