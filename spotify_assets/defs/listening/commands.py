@@ -45,9 +45,15 @@ def _cmd_import(args: argparse.Namespace) -> int:
         definitions = defs()
         instance = dg.DagsterInstance.get() if args.dagster_home else dg.DagsterInstance.ephemeral()
         for request in refresh_requests(days, run_key="cli-import"):
-            job = definitions.get_job_def(request.job_name)
-            print(f"refreshing {request.job_name} {dict(request.tags) or ''}")
-            job.execute_in_process(instance=instance, tags=request.tags)
+            job = definitions.resolve_job_def(request.job_name)
+            span = dict(request.tags) or request.partition_key or ""
+            print(f"refreshing {request.job_name} {span}")
+            job.execute_in_process(
+                instance=instance,
+                tags=request.tags,
+                partition_key=request.partition_key,
+                run_config={"loggers": {"console": {"config": {"log_level": "WARNING"}}}},
+            )
     return 1 if failed else 0
 
 
