@@ -15,6 +15,7 @@ def _cmd_import(args: argparse.Namespace) -> int:
     from spotify_assets.defs.listening.sensors import refresh_requests
     from spotify_assets.defs.resources import Warehouse
     from spotify_assets.lib.ids import validate_user_id
+    from spotify_assets.lib.orchestrate import QUIET
     from spotify_assets.lib.raw import RawStore
 
     settings = get_settings()
@@ -52,7 +53,7 @@ def _cmd_import(args: argparse.Namespace) -> int:
                 instance=instance,
                 tags=request.tags,
                 partition_key=request.partition_key,
-                run_config={"loggers": {"console": {"config": {"log_level": "WARNING"}}}},
+                run_config=QUIET,
             )
     return 1 if failed else 0
 
