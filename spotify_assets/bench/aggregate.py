@@ -53,13 +53,8 @@ def build_lake(root: Path, rows: int, users: int = 50) -> list[Path]:
     # Columns the aggregation does not read stay null.
     table = pa.table({c.name: columns.get(c.name, pa.nulls(rows, c.type)) for c in PLAYS.columns})
     lake = Lake(root)
-    days = table.column("day").to_pylist()
-    bounds: dict = {}
-    for i, d in enumerate(days):
-        first, n = bounds.get(d, (i, 0))
-        bounds[d] = (first, n + 1)
-    for d, (first, n) in bounds.items():
-        lake.write(PLAYS, table.slice(first, n), d.isoformat())
+    days = sorted({d.isoformat() for d in table.column("day").to_pylist()})
+    lake.write_partitions(PLAYS, table, "day", days)
     return list(lake.files("plays"))
 
 

@@ -11,7 +11,8 @@ from __future__ import annotations
 import contextlib
 import os
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 TMP_MARK = ".tmp-"
@@ -56,6 +57,43 @@ def write_with(target: Path, writer: Callable[[Path], None]) -> None:
         writer(tmp)
 
 
+def write_many_with(
+    jobs: Sequence[tuple[Path, Callable[[Path], None]]], workers: int | None = None
+) -> None:
+    """`write_with` for many targets at once: each file is written to its own temp file,
+    fsynced and renamed into place, as one write would be; each directory is fsynced once at
+    the end instead of once per file. Writers run in threads (Parquet and gzip release the
+    GIL), so they must not share mutable state. If a writer fails, its temp file is removed,
+    writers not yet started are cancelled, files already renamed stay (each one is complete),
+    and the error is raised."""
+    for directory in {target.parent for target, _ in jobs}:
+        directory.mkdir(parents=True, exist_ok=True)
+
+    def publish(job: tuple[Path, Callable[[Path], None]]) -> None:
+        target, writer = job
+        tmp = temp_path_for(target)
+        try:
+            writer(tmp)
+            with open(tmp, "rb+") as handle:
+                os.fsync(handle.fileno())
+            os.replace(tmp, target)
+        finally:
+            with contextlib.suppress(FileNotFoundError):
+                tmp.unlink()
+
+    # Measured on 2 cores: 4 threads publish 2,434 small files 1.75x faster than 1; 8 no faster.
+    workers = workers or 4
+    if workers <= 1 or len(jobs) <= 1:
+        for job in jobs:
+            publish(job)
+    else:
+        with ThreadPoolExecutor(workers, thread_name_prefix="publish") as pool:
+            # Iterating re-raises the first failure and cancels the jobs not yet started.
+            list(pool.map(publish, jobs))
+    for directory in {target.parent for target, _ in jobs}:
+        _fsync_dir(directory)
+
+
 def _pid_alive(pid: int) -> bool:
     try:
         os.kill(pid, 0)
@@ -71,7 +109,9 @@ def sweep_stale_temps(directory: Path) -> list[Path]:
     removed: list[Path] = []
     if not directory.exists():
         return removed
-    for path in directory.rglob(f".*{TMP_MARK}*"):
+    # Temp files live beside their targets: one directory listing, not a recursive walk (a
+    # table folder holds thousands of day files, and every write sweeps it).
+    for path in directory.glob(f".*{TMP_MARK}*"):
         try:
             pid = int(path.name.rsplit(TMP_MARK, 1)[1].split("-", 1)[0])
         except ValueError:

@@ -20,7 +20,12 @@ from typing import TYPE_CHECKING, Any
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from spotify_assets.lib.atomic import sweep_stale_temps, write_bytes_atomic, write_with
+from spotify_assets.lib.atomic import (
+    sweep_stale_temps,
+    write_bytes_atomic,
+    write_many_with,
+    write_with,
+)
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -118,6 +123,20 @@ class WrittenPartition:
     rows: int
 
 
+def _runs(keys: pa.StringArray) -> tuple[list[str], list[int]]:
+    """Values of a sorted column and how many rows each spans, in order."""
+    import pyarrow.compute as pc
+
+    if keys.null_count:
+        raise ValueError("partition key column has nulls")
+    if not len(keys):
+        return [], []
+    encoded = pc.run_end_encode(keys)
+    ends = encoded.run_ends.to_pylist()
+    counts = [end - start for start, end in zip([0, *ends[:-1]], ends, strict=True)]
+    return encoded.values.to_pylist(), counts
+
+
 class Lake:
     def __init__(self, root: Path) -> None:
         self.root = Path(root)
@@ -151,6 +170,49 @@ class Lake:
         self._write_table_doc(spec)
         write_with(target, lambda tmp: _write_parquet(table, tmp))
         return WrittenPartition(spec.name, partition or UNPARTITIONED, target, table.num_rows)
+
+    def write_partitions(
+        self,
+        spec: TableSpec,
+        data: pa.Table | pd.DataFrame | Sequence[Mapping[str, Any]],
+        key_column: str,
+        partitions: Sequence[str],
+    ) -> dict[str, int]:
+        """Replace every partition in `partitions` with the rows of `data` whose `key_column`
+        (as ISO text, e.g. a date) names it; a partition without rows gets an empty file.
+
+        Each file is published like `write` (temp file, fsync, rename), several at a time; a
+        range run writes thousands of day files, and per-file overheads dominated it.
+        """
+        import pyarrow.compute as pc
+
+        if not spec.partitioned:
+            raise ValueError(f"table {spec.name} is not partitioned")
+        table = conform(spec, data)
+        # A stable sort keeps the spec's order inside each partition.
+        table = table.sort_by([(key_column, "ascending")]) if table.num_rows else table
+        keys = pc.cast(table.column(key_column), pa.string()).combine_chunks()
+        slices: dict[str, pa.Table] = {}
+        first = 0
+        for key, count in zip(*_runs(keys), strict=True):
+            slices[key] = table.slice(first, count)
+            first += count
+        stray = sorted(set(slices) - set(partitions))
+        if stray:
+            raise ValueError(f"table {spec.name}: rows for partitions not written: {stray[:5]}")
+        empty = table.slice(0, 0)
+        parts = {p: slices.get(p, empty) for p in partitions}
+        targets = {p: self.partition_path(spec.name, p) for p in partitions}
+        for directory in {t.parent for t in targets.values()}:
+            sweep_stale_temps(directory)
+        self._write_table_doc(spec)
+        write_many_with(
+            [
+                (target, lambda tmp, t=parts[p]: _write_parquet(t, tmp))
+                for p, target in targets.items()
+            ]
+        )
+        return {p: part.num_rows for p, part in parts.items()}
 
     def delete_partition(self, table: str, partition: str | None) -> bool:
         path = self.partition_path(table, partition)

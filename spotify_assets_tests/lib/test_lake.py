@@ -98,9 +98,7 @@ def test_kill_9_mid_write_leaves_the_previous_partition_intact(tmp_path: Path) -
     lake.write(PLAYS, _rows(5), "2026-01-05")
     before = lake.partition_path("plays", "2026-01-05").read_bytes()
     root = str(Path(__file__).resolve().parents[2])
-    child = subprocess.Popen(
-        [sys.executable, "-c", WRITER.format(root=root, lake=str(lake.root))]
-    )
+    child = subprocess.Popen([sys.executable, "-c", WRITER.format(root=root, lake=str(lake.root))])
     pattern = f".2026-01-05.parquet.tmp-{child.pid}-*"
     deadline = time.monotonic() + 60
     while not (temps := list(lake.table_dir("plays").glob(pattern))) or not temps[0].stat().st_size:
@@ -119,3 +117,65 @@ def test_kill_9_mid_write_leaves_the_previous_partition_intact(tmp_path: Path) -
     assert rows == [(5, "alice")]
     lake.write(PLAYS, _rows(2), "2026-01-06")  # the next write sweeps the dead writer's temp
     assert not temp.exists()
+
+
+DAYS = TableSpec(
+    "days",
+    "One row per play, partitioned by day.",
+    [
+        Column("user_id", pa.string(), "who played", nullable=False),
+        Column("day", pa.date32(), "when"),
+        Column("track", pa.string(), "what"),
+    ],
+    sort_by=["user_id", "track"],
+)
+
+
+def test_write_partitions_equals_one_write_per_partition(tmp_path: Path) -> None:
+    import datetime as dt
+
+    days = [dt.date(2026, 1, 1) + dt.timedelta(days=i) for i in range(5)]
+    rows = [
+        {"user_id": f"u{i % 3}", "day": days[i % 4], "track": f"t{(i * 7) % 50:03d}"}
+        for i in range(200)
+    ]  # no rows for the last day
+    batch, single = Lake(tmp_path / "batch"), Lake(tmp_path / "single")
+    keys = [d.isoformat() for d in days]
+    counts = batch.write_partitions(DAYS, list(reversed(rows)), "day", keys)
+    for d in days:
+        single.write(DAYS, [r for r in rows if r["day"] == d], d.isoformat())
+    assert counts == {k: sum(r["day"].isoformat() == k for r in rows) for k in keys}
+    assert counts[keys[-1]] == 0
+    for key in keys:
+        a = batch.partition_path("days", key).read_bytes()
+        assert a == single.partition_path("days", key).read_bytes(), key
+    assert not [p for p in (tmp_path / "batch" / "days").iterdir() if ".tmp-" in p.name]
+
+
+def test_write_partitions_refuses_rows_outside_the_partitions(tmp_path: Path) -> None:
+    import datetime as dt
+
+    lake = Lake(tmp_path)
+    rows = [{"user_id": "u", "day": dt.date(2026, 1, 9), "track": "t"}]
+    with pytest.raises(ValueError, match="2026-01-09"):
+        lake.write_partitions(DAYS, rows, "day", ["2026-01-08"])
+    assert not (tmp_path / "days" / "2026-01-08.parquet").exists()
+
+
+def test_write_many_with_a_failing_writer_leaves_no_temp_file(tmp_path: Path) -> None:
+    from spotify_assets.lib.atomic import write_many_with
+
+    def good(tmp: Path) -> None:
+        tmp.write_bytes(b"ok")
+
+    def bad(tmp: Path) -> None:
+        tmp.write_bytes(b"half")
+        raise OSError("disk full")
+
+    jobs = [(tmp_path / f"f{i}", bad if i == 5 else good) for i in range(20)]
+    with pytest.raises(OSError, match="disk full"):
+        write_many_with(jobs, workers=4)
+    names = sorted(p.name for p in tmp_path.iterdir())
+    # Jobs not started when f5 failed are cancelled; whatever was published is whole.
+    assert "f5" not in names and names
+    assert all((tmp_path / n).read_bytes() == b"ok" for n in names), names

@@ -8,7 +8,6 @@ import dagster as dg
 from spotify_assets.defs.listening.tables import EPISODE_PLAYS, EXPORTED_PLAYS, PLAYS, POLLED_PLAYS
 from spotify_assets.defs.partitions import daily
 from spotify_assets.defs.resources import Warehouse
-from spotify_assets.lib.lake import conform
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -30,19 +29,9 @@ def write_days(
     warehouse: Warehouse, spec, frame: "pd.DataFrame", days: list[date], day_column: str
 ) -> dict[str, int]:
     """Write one partition per day of the window (empty days too: the partition is replaced)."""
-    # Conformed to Arrow once and sliced per day: per-day pandas conversions dominated the cost.
-    table = conform(spec, frame).sort_by(day_column)
-    starts: dict[date, tuple[int, int]] = {}
-    for offset, day in enumerate(table.column(day_column).to_pylist()):
-        first, count = starts.get(day, (offset, 0))
-        starts[day] = (first, count + 1)
-    counts = {}
-    for day in days:
-        first, count = starts.get(day, (0, 0))
-        counts[day.isoformat()] = warehouse.write(
-            spec, table.slice(first, count), day.isoformat()
-        ).rows
-    return counts
+    return warehouse.lake.write_partitions(
+        spec, frame, day_column, [day.isoformat() for day in days]
+    )
 
 
 def _window_bounds(window: dg.TimeWindow) -> tuple[datetime, datetime]:
