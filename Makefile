@@ -7,6 +7,10 @@ PYTHON ?= python3
 UV_VERSION := 0.13.9
 UV := .tools/bin/uv
 export UV_PYTHON_DOWNLOADS := never
+# Bytecode compiled once at install: with PYTHONDONTWRITEBYTECODE set (as on our machines)
+# every process would otherwise compile Dagster from source, ~1 s per code server, run worker
+# and test subprocess (definitions load: 1.9 s -> 1.0 s).
+export UV_COMPILE_BYTECODE := 1
 PYTEST_ARGS ?=
 
 .PHONY: setup demo test lint bench clean

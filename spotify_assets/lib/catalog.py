@@ -13,6 +13,7 @@ The file is written with `storage_compatibility_version` v1.4.0 so the DuckDB CL
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 from dataclasses import dataclass
@@ -20,7 +21,7 @@ from pathlib import Path
 
 import duckdb
 
-from spotify_assets.lib.atomic import sweep_stale_temps, temp_path_for
+from spotify_assets.lib.atomic import sweep_stale_temps, temp_path_for, write_bytes_atomic
 from spotify_assets.lib.lake import Lake
 
 STORAGE_COMPATIBILITY = "v1.4.0"
@@ -48,6 +49,10 @@ def refresh_catalog(lake: Lake, db_path: Path, *, extra_sql: dict[str, str] | No
     """
     db_path = Path(db_path)
     db_path.parent.mkdir(parents=True, exist_ok=True)
+    fingerprint = _fingerprint(lake, extra_sql or {})
+    stamp = _stamp_path(db_path)
+    if db_path.exists() and stamp.exists() and stamp.read_text() == fingerprint:
+        return db_path  # same tables, docs and views: the views already see every new file
     sweep_stale_temps(db_path.parent)
     tmp = temp_path_for(db_path)
     tmp.unlink(missing_ok=True)
@@ -65,10 +70,29 @@ def refresh_catalog(lake: Lake, db_path: Path, *, extra_sql: dict[str, str] | No
         with open(tmp, "rb+") as handle:
             os.fsync(handle.fileno())
         os.replace(tmp, db_path)
+        # Written after the catalog: a crash in between only costs one more rebuild.
+        write_bytes_atomic(stamp, fingerprint.encode())
     finally:
         tmp.unlink(missing_ok=True)
         Path(f"{tmp}.wal").unlink(missing_ok=True)
     return db_path
+
+
+def _stamp_path(db_path: Path) -> Path:
+    return db_path.with_name(f".{db_path.name}.fingerprint")
+
+
+def _fingerprint(lake: Lake, extra_sql: dict[str, str]) -> str:
+    """What the catalog is built from, other than data files: which tables exist, their docs
+    (columns, comments) and the derived views. Equal fingerprints give equal catalogs."""
+    digest = hashlib.sha256(f"{STORAGE_COMPATIBILITY}\n".encode())
+    for table in lake.tables():
+        doc = lake.table_dir(table) / "_table.json"
+        digest.update(f"table {table}\n".encode())
+        digest.update(doc.read_bytes() if doc.exists() else b"-")
+    for name, sql in sorted(extra_sql.items()):
+        digest.update(f"view {name}\n{sql}\n".encode())
+    return digest.hexdigest()
 
 
 def _create_derived_views(con: duckdb.DuckDBPyConnection, views: dict[str, str]) -> None:

@@ -262,7 +262,11 @@ class Lake:
     def tables(self) -> list[str]:
         if not self.root.exists():
             return []
-        return sorted(p.name for p in self.root.iterdir() if p.is_dir() and any(self.files(p.name)))
+        return sorted(
+            p.name
+            for p in self.root.iterdir()
+            if p.is_dir() and any(not f.name.startswith(".") for f in p.rglob("*.parquet"))
+        )
 
     def files(self, table: str) -> Iterator[Path]:
         directory = self.table_dir(table)

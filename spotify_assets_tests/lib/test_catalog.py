@@ -51,7 +51,10 @@ def test_derived_views_wait_for_their_tables(tmp_path: Path) -> None:
     assert set(summarize(db).views) == {"alpha", "alpha_users"}
     lake.write(B, [{"n": 2}], None if not B.partitioned else "2026-01-01")
     assert set(summarize(refresh_catalog(lake, db, extra_sql=extra)).views) == {
-        "alpha", "alpha_users", "beta", "beta_total",
+        "alpha",
+        "alpha_users",
+        "beta",
+        "beta_total",
     }
 
 
@@ -62,7 +65,9 @@ def test_an_open_analyst_connection_and_a_publishing_run_both_succeed(tmp_path: 
     refresh_catalog(lake, db)
     analyst = subprocess.Popen(
         [sys.executable, "-c", ANALYST, str(db)],
-        stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
     )
     assert analyst.stdout.readline().strip() == "1"
     # While the analyst holds the file open, a run writes new data and republishes.
@@ -83,6 +88,35 @@ def test_the_duckdb_cli_from_pypi_opens_the_catalog(tmp_path: Path) -> None:
     cli = Path(sys.executable).parent / "duckdb"
     out = subprocess.run(
         [str(cli), "-readonly", str(db), "-csv", "-c", "select count(*) as n from alpha"],
-        capture_output=True, text=True, check=True,
+        capture_output=True,
+        text=True,
+        check=True,
     )
     assert out.stdout.split() == ["n", "1"]
+
+
+def test_publish_rebuilds_only_when_tables_docs_or_views_change(tmp_path: Path) -> None:
+    lake = Lake(tmp_path / "lake")
+    db_path = tmp_path / "w.duckdb"
+    lake.write(A, [{"user_id": "a"}], "2026-01-01")
+    refresh_catalog(lake, db_path)
+    first = db_path.stat().st_ino
+    lake.write(A, [{"user_id": "b"}, {"user_id": "c"}], "2026-01-02")
+    refresh_catalog(lake, db_path)
+    assert db_path.stat().st_ino == first  # not rebuilt: the view's glob sees the new file
+    assert summarize(db_path).views == {"alpha": 3}
+
+    lake.write(B, [{"n": 1}], "2026-01-01")  # a new table
+    refresh_catalog(lake, db_path)
+    assert db_path.stat().st_ino != first
+    assert summarize(db_path).views == {"alpha": 3, "beta": 1}
+
+    second = db_path.stat().st_ino
+    documented = TableSpec("alpha", "One row per alpha, reworded.", A.columns)
+    lake.write(documented, [{"user_id": "a"}], "2026-01-01")  # same table, new doc
+    refresh_catalog(lake, db_path)
+    assert db_path.stat().st_ino != second
+    third = db_path.stat().st_ino
+    refresh_catalog(lake, db_path, extra_sql={"n_total": "select sum(n) as total from beta"})
+    assert db_path.stat().st_ino != third
+    assert summarize(db_path).views["n_total"] == 1
