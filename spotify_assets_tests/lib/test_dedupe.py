@@ -133,3 +133,43 @@ def test_no_input_means_no_plays(world: World) -> None:
     empty_export = exported(world, "demo_light").iloc[0:0]
     empty_poll = polled(world, "demo_light", END + timedelta(days=1))
     assert merge_plays(empty_export, empty_poll).empty
+
+
+def test_play_ids_are_sha1_of_user_second_and_key() -> None:
+    import hashlib
+
+    from spotify_assets.lib.dedupe import play_ids
+
+    users = pd.Series(["alice", "bob", "alice"])
+    ended = pd.Series(
+        pd.to_datetime(
+            ["2026-01-05T10:00:00.999Z", "1999-12-31T23:59:59Z", "2026-01-05T10:00:01Z"],
+            format="ISO8601",
+        )
+    ).astype("datetime64[ms, UTC]")
+    keys = pd.Series(["abc\tdef", "ünï\tcödé", "abc\tdef"])
+    expected = [
+        hashlib.sha1(f"{u}|{int(e.timestamp())}|{k}".encode()).hexdigest()[:16]
+        for u, e, k in zip(users, ended, keys, strict=True)
+    ]
+    assert list(play_ids(users, ended, keys)) == expected
+    assert expected[0] != expected[2]
+
+
+def test_days_touched_are_the_start_and_stop_days() -> None:
+    from spotify_assets.lib.dedupe import days_touched
+
+    ended = pd.Series(
+        pd.to_datetime(
+            ["2026-01-05T00:00:10Z", "2026-02-01T12:00:00Z", None, "2025-12-31T23:59:59Z"],
+            format="ISO8601",
+            utc=True,
+        )
+    )
+    played = pd.Series([60_000, 1_000, 5_000, None])  # the first one started on Jan 4
+    assert days_touched(ended, played) == {
+        "2026-01-04",
+        "2026-01-05",
+        "2026-02-01",
+        "2025-12-31",
+    }
