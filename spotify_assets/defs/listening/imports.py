@@ -7,8 +7,10 @@ report; the report marks a file imported, so a run killed half-way simply redoes
 Processed items move to `imported/`, refused ones to `failed/` with a `.error.txt` beside them.
 """
 
+import hashlib
 import json
 import shutil
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -19,7 +21,7 @@ import pyarrow as pa
 from spotify_assets.defs.listening.tables import EXPORTED_PLAYS, IMPORT_REJECTS, IMPORT_REPORTS
 from spotify_assets.defs.resources import Warehouse
 from spotify_assets.lib.ids import InvalidIdError, validate_user_id
-from spotify_assets.lib.raw import RawStore
+from spotify_assets.lib.raw import RawRef, RawStore
 from spotify_assets.lib.settings import Settings
 
 RAW_SOURCE = "exports"
@@ -65,17 +67,30 @@ def import_item(
     from spotify_assets.lib.exports import ExportImportError, parse_export_file, scan_inbox_item
 
     result = ItemResult(user_id, item.name, "imported")
+    landings: list[Future[RawRef]] = []
     try:
         validate_user_id(user_id)
         done = imported_hashes(warehouse, user_id)
         parsed = []
         scan = scan_inbox_item(item)
         result.skipped = [f"{s.name} ({s.reason})" for s in scan.skipped]
-        for export_file in scan.files:
-            if export_file.sha256 not in done:
-                parsed.append((export_file, parse_export_file(user_id, export_file)))
+        try:
+            # Each file lands in raw (read, sha256-checked, gzip'd) while DuckDB parses it:
+            # two reads of the file at once instead of three in a row. The landing's hash
+            # check is the parse's check that the file did not change since the scan.
+            with ThreadPoolExecutor(1, thread_name_prefix="raw-landing") as pool:
+                for export_file in scan.files:
+                    if export_file.sha256 not in done:
+                        landings.append(pool.submit(_land, raw, user_id, export_file))
+                        export = parse_export_file(user_id, export_file, verify=False)
+                        parsed.append((export_file, export))
+                for landing in landings:
+                    landing.result()
+        except BaseException:
+            _unland(landings)  # a refused item leaves nothing behind, raw copies included
+            raise
         for export_file, export in parsed:
-            _publish(warehouse, raw, user_id, export_file, export)
+            _publish(warehouse, user_id, export_file, export)
             result.reports.append(export.report)
             result.days |= _days(export.observations)
         if not parsed:
@@ -95,9 +110,28 @@ def _days(observations: pa.Table) -> set[str]:
     return days_touched(frame["ended_at"], frame["ms_played"])
 
 
-def _publish(warehouse: Warehouse, raw: RawStore, user_id: str, export_file, export) -> None:
+def _land(raw: RawStore, user_id: str, export_file) -> RawRef:
     with export_file.open_stream() as stream:
-        raw.put_stream(RAW_SOURCE, user_id, stream, sha256=export_file.sha256)
+        ref = raw.put_stream(RAW_SOURCE, user_id, stream, sha256=export_file.sha256)
+        if not ref.created:
+            # Landed by an earlier run that died before its report: the bytes being parsed
+            # still have to be the scanned ones.
+            digest = hashlib.sha256()
+            while chunk := stream.read(1 << 20):
+                digest.update(chunk)
+            if digest.hexdigest() != export_file.sha256:
+                raise ValueError(f"{export_file.origin}: content changed while importing")
+        return ref
+
+
+def _unland(landings: list[Future[RawRef]]) -> None:
+    for landing in landings:
+        landed = landing.done() and not landing.cancelled() and not landing.exception()
+        if landed and landing.result().created:
+            landing.result().path.unlink(missing_ok=True)
+
+
+def _publish(warehouse: Warehouse, user_id: str, export_file, export) -> None:
     key = f"{user_id}/{export_file.sha256}"
     warehouse.write(EXPORTED_PLAYS, export.observations, key)
     warehouse.write(

@@ -96,18 +96,21 @@ def parse_export_file(
     export_file: ExportFile,
     engine: Engine = "auto",
     spool_dir: Path | None = None,
+    verify: bool = True,
 ) -> ParsedExport:
     """Parse one export file completely, or raise (nothing partial is ever returned).
 
     `auto` uses DuckDB from FAST_PATH_MIN_BYTES on (a zip member is first copied, streamed,
     to a temp file in `spool_dir`), ijson below that. `ijson`/`duckdb` force an engine.
+    `verify=False` skips re-hashing a local file beside DuckDB's read, for a caller that
+    reads and checks the same bytes at the same time anyway (the importer's raw landing).
     """
     validate_user_id(user_id)
     if engine == "ijson" or (engine == "auto" and export_file.size < FAST_PATH_MIN_BYTES):
         return _parse_with_ijson(user_id, export_file)
     try:
         if export_file.local_path is not None:
-            return _parse_with_duckdb(user_id, export_file, export_file.local_path, True)
+            return _parse_with_duckdb(user_id, export_file, export_file.local_path, verify)
         with _spooled(export_file, spool_dir) as path:
             return _parse_with_duckdb(user_id, export_file, path, False)
     except (duckdb.Error, _DuckDBRejected):
