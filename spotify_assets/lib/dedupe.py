@@ -346,7 +346,8 @@ def play_ids(user_ids: pd.Series, ended_at: pd.Series, keys: pd.Series) -> np.nd
 def days_touched(ended_at: pd.Series, ms_played: pd.Series) -> set[str]:
     """UTC days where plays started or stopped, for deciding which `plays` partitions an import
     changed (vectorised: an import can hold millions of rows)."""
-    ended = pd.to_datetime(ended_at, utc=True).dropna()
+    # Naive UTC: numpy has no time zones, and a tz-aware column would convert row by row.
+    ended = pd.to_datetime(ended_at, utc=True).dropna().dt.tz_convert(None)
     started = ended - pd.to_timedelta(ms_played.loc[ended.index].fillna(0).astype("int64"), "ms")
     days = np.union1d(
         ended.to_numpy().astype("datetime64[D]"), started.to_numpy().astype("datetime64[D]")

@@ -61,12 +61,17 @@ def plays(
     """One row per play of a track (>= 30 s) by any user, from polling and every export format,
     without duplicates (rule: lib/dedupe.py). Partition: the UTC day the play started."""
     # Imported here, not at load: the definitions load without pandas (load time).
-    from spotify_assets.lib.dedupe import PLAY_COLUMNS, merge_plays
+    from spotify_assets.lib.dedupe import MIN_PLAY_MS, PLAY_COLUMNS, merge_plays
 
     window = context.partition_time_window
     lo, hi = _window_bounds(window)
+    # Short rows never become plays (merge_plays drops them too): not reading them halves a
+    # typical extended history.
     exported = warehouse.scan(
-        EXPORTED_PLAYS, "content_type = 'track' and ended_at >= ? and ended_at < ?", [lo, hi]
+        EXPORTED_PLAYS,
+        f"content_type = 'track' and ms_played >= {MIN_PLAY_MS} and ended_at >= ? "
+        "and ended_at < ?",
+        [lo, hi],
     ).to_pandas()
     polled = warehouse.scan(POLLED_PLAYS, "played_at >= ? and played_at < ?", [lo, hi]).to_pandas()
     merged = merge_plays(exported, polled)
