@@ -7,6 +7,7 @@ settings at that emulator and a temporary data directory.
 
 from __future__ import annotations
 
+import socket
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
@@ -47,4 +48,12 @@ def emu_settings(tmp_path: Path, emulator: EmulatorHandle) -> Settings:
         spotify_accounts_url=emulator.base_url,
         musicbrainz_url=emulator.base_url,
         spotify_client_id=EMULATOR_CLIENT_ID,
+        # A port of its own: xdist workers enrolling users at once would share 8888.
+        spotify_redirect_uri=f"http://127.0.0.1:{_free_port()}/callback",
     )
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
