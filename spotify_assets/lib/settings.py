@@ -63,6 +63,8 @@ class Settings(BaseSettings):
     musicbrainz_min_interval_s: float = Field(1.0, alias="MUSICBRAINZ_MIN_INTERVAL", ge=0, le=60)
     # Pins the emulator world's "now" (default: the current hour), for reproducible demos.
     demo_end: datetime | None = Field(None, alias="SPOTIFY_ASSETS_DEMO_END")
+    # Memory an import may use; unset = what the machine has available when the import runs.
+    import_memory_bytes: int | None = Field(None, alias="SPOTIFY_ASSETS_IMPORT_MEMORY", gt=0)
 
     @field_validator("demo_end")
     @classmethod

@@ -65,6 +65,7 @@ def import_item(
 ) -> ItemResult:
     """Import one inbox item for one user; never raises for bad input (it is reported)."""
     from spotify_assets.lib.exports import ExportImportError, parse_export_file, scan_inbox_item
+    from spotify_assets.lib.exports.memory import check_memory
 
     result = ItemResult(user_id, item.name, "imported")
     landings: list[Future[RawRef]] = []
@@ -74,16 +75,17 @@ def import_item(
         parsed = []
         scan = scan_inbox_item(item)
         result.skipped = [f"{s.name} ({s.reason})" for s in scan.skipped]
+        todo = [f for f in scan.files if f.sha256 not in done]
+        check_memory(todo, settings.import_memory_bytes)
         try:
             # Each file lands in raw (read, sha256-checked, gzip'd) while DuckDB parses it:
             # two reads of the file at once instead of three in a row. The landing's hash
             # check is the parse's check that the file did not change since the scan.
             with ThreadPoolExecutor(1, thread_name_prefix="raw-landing") as pool:
-                for export_file in scan.files:
-                    if export_file.sha256 not in done:
-                        landings.append(pool.submit(_land, raw, user_id, export_file))
-                        export = parse_export_file(user_id, export_file, verify=False)
-                        parsed.append((export_file, export))
+                for export_file in todo:
+                    landings.append(pool.submit(_land, raw, user_id, export_file))
+                    export = parse_export_file(user_id, export_file, verify=False)
+                    parsed.append((export_file, export))
                 for landing in landings:
                     landing.result()
         except BaseException:

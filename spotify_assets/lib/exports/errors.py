@@ -9,6 +9,20 @@ class ExportImportError(Exception):
     """Base class: something about one export file (or archive) prevents importing it."""
 
 
+class ExportTooLargeError(ExportImportError):
+    """Parsing the file would need more memory than the import may use: refused up front,
+    instead of the run being killed half-way by the kernel (with every other user's import)."""
+
+    def __init__(self, file_name: str, size: int, needed: int, available: int) -> None:
+        mib = 1024**2
+        super().__init__(
+            f"{file_name}: {size / mib:,.0f} MiB of JSON needs ~{needed / mib:,.0f} MiB of "
+            f"memory to import, {available / mib:,.0f} MiB available (Spotify's own history "
+            "files are ~10-15 MiB each; split this one, or give the import more memory with "
+            "SPOTIFY_ASSETS_IMPORT_MEMORY)"
+        )
+
+
 class UnrecognizedExportError(ExportImportError):
     """The JSON is not an array of objects with a Spotify streaming-history key set."""
 

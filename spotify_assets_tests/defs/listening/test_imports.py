@@ -41,3 +41,33 @@ def test_land_checks_the_bytes_even_when_an_earlier_run_landed_them(tmp_path: Pa
         _land(raw, "alice", _file_now_holding(CHANGED))
     landed = list((tmp_path / RAW_SOURCE / "alice").glob("*.gz"))
     assert [RawStore.read(p) for p in landed] == [SCANNED]
+
+
+def test_an_item_too_big_for_the_memory_is_refused_up_front_and_others_go_on(
+    tmp_path: Path,
+) -> None:
+    from spotify_assets.defs.listening.imports import import_item
+    from spotify_assets.defs.resources import Warehouse
+    from spotify_assets.lib.exports.bench import write_extended_file
+    from spotify_assets.lib.exports.memory import BASE_BYTES
+    from spotify_assets.lib.settings import load_settings
+
+    settings = load_settings(data_dir=tmp_path / "data", import_memory_bytes=BASE_BYTES + 2**20)
+    warehouse, raw = Warehouse(settings), RawStore(settings.raw_dir)
+    items = {}
+    for user_id, rows in (("big", 4000), ("small", 3)):
+        folder = settings.inbox_dir / user_id
+        folder.mkdir(parents=True)
+        items[user_id] = folder / "Streaming_History_Audio_2024.json"
+        write_extended_file(items[user_id], rows)
+    assert items["big"].stat().st_size > 2**20 > items["small"].stat().st_size
+
+    big = import_item(settings, warehouse, raw, "big", items["big"])
+    small = import_item(settings, warehouse, raw, "small", items["small"])
+
+    assert big.status == "failed" and "ExportTooLargeError" in big.error
+    assert "SPOTIFY_ASSETS_IMPORT_MEMORY" in big.error and "MiB" in big.error
+    assert not (settings.lake_dir / "exported_plays" / "big").exists()
+    assert not (settings.raw_dir / RAW_SOURCE / "big").exists()
+    assert list((settings.inbox_dir / "big" / "failed").glob("*.error.txt"))
+    assert small.status == "imported" and small.reports[0].rows_read == 3
