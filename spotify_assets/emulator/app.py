@@ -6,7 +6,6 @@
 
 from __future__ import annotations
 
-import importlib
 import threading
 from collections import Counter
 from datetime import UTC, datetime, timedelta
@@ -17,7 +16,7 @@ from starlette.middleware import Middleware
 from starlette.routing import BaseRoute
 from starlette.types import Scope
 
-from spotify_assets.emulator import accounts, control, spotify_api
+from spotify_assets.emulator import accounts, control, musicbrainz, spotify_api
 from spotify_assets.emulator.accounts import Accounts, parse_form
 from spotify_assets.emulator.faults import FaultEngine, FaultMiddleware, sleep_unless
 from spotify_assets.emulator.spotify_api import Playlist, playlist_id, recent_index
@@ -125,17 +124,6 @@ def identify_user(state: EmulatorState, scope: Scope, body: bytes) -> str | None
     return None
 
 
-def _musicbrainz_routes(state: EmulatorState) -> list[BaseRoute]:
-    """The MusicBrainz ws/2 routes, when that module exists (it is written separately)."""
-    try:
-        module: Any = importlib.import_module("spotify_assets.emulator.musicbrainz")
-    except ModuleNotFoundError as exc:
-        if exc.name != "spotify_assets.emulator.musicbrainz":
-            raise
-        return []
-    return list(module.routes(state))
-
-
 class WebApiTrailingSlash:
     """Spotify answers `/v1/me/` as `/v1/me` (spotipy calls it that way): strip one trailing
     slash from `/v1/...` paths before routing. MusicBrainz paths keep theirs (it means search)."""
@@ -157,7 +145,7 @@ def create_app(config: WorldConfig, *, mb_test_mode: bool = False) -> Starlette:
     routes: list[BaseRoute] = [
         *control.routes(),
         *accounts.routes(),
-        *_musicbrainz_routes(state),
+        *musicbrainz.routes(state),
         *spotify_api.routes(),
     ]
     middleware = [
