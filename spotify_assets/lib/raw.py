@@ -17,7 +17,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import BinaryIO
 
-from spotify_assets.lib.atomic import write_bytes_atomic, write_with
+from spotify_assets.lib.atomic import sweep_stale_temps, write_bytes_atomic, write_with
 from spotify_assets.lib.ids import validate_user_id
 
 _SOURCE = re.compile(r"^[a-z][a-z0-9_]{0,63}$")
@@ -62,6 +62,7 @@ class RawStore:
             target = base / when.strftime("%Y-%m-%d") / f"{when:%H%M%S}_{digest[:12]}.{ext}.gz"
         if target.exists():
             return RawRef(target, digest, len(body), created=False)
+        sweep_stale_temps(target.parent)  # what a writer killed mid-landing left here
         # mtime=0 keeps the gzip bytes a pure function of the body.
         write_bytes_atomic(target, gzip.compress(body, compresslevel=6, mtime=0))
         return RawRef(target, digest, len(body), created=True)
@@ -75,6 +76,7 @@ class RawStore:
         target = self._dir(source, user_id) / f"{sha256}.{ext}.gz"
         if target.exists():
             return RawRef(target, sha256, target.stat().st_size, created=False)
+        sweep_stale_temps(target.parent)
         digest = hashlib.sha256()
         size = 0
 

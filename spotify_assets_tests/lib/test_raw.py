@@ -48,3 +48,19 @@ def test_remove_user_deletes_only_that_user(tmp_path) -> None:
     files, size = store.remove_user("alice")
     assert files == 2 and size > 0
     assert [p for p in tmp_path.rglob("*") if p.is_file()] == [kept.path]
+
+
+def test_landing_sweeps_what_a_killed_writer_left(tmp_path) -> None:
+    import subprocess
+    import sys
+
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead.wait()  # its pid now names no process
+    store = RawStore(tmp_path)
+    folder = tmp_path / "exports" / "alice"
+    folder.mkdir(parents=True)
+    stale = folder / f".{'a' * 64}.json.gz.tmp-{dead.pid}-0123456789ab"
+    stale.write_bytes(b"half a file")
+    ref = store.put("exports", "alice", b"[]", by_hash=True)
+    assert ref.created and not stale.exists()
+    assert sorted(p.name for p in folder.iterdir()) == [ref.path.name]
