@@ -30,8 +30,9 @@ telemetry:
   enabled: false
 concurrency:
   pools:
-    # Only MusicBrainz enrichment uses a pool: one run at a time (the 1 req/s limit holds
-    # across processes anyway; this keeps two runs from asking the same questions).
+    # One op at a time per pool: `musicbrainz` (the 1 req/s limit holds across processes
+    # anyway; this keeps two runs from asking the same questions) and `listening_days` (two
+    # refreshes of overlapping days take turns, so neither puts back a stale day file).
     default_limit: 1
   runs:
     max_concurrent_runs: 4

@@ -12,6 +12,14 @@ from spotify_assets.defs.resources import Warehouse
 if TYPE_CHECKING:
     import pandas as pd
 
+# Every asset that reads and rewrites day partitions of the listening tables runs in this pool.
+# With a limit of 1 (`dagster instance concurrency set listening_days 1`; the demo's
+# dagster.yaml sets every pool to 1) two refresh runs over overlapping days take turns, so the
+# later one always reads what the earlier one wrote: without it, a run that read `plays`
+# inputs before a concurrent poll published, and wrote after that poll's refresh, would put
+# back a day file without the polled play.
+POOL = "listening_days"
+
 # Inputs are read this far beyond the partition window: a play is filed under its start day,
 # but its observations carry its stop time, and matching looks a minute or so around it.
 MARGIN = timedelta(days=1)
@@ -54,6 +62,7 @@ def _window_bounds(window: dg.TimeWindow) -> tuple[datetime, datetime]:
     backfill_policy=dg.BackfillPolicy.single_run(),
     deps=["polled_plays", "exported_plays"],
     kinds={"duckdb", "parquet"},
+    pool=POOL,
 )
 def plays(
     context: dg.AssetExecutionContext, warehouse: dg.ResourceParam[Warehouse]
@@ -97,6 +106,7 @@ def plays(
     backfill_policy=dg.BackfillPolicy.single_run(),
     deps=["exported_plays"],
     kinds={"duckdb", "parquet"},
+    pool=POOL,
 )
 def episode_plays(
     context: dg.AssetExecutionContext, warehouse: dg.ResourceParam[Warehouse]

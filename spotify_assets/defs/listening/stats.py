@@ -7,7 +7,7 @@ from pathlib import Path
 import dagster as dg
 import pyarrow as pa
 
-from spotify_assets.defs.listening.plays import days_in, write_days
+from spotify_assets.defs.listening.plays import POOL, days_in, write_days
 from spotify_assets.defs.listening.tables import (
     DAILY_LISTENING,
     LISTENING_COVERAGE,
@@ -56,6 +56,7 @@ def _daily_asset_kwargs(**extra) -> dict:
         partitions_def=daily,
         backfill_policy=dg.BackfillPolicy.single_run(),
         kinds={"duckdb", "parquet"},
+        pool=POOL,
         **extra,
     )
 

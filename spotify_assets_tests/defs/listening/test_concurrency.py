@@ -1,0 +1,82 @@
+"""Two refreshes of overlapping days take turns (pool `listening_days`), so the later one reads
+what the earlier one wrote. Real processes, a real SQLite Dagster instance with the demo's
+pool limit, and the run records to show the order."""
+
+import os
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import dagster as dg
+from dagster._core.instance.ref import InstanceRef
+
+from spotify_assets.defs.listening.plays import POOL
+
+RUN = textwrap.dedent(
+    """
+    import sys
+    import dagster as dg
+    from spotify_assets.defs.listening.plays import plays
+    from spotify_assets.defs.resources import build_resources
+    from spotify_assets.lib.orchestrate import QUIET, RANGE_END_TAG, RANGE_START_TAG
+    from spotify_assets.lib.settings import load_settings
+
+    settings = load_settings(data_dir=sys.argv[1])
+    dg.materialize(
+        [plays],
+        resources=build_resources(settings),
+        instance=dg.DagsterInstance.get(),
+        run_config=QUIET,
+        tags={RANGE_START_TAG: sys.argv[2], RANGE_END_TAG: sys.argv[3], "who": sys.argv[4]},
+    )
+    """
+)
+
+
+def test_overlapping_plays_refreshes_in_two_processes_take_turns(tmp_path: Path) -> None:
+    home = tmp_path / "dagster_home"
+    home.mkdir()
+    (home / "dagster.yaml").write_text("concurrency:\n  pools:\n    default_limit: 1\n")
+    # Created here, once: two processes creating a fresh instance's tables at once collide.
+    instance = dg.DagsterInstance.from_ref(InstanceRef.from_dir(str(home)))
+    env = {**os.environ, "DAGSTER_HOME": str(home)}
+    # Ranges long enough (Dagster records every partition) that the steps would overlap.
+    ranges = {"a": ("2024-01-01", "2024-12-31"), "b": ("2024-06-01", "2025-05-31")}
+    children = [
+        subprocess.Popen(
+            [sys.executable, "-c", RUN, str(tmp_path / "data"), lo, hi, who],
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+        )
+        for who, (lo, hi) in ranges.items()
+    ]
+    for child in children:
+        _, err = child.communicate(timeout=240)
+        assert child.returncode == 0, err.decode()[-2000:]
+
+    spans = []
+    for run in instance.get_runs():
+        events = {
+            e.dagster_event_type: e.timestamp
+            for e in instance.all_logs(run.run_id)
+            if e.dagster_event_type
+            in (dg.DagsterEventType.STEP_START, dg.DagsterEventType.STEP_SUCCESS)
+        }
+        spans.append(
+            (events[dg.DagsterEventType.STEP_START], events[dg.DagsterEventType.STEP_SUCCESS])
+        )
+    assert len(spans) == 2
+    first, second = sorted(spans)
+    assert first[1] <= second[0], f"plays steps overlapped: {spans}"
+    instance.dispose()
+
+
+def test_every_asset_that_rewrites_listening_days_is_in_the_pool() -> None:
+    from spotify_assets.definitions import defs
+    from spotify_assets.defs.listening.sensors import DAILY_ASSETS
+
+    graph = defs()
+    for name in DAILY_ASSETS:
+        assert graph.get_assets_def(name).op.pool == POOL, name
