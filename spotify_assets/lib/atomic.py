@@ -47,6 +47,12 @@ def atomic_path(target: Path) -> Iterator[Path]:
             tmp.unlink()
 
 
+def publish_temp(tmp: Path, target: Path) -> None:
+    """Rename a complete, fsynced temp file (from `temp_path_for(target)`) into place."""
+    os.replace(tmp, target)
+    _fsync_dir(target.parent)
+
+
 def write_bytes_atomic(target: Path, data: bytes) -> None:
     with atomic_path(target) as tmp:
         tmp.write_bytes(data)

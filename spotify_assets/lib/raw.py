@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import gzip
 import hashlib
+import os
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -17,7 +18,12 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import BinaryIO
 
-from spotify_assets.lib.atomic import sweep_stale_temps, write_bytes_atomic, write_with
+from spotify_assets.lib.atomic import (
+    publish_temp,
+    sweep_stale_temps,
+    temp_path_for,
+    write_bytes_atomic,
+)
 from spotify_assets.lib.ids import validate_user_id
 
 _SOURCE = re.compile(r"^[a-z][a-z0-9_]{0,63}$")
@@ -30,6 +36,36 @@ class RawRef:
     sha256: str
     size: int
     created: bool  # False when an identical object was already landed
+
+
+def _check(digest: hashlib._Hash, sha256: str) -> None:
+    if digest.hexdigest() != sha256:
+        raise ValueError(f"content changed while landing: sha256 is not {sha256}")
+
+
+@dataclass
+class StagedRaw:
+    """A landed-but-not-published raw object (see `RawStore.stage_stream`)."""
+
+    target: Path
+    tmp: Path | None  # None: the object was already landed
+    sha256: str
+    size: int
+
+    def commit(self) -> RawRef:
+        if self.tmp is None:
+            return RawRef(self.target, self.sha256, self.size, created=False)
+        if self.target.exists():  # landed meanwhile by another run: same bytes by hash
+            self.discard()
+            return RawRef(self.target, self.sha256, self.size, created=False)
+        publish_temp(self.tmp, self.target)
+        self.tmp = None
+        return RawRef(self.target, self.sha256, self.size, created=True)
+
+    def discard(self) -> None:
+        if self.tmp is not None:
+            self.tmp.unlink(missing_ok=True)
+            self.tmp = None
 
 
 class RawStore:
@@ -71,31 +107,47 @@ class RawStore:
         self, source: str, user_id: str, stream: BinaryIO, *, sha256: str, ext: str = "json"
     ) -> RawRef:
         """Land a large file by its (already known) hash, gzip-compressing it in chunks."""
+        return self.stage_stream(source, user_id, stream, sha256=sha256, ext=ext).commit()
+
+    def stage_stream(
+        self, source: str, user_id: str, stream: BinaryIO, *, sha256: str, ext: str = "json"
+    ) -> StagedRaw:
+        """`put_stream` in two steps: read, check and compress now, into a hidden temp file;
+        `commit()` renames it into place, `discard()` drops it. Lets a caller land a file while
+        it is still deciding whether to keep it, without a reader ever seeing it meanwhile.
+
+        The bytes are read and checked against `sha256` even when the object is already
+        landed, so a staged file always proves the stream held the announced content.
+        """
         if not _EXT.match(ext) or not re.fullmatch(r"[0-9a-f]{64}", sha256):
             raise ValueError("invalid extension or sha256")
         target = self._dir(source, user_id) / f"{sha256}.{ext}.gz"
-        if target.exists():
-            return RawRef(target, sha256, target.stat().st_size, created=False)
-        sweep_stale_temps(target.parent)
         digest = hashlib.sha256()
         size = 0
-
-        # Level 1: exports run to gigabytes; landing them must not cost more than parsing.
-        def write(tmp: Path) -> None:
-            nonlocal size
-            with (
-                open(tmp, "wb") as out,
-                gzip.GzipFile(fileobj=out, mode="wb", compresslevel=1, mtime=0) as gz,
-            ):
-                while chunk := stream.read(1 << 20):
-                    digest.update(chunk)
-                    size += len(chunk)
-                    gz.write(chunk)
-            if digest.hexdigest() != sha256:
-                raise ValueError(f"content changed while landing: sha256 is not {sha256}")
-
-        write_with(target, write)
-        return RawRef(target, sha256, size, created=True)
+        if target.exists():
+            while chunk := stream.read(1 << 20):
+                digest.update(chunk)
+                size += len(chunk)
+            _check(digest, sha256)
+            return StagedRaw(target, None, sha256, size)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        sweep_stale_temps(target.parent)  # what a writer killed mid-landing left here
+        tmp = temp_path_for(target)
+        try:
+            # Level 1: exports run to gigabytes; landing them must not cost more than parsing.
+            with open(tmp, "wb") as out:
+                with gzip.GzipFile(fileobj=out, mode="wb", compresslevel=1, mtime=0) as gz:
+                    while chunk := stream.read(1 << 20):
+                        digest.update(chunk)
+                        size += len(chunk)
+                        gz.write(chunk)
+                out.flush()
+                os.fsync(out.fileno())
+            _check(digest, sha256)
+        except BaseException:
+            tmp.unlink(missing_ok=True)
+            raise
+        return StagedRaw(target, tmp, sha256, size)
 
     def find_by_hash(self, source: str, user_id: str, sha256: str) -> Path | None:
         base = self._dir(source, user_id)

@@ -1,13 +1,13 @@
 """Importing privacy exports dropped into `data/inbox/<user>/` (zip as mailed, or loose JSON).
 
 Per inbox item the import is all-or-nothing: every history file in it is parsed completely
-before anything is published. Publication order is raw file, observations, rejects, then the
-report; the report marks a file imported, so a run killed half-way simply redoes that file
-(same hash, same output files). A file whose hash has a report is never imported again.
-Processed items move to `imported/`, refused ones to `failed/` with a `.error.txt` beside them.
+(its raw copy staged beside the parse, in a hidden temp file) before anything is published.
+Publication order is raw file, observations, rejects, then the report; the report marks a
+file imported, so a run killed half-way simply redoes that file (same hash, same output
+files). A file whose hash has a report is never imported again. Processed items move to
+`imported/`, refused ones to `failed/` with a `.error.txt` beside them.
 """
 
-import hashlib
 import json
 import shutil
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -21,7 +21,7 @@ import pyarrow as pa
 from spotify_assets.defs.listening.tables import EXPORTED_PLAYS, IMPORT_REJECTS, IMPORT_REPORTS
 from spotify_assets.defs.resources import Warehouse
 from spotify_assets.lib.ids import InvalidIdError, validate_user_id
-from spotify_assets.lib.raw import RawRef, RawStore
+from spotify_assets.lib.raw import RawStore, StagedRaw
 from spotify_assets.lib.settings import Settings
 
 RAW_SOURCE = "exports"
@@ -68,7 +68,6 @@ def import_item(
     from spotify_assets.lib.exports.memory import check_memory
 
     result = ItemResult(user_id, item.name, "imported")
-    landings: list[Future[RawRef]] = []
     try:
         validate_user_id(user_id)
         done = imported_hashes(warehouse, user_id)
@@ -77,20 +76,23 @@ def import_item(
         result.skipped = [f"{s.name} ({s.reason})" for s in scan.skipped]
         todo = [f for f in scan.files if f.sha256 not in done]
         check_memory(todo, settings.import_memory_bytes)
+        staged: list[Future[StagedRaw]] = []
         try:
-            # Each file lands in raw (read, sha256-checked, gzip'd) while DuckDB parses it:
-            # two reads of the file at once instead of three in a row. The landing's hash
-            # check is the parse's check that the file did not change since the scan.
+            # Each file is staged for raw landing (read, sha256-checked, gzip'd into a hidden
+            # temp file) while DuckDB parses it: two reads of the file at once instead of three
+            # in a row. The staging's hash check is the parse's proof that the file did not
+            # change since the scan. Nothing becomes visible until every file parsed.
             with ThreadPoolExecutor(1, thread_name_prefix="raw-landing") as pool:
                 for export_file in todo:
-                    landings.append(pool.submit(_land, raw, user_id, export_file))
+                    staged.append(pool.submit(_stage, raw, user_id, export_file))
                     export = parse_export_file(user_id, export_file, verify=False)
                     parsed.append((export_file, export))
-                for landing in landings:
-                    landing.result()
+            landed = [s.result() for s in staged]
         except BaseException:
-            _unland(landings)  # a refused item leaves nothing behind, raw copies included
+            _discard(staged)
             raise
+        for stage in landed:
+            stage.commit()
         for export_file, export in parsed:
             _publish(warehouse, user_id, export_file, export)
             result.reports.append(export.report)
@@ -112,25 +114,18 @@ def _days(observations: pa.Table) -> set[str]:
     return days_touched(frame["ended_at"], frame["ms_played"])
 
 
-def _land(raw: RawStore, user_id: str, export_file) -> RawRef:
+def _stage(raw: RawStore, user_id: str, export_file) -> StagedRaw:
     with export_file.open_stream() as stream:
-        ref = raw.put_stream(RAW_SOURCE, user_id, stream, sha256=export_file.sha256)
-        if not ref.created:
-            # Landed by an earlier run that died before its report: the bytes being parsed
-            # still have to be the scanned ones.
-            digest = hashlib.sha256()
-            while chunk := stream.read(1 << 20):
-                digest.update(chunk)
-            if digest.hexdigest() != export_file.sha256:
-                raise ValueError(f"{export_file.origin}: content changed while importing")
-        return ref
+        try:
+            return raw.stage_stream(RAW_SOURCE, user_id, stream, sha256=export_file.sha256)
+        except ValueError as exc:
+            raise ValueError(f"{export_file.origin}: {exc}") from exc
 
 
-def _unland(landings: list[Future[RawRef]]) -> None:
-    for landing in landings:
-        landed = landing.done() and not landing.cancelled() and not landing.exception()
-        if landed and landing.result().created:
-            landing.result().path.unlink(missing_ok=True)
+def _discard(staged: list[Future[StagedRaw]]) -> None:
+    for stage in staged:
+        if stage.done() and not stage.cancelled() and not stage.exception():
+            stage.result().discard()
 
 
 def _publish(warehouse: Warehouse, user_id: str, export_file, export) -> None:

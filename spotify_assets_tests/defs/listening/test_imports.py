@@ -1,4 +1,5 @@
-"""Raw landing beside the parse (`_land`): the landed bytes are the scanned bytes, or nothing."""
+"""Raw landing beside the parse (`_stage`): the staged bytes are the scanned bytes, invisible
+until committed; and an import too big for the memory is refused up front."""
 
 import hashlib
 import io
@@ -6,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from spotify_assets.defs.listening.imports import RAW_SOURCE, _land
+from spotify_assets.defs.listening.imports import RAW_SOURCE, _stage
 from spotify_assets.lib.exports.inbox import ExportFile
 from spotify_assets.lib.raw import RawStore
 
@@ -20,26 +21,41 @@ def _file_now_holding(body: bytes) -> ExportFile:
     return ExportFile("x.json", digest, len(SCANNED), "inbox/x.json", lambda: io.BytesIO(body))
 
 
-def test_land_keeps_the_scanned_bytes(tmp_path: Path) -> None:
+def _everything(root: Path) -> list[str]:
+    return sorted(p.name for p in root.rglob("*") if p.is_file())
+
+
+def test_a_staged_file_is_invisible_until_committed(tmp_path: Path) -> None:
     raw = RawStore(tmp_path)
-    ref = _land(raw, "alice", _file_now_holding(SCANNED))
+    staged = _stage(raw, "alice", _file_now_holding(SCANNED))
+    assert not list(raw.iter(RAW_SOURCE, "alice"))  # only a hidden temp file so far
+    ref = staged.commit()
     assert ref.created and RawStore.read(ref.path) == SCANNED
-    assert not _land(raw, "alice", _file_now_holding(SCANNED)).created
+    assert list(raw.iter(RAW_SOURCE, "alice")) == [ref.path]
+    again = _stage(raw, "alice", _file_now_holding(SCANNED))
+    assert not again.commit().created
+    assert _everything(tmp_path) == [ref.path.name]
 
 
-def test_land_refuses_a_file_that_changed_since_the_scan(tmp_path: Path) -> None:
+def test_a_discarded_stage_leaves_nothing(tmp_path: Path) -> None:
     raw = RawStore(tmp_path)
-    with pytest.raises(ValueError, match="content changed"):
-        _land(raw, "alice", _file_now_holding(CHANGED))
-    assert not list(tmp_path.rglob("*.gz"))
+    _stage(raw, "alice", _file_now_holding(SCANNED)).discard()
+    assert _everything(tmp_path) == []
 
 
-def test_land_checks_the_bytes_even_when_an_earlier_run_landed_them(tmp_path: Path) -> None:
+def test_stage_refuses_a_file_that_changed_since_the_scan(tmp_path: Path) -> None:
     raw = RawStore(tmp_path)
-    _land(raw, "alice", _file_now_holding(SCANNED))  # that run died before its report
+    with pytest.raises(ValueError, match=r"inbox/x\.json: content changed"):
+        _stage(raw, "alice", _file_now_holding(CHANGED))
+    assert _everything(tmp_path) == []
+
+
+def test_stage_checks_the_bytes_even_when_an_earlier_run_landed_them(tmp_path: Path) -> None:
+    raw = RawStore(tmp_path)
+    _stage(raw, "alice", _file_now_holding(SCANNED)).commit()  # that run died before its report
     with pytest.raises(ValueError, match="content changed"):
-        _land(raw, "alice", _file_now_holding(CHANGED))
-    landed = list((tmp_path / RAW_SOURCE / "alice").glob("*.gz"))
+        _stage(raw, "alice", _file_now_holding(CHANGED))
+    landed = list(raw.iter(RAW_SOURCE, "alice"))
     assert [RawStore.read(p) for p in landed] == [SCANNED]
 
 
