@@ -17,7 +17,6 @@ from pathlib import Path
 
 import dagster as dg
 import pyarrow as pa
-from pydantic import Field
 
 from spotify_assets.defs.listening.tables import EXPORTED_PLAYS, IMPORT_REJECTS, IMPORT_REPORTS
 from spotify_assets.defs.resources import Warehouse
@@ -38,14 +37,6 @@ class ItemResult:
     skipped: list[str] = field(default_factory=list)  # zip entries that are not history
     error: str = ""
     days: set[str] = field(default_factory=set)
-
-
-class ImportConfig(dg.Config):
-    items: list[str] = Field(
-        default_factory=list,
-        description="inbox item paths to import (the sensor names the settled ones); "
-        "empty: every item waiting",
-    )
 
 
 def pending_items(inbox: Path) -> list[tuple[str, Path]]:
@@ -189,19 +180,15 @@ def _report_markdown(results: list[ItemResult]) -> str:
 )
 def export_import(
     context: dg.AssetExecutionContext,
-    config: ImportConfig,
     settings: dg.ResourceParam[Settings],
     warehouse: dg.ResourceParam[Warehouse],
     raw: dg.ResourceParam[RawStore],
 ):
-    """Imports every export waiting in the inbox (or the settled ones the sensor names): rows
-    into `exported_plays`, what happened to each row into `import_reports`, malformed rows
-    verbatim into `import_rejects`."""
-    chosen = set(config.items)
+    """Imports every export waiting in the inbox: rows into `exported_plays`, what happened to
+    each row into `import_reports`, malformed rows verbatim into `import_rejects`."""
     results = [
         import_item(settings, warehouse, raw, user_id, item)
         for user_id, item in pending_items(settings.inbox_dir)
-        if not chosen or str(item) in chosen
     ]
     for r in results:
         if r.status == "failed":
@@ -234,24 +221,13 @@ import_job = dg.define_asset_job("import_job", selection=dg.AssetSelection.asset
     job=import_job, minimum_interval_seconds=30, default_status=dg.DefaultSensorStatus.RUNNING
 )
 def inbox_export_sensor(context: dg.SensorEvaluationContext) -> dg.SensorResult:
-    """Starts an import for files waiting in `data/inbox/<user>/` once they have settled:
-    same size and modification time as at the previous evaluation. A large export still being
-    copied in would otherwise be read half-written, refused as truncated and moved to
-    `failed/` while the copy goes on."""
+    """Starts an import when files wait in `data/inbox/<user>/`."""
     from spotify_assets.lib.settings import get_settings
 
     items = pending_items(get_settings().inbox_dir)
-    seen = {str(p): [p.stat().st_size, p.stat().st_mtime_ns] for _, p in items}
-    before = json.loads(context.cursor) if context.cursor else {}
-    context.update_cursor(json.dumps(seen, sort_keys=True))
     if not items:
         return dg.SensorResult(skip_reason="inbox empty")
-    settled = sorted(path for path, mark in seen.items() if before.get(path) == mark)
-    if not settled:
-        return dg.SensorResult(
-            skip_reason=f"{len(seen)} inbox item(s) new or still changing; importing them "
-            "once unchanged for one more evaluation"
-        )
-    run_key = json.dumps([(path, seen[path]) for path in settled])
-    config = {"ops": {"export_import": {"config": {"items": settled}}}}
-    return dg.SensorResult(run_requests=[dg.RunRequest(run_key=run_key, run_config=config)])
+    fingerprint = json.dumps(
+        [(u, p.name, p.stat().st_size, p.stat().st_mtime_ns) for u, p in items]
+    )
+    return dg.SensorResult(run_requests=[dg.RunRequest(run_key=fingerprint)])
