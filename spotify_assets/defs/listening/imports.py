@@ -32,7 +32,7 @@ INBOX_SUFFIXES = (".zip", ".json")
 class ItemResult:
     user_id: str
     item: str
-    status: str  # imported | already_imported | failed
+    status: str  # imported | already_imported | failed | still_changing
     reports: list = field(default_factory=list)
     skipped: list[str] = field(default_factory=list)  # zip entries that are not history
     error: str = ""
@@ -68,6 +68,7 @@ def import_item(
     from spotify_assets.lib.exports.memory import check_memory
 
     result = ItemResult(user_id, item.name, "imported")
+    before = _stamp(item)
     try:
         validate_user_id(user_id)
         done = imported_hashes(warehouse, user_id)
@@ -101,10 +102,24 @@ def import_item(
             result.status = "already_imported"
         _move(item, settings.inbox_dir / user_id / "imported")
     except (ExportImportError, InvalidIdError, OSError, ValueError) as exc:
+        if _stamp(item) != before:
+            # Still being copied in (a large export read half-written fails as truncated):
+            # left where it is; the sensor sees it change and tries again once it is whole.
+            result.status = "still_changing"
+            result.error = f"changed while importing, left in the inbox to retry ({exc})"
+            return result
         result.status, result.error = "failed", f"{type(exc).__name__}: {exc}"
         target = _move(item, settings.inbox_dir / user_id / "failed")
         target.with_name(target.name + ".error.txt").write_text(result.error + "\n")
     return result
+
+
+def _stamp(item: Path) -> tuple[int, int] | None:
+    try:
+        stat = item.stat()
+    except OSError:
+        return None
+    return stat.st_size, stat.st_mtime_ns
 
 
 def _days(observations: pa.Table) -> set[str]:
@@ -193,6 +208,8 @@ def export_import(
     for r in results:
         if r.status == "failed":
             context.log.error(f"import of {r.user_id}/{r.item} refused: {r.error}")
+        elif r.status == "still_changing":
+            context.log.warning(f"import of {r.user_id}/{r.item} postponed: {r.error}")
     warehouse.publish()
     reports = [rep for r in results for rep in r.reports]
     changed = sorted(set().union(*(r.days for r in results)))
@@ -200,6 +217,9 @@ def export_import(
         "dagster/row_count": sum(rep.rows_read for rep in reports),
         "files_imported": len(reports),
         "items_failed": [f"{r.user_id}/{r.item}" for r in results if r.status == "failed"],
+        "items_still_changing": [
+            f"{r.user_id}/{r.item}" for r in results if r.status == "still_changing"
+        ],
         "changed_days": dg.MetadataValue.json(changed),
         "report": dg.MetadataValue.md(_report_markdown(results)),
     }

@@ -87,3 +87,40 @@ def test_an_item_too_big_for_the_memory_is_refused_up_front_and_others_go_on(
     assert not (settings.raw_dir / RAW_SOURCE / "big").exists()
     assert list((settings.inbox_dir / "big" / "failed").glob("*.error.txt"))
     assert small.status == "imported" and small.reports[0].rows_read == 3
+
+
+def test_an_export_still_being_copied_in_is_left_for_later_then_imported(tmp_path: Path) -> None:
+    import threading
+    import time
+
+    from spotify_assets.defs.listening.imports import import_item
+    from spotify_assets.defs.resources import Warehouse
+    from spotify_assets.lib.exports.bench import write_extended_file
+    from spotify_assets.lib.settings import load_settings
+
+    settings = load_settings(data_dir=tmp_path / "data")
+    warehouse, raw = Warehouse(settings), RawStore(settings.raw_dir)
+    whole = tmp_path / "whole.json"
+    write_extended_file(whole, 40)
+    body = whole.read_bytes()
+    item = settings.inbox_dir / "alice" / "Streaming_History_Audio_2024.json"
+    item.parent.mkdir(parents=True)
+    item.write_bytes(body[: len(body) // 2])
+
+    def copy_the_rest() -> None:  # a slow copy: a few bytes a millisecond
+        with item.open("ab") as out:
+            for i in range(len(body) // 2, len(body), 8):
+                out.write(body[i : i + 8])
+                out.flush()
+                time.sleep(0.001)
+
+    copier = threading.Thread(target=copy_the_rest)
+    copier.start()
+    early = import_item(settings, warehouse, raw, "alice", item)
+    copier.join()
+
+    assert early.status == "still_changing" and "left in the inbox" in early.error
+    assert item.exists() and not (settings.inbox_dir / "alice" / "failed").exists()
+    assert not (settings.lake_dir / "exported_plays").exists()
+    done = import_item(settings, warehouse, raw, "alice", item)
+    assert done.status == "imported" and done.reports[0].rows_read == 40
