@@ -31,8 +31,9 @@ telemetry:
 concurrency:
   pools:
     # One op at a time per pool: `musicbrainz` (the 1 req/s limit holds across processes
-    # anyway; this keeps two runs from asking the same questions) and `listening_days` (two
-    # refreshes of overlapping days take turns, so neither puts back a stale day file).
+    # anyway; this keeps two runs from asking the same questions) and `days_<asset>` for each
+    # listening day asset (two refreshes of overlapping days take turns on it, so neither puts
+    # back a stale day file).
     default_limit: 1
   runs:
     max_concurrent_runs: 4

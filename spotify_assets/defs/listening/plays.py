@@ -12,13 +12,19 @@ from spotify_assets.defs.resources import Warehouse
 if TYPE_CHECKING:
     import pandas as pd
 
-# Every asset that reads and rewrites day partitions of the listening tables runs in this pool.
-# With a limit of 1 (`dagster instance concurrency set listening_days 1`; the demo's
-# dagster.yaml sets every pool to 1) two refresh runs over overlapping days take turns, so the
-# later one always reads what the earlier one wrote: without it, a run that read `plays`
-# inputs before a concurrent poll published, and wrote after that poll's refresh, would put
-# back a day file without the polled play.
-POOL = "listening_days"
+
+def day_pool(asset_name: str) -> str:
+    """The concurrency pool of an asset that rewrites day partitions of a listening table.
+
+    With every pool at limit 1 (`concurrency: pools: default_limit: 1` in dagster.yaml, as the
+    demo writes it), two refresh runs over overlapping days take turns on each asset, so the
+    later step always reads what the earlier one wrote: without it, a run that read `plays`
+    inputs before a concurrent poll published, and wrote after that poll's refresh, would put
+    back a day file without the polled play. One pool per asset, not one for all: inside a
+    run, different assets still run side by side.
+    """
+    return f"days_{asset_name}"
+
 
 # Inputs are read this far beyond the partition window: a play is filed under its start day,
 # but its observations carry its stop time, and matching looks a minute or so around it.
@@ -62,7 +68,7 @@ def _window_bounds(window: dg.TimeWindow) -> tuple[datetime, datetime]:
     backfill_policy=dg.BackfillPolicy.single_run(),
     deps=["polled_plays", "exported_plays"],
     kinds={"duckdb", "parquet"},
-    pool=POOL,
+    pool=day_pool("plays"),
 )
 def plays(
     context: dg.AssetExecutionContext, warehouse: dg.ResourceParam[Warehouse]
@@ -78,8 +84,7 @@ def plays(
     # typical extended history.
     exported = warehouse.scan(
         EXPORTED_PLAYS,
-        f"content_type = 'track' and ms_played >= {MIN_PLAY_MS} and ended_at >= ? "
-        "and ended_at < ?",
+        f"content_type = 'track' and ms_played >= {MIN_PLAY_MS} and ended_at >= ? and ended_at < ?",
         [lo, hi],
     ).to_pandas()
     polled = warehouse.scan(POLLED_PLAYS, "played_at >= ? and played_at < ?", [lo, hi]).to_pandas()
@@ -106,7 +111,7 @@ def plays(
     backfill_policy=dg.BackfillPolicy.single_run(),
     deps=["exported_plays"],
     kinds={"duckdb", "parquet"},
-    pool=POOL,
+    pool=day_pool("episode_plays"),
 )
 def episode_plays(
     context: dg.AssetExecutionContext, warehouse: dg.ResourceParam[Warehouse]

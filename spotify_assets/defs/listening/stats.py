@@ -7,7 +7,7 @@ from pathlib import Path
 import dagster as dg
 import pyarrow as pa
 
-from spotify_assets.defs.listening.plays import POOL, days_in, write_days
+from spotify_assets.defs.listening.plays import day_pool, days_in, write_days
 from spotify_assets.defs.listening.tables import (
     DAILY_LISTENING,
     LISTENING_COVERAGE,
@@ -50,18 +50,20 @@ def _plays_files(warehouse: Warehouse, window: dg.TimeWindow, margin_days: int) 
     return files
 
 
-def _daily_asset_kwargs(**extra) -> dict:
+def _daily_asset_kwargs(name: str, **extra) -> dict:
     return dict(
         group_name="listening",
         partitions_def=daily,
         backfill_policy=dg.BackfillPolicy.single_run(),
         kinds={"duckdb", "parquet"},
-        pool=POOL,
+        pool=day_pool(name),
         **extra,
     )
 
 
-@dg.asset(**_daily_asset_kwargs(deps=[dg.AssetDep("plays", partition_mapping=AROUND)]))
+@dg.asset(
+    **_daily_asset_kwargs("daily_listening", deps=[dg.AssetDep("plays", partition_mapping=AROUND)])
+)
 def daily_listening(
     context: dg.AssetExecutionContext,
     settings: dg.ResourceParam[Settings],
@@ -94,7 +96,11 @@ def daily_listening(
     )
 
 
-@dg.asset(**_daily_asset_kwargs(deps=[dg.AssetDep("plays", partition_mapping=AROUND)]))
+@dg.asset(
+    **_daily_asset_kwargs(
+        "listening_sessions", deps=[dg.AssetDep("plays", partition_mapping=AROUND)]
+    )
+)
 def listening_sessions(
     context: dg.AssetExecutionContext, warehouse: dg.ResourceParam[Warehouse]
 ) -> dg.MaterializeResult:
@@ -118,7 +124,7 @@ def listening_sessions(
     return dg.MaterializeResult(metadata={"dagster/row_count": len(frame)})
 
 
-@dg.asset(**_daily_asset_kwargs(deps=["plays"]))
+@dg.asset(**_daily_asset_kwargs("listening_coverage", deps=["plays"]))
 def listening_coverage(
     context: dg.AssetExecutionContext, warehouse: dg.ResourceParam[Warehouse]
 ) -> dg.MaterializeResult:

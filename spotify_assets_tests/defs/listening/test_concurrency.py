@@ -1,6 +1,6 @@
-"""Two refreshes of overlapping days take turns (pool `listening_days`), so the later one reads
-what the earlier one wrote. Real processes, a real SQLite Dagster instance with the demo's
-pool limit, and the run records to show the order."""
+"""Two refreshes of overlapping days take turns on each day asset (one pool per asset), so the
+later one reads what the earlier one wrote. Real processes, a real SQLite Dagster instance with
+the demo's pool limit, and the run records to show the order."""
 
 import os
 import subprocess
@@ -11,7 +11,7 @@ from pathlib import Path
 import dagster as dg
 from dagster._core.instance.ref import InstanceRef
 
-from spotify_assets.defs.listening.plays import POOL
+from spotify_assets.defs.listening.plays import day_pool
 
 RUN = textwrap.dedent(
     """
@@ -73,10 +73,10 @@ def test_overlapping_plays_refreshes_in_two_processes_take_turns(tmp_path: Path)
     instance.dispose()
 
 
-def test_every_asset_that_rewrites_listening_days_is_in_the_pool() -> None:
+def test_every_asset_that_rewrites_listening_days_has_its_own_pool() -> None:
     from spotify_assets.definitions import defs
     from spotify_assets.defs.listening.sensors import DAILY_ASSETS
 
     graph = defs()
     for name in DAILY_ASSETS:
-        assert graph.get_assets_def(name).op.pool == POOL, name
+        assert graph.get_assets_def(name).op.pool == day_pool(name), name
