@@ -12,7 +12,7 @@ def _cmd_import(args: argparse.Namespace) -> int:
     import dagster as dg
 
     from spotify_assets.defs.listening.imports import import_item
-    from spotify_assets.defs.listening.sensors import refresh_requests
+    from spotify_assets.defs.listening.sensors import refresh_requests, stats_requests
     from spotify_assets.defs.resources import Warehouse
     from spotify_assets.lib.ids import validate_user_id
     from spotify_assets.lib.orchestrate import QUIET
@@ -45,7 +45,9 @@ def _cmd_import(args: argparse.Namespace) -> int:
 
         definitions = defs()
         instance = dg.DagsterInstance.get() if args.dagster_home else dg.DagsterInstance.ephemeral()
-        for request in refresh_requests(days, run_key="cli-import"):
+        # In order: the day ranges first, then what reads all of history.
+        requests = [*refresh_requests(days, "cli-import"), *stats_requests("cli-import")]
+        for request in requests:
             job = definitions.resolve_job_def(request.job_name)
             span = dict(request.tags) or request.partition_key or ""
             print(f"refreshing {request.job_name} {span}")

@@ -1,10 +1,12 @@
 """Imports and late polls reach the stats at once: re-materialize exactly the changed days.
 
 Each `exported_plays` / `polled_plays` materialization records the UTC days whose plays it
-changed (`changed_days`). This sensor turns them into as few runs as possible: contiguous
-ranges of days, each one run over a partition range (single-run backfill policy), widened by one
-day on each side because a user's local day spans up to three UTC days. Then one run refreshes
-the all-history tables, and one the tops as of the latest day.
+changed (`changed_days`). `plays_changed_sensor` turns them into as few runs as possible:
+contiguous ranges of days, each one run over a partition range (single-run backfill policy),
+widened by one day on each side because a user's local day spans up to three UTC days. Once a
+range run has succeeded, `stats_after_refresh_sensor` refreshes the all-history tables and the
+tops as of the latest day: started together with the range runs they would read `plays` before
+the import's days are in it (a 6.7-year import's tops and heatmap showed only the last weeks).
 """
 
 from datetime import date, timedelta
@@ -62,24 +64,25 @@ def refresh_requests(days: set[str], run_key: str) -> list[dg.RunRequest]:
         )
         for start, end in day_ranges(days, keys[0], keys[-1])
     ]
-    if requests:
-        requests.append(
-            dg.RunRequest(run_key=f"{run_key}:totals", job_name=listening_totals_job.name)
-        )
-        # Tops "as of" the latest day include every older play (all_time, this_year...).
-        requests.append(
-            dg.RunRequest(
-                run_key=f"{run_key}:tops",
-                job_name=tops_from_plays_job.name,
-                partition_key=keys[-1],
-            )
-        )
     return requests
+
+
+def stats_requests(run_key: str) -> list[dg.RunRequest]:
+    """The all-history tables, and the tops "as of" the latest day (they include every older
+    play: all_time, this_year...), after a refresh of some days."""
+    return [
+        dg.RunRequest(run_key=f"{run_key}:totals", job_name=listening_totals_job.name),
+        dg.RunRequest(
+            run_key=f"{run_key}:tops",
+            job_name=tops_from_plays_job.name,
+            partition_key=daily.get_last_partition_key(),
+        ),
+    ]
 
 
 @dg.multi_asset_sensor(
     monitored_assets=[dg.AssetKey("exported_plays"), dg.AssetKey("polled_plays")],
-    jobs=[listening_refresh_job, listening_totals_job, tops_from_plays_job],
+    jobs=[listening_refresh_job],
     minimum_interval_seconds=30,
     default_status=dg.DefaultSensorStatus.RUNNING,
 )
@@ -100,3 +103,15 @@ def plays_changed_sensor(context: dg.MultiAssetSensorEvaluationContext):
     if not days:
         return dg.SkipReason("no plays changed")
     return refresh_requests(days, run_key=str(max(last_ids)))
+
+
+@dg.run_status_sensor(
+    run_status=dg.DagsterRunStatus.SUCCESS,
+    monitored_jobs=[listening_refresh_job],
+    request_jobs=[listening_totals_job, tops_from_plays_job],
+    minimum_interval_seconds=30,
+    default_status=dg.DefaultSensorStatus.RUNNING,
+)
+def stats_after_refresh_sensor(context: dg.RunStatusSensorContext):
+    """Refreshes the heatmap and today's tops once a range of days has been re-materialized."""
+    return stats_requests(run_key=context.dagster_run.run_id)
