@@ -61,6 +61,32 @@ def prepare_dagster_home(settings: Settings) -> Path:
     return home
 
 
+def release_interrupted_runs(instance: dg.DagsterInstance) -> list[str]:
+    """Cancel runs a previous demo left unfinished, and free their pool slots.
+
+    Only for the demo's own instance, before its daemon starts, when no run can be legitimately
+    in flight. A demo stopped mid-run (Ctrl-C, then SIGKILL after 10 s) can leave a run
+    "started" and holding a slot of a limit-1 pool (`days_plays`...); the default run launcher
+    cannot health-check run workers, so nothing would free it, and every later refresh of that
+    asset would wait for the slot forever.
+    """
+    unfinished = instance.get_runs(
+        filters=dg.RunsFilter(
+            statuses=[
+                dg.DagsterRunStatus.NOT_STARTED,
+                dg.DagsterRunStatus.QUEUED,
+                dg.DagsterRunStatus.STARTING,
+                dg.DagsterRunStatus.STARTED,
+                dg.DagsterRunStatus.CANCELING,
+            ]
+        )
+    )
+    for run in unfinished:
+        instance.report_run_canceled(run, message="cut off when the previous demo stopped")
+        instance.event_log_storage.free_concurrency_slots_for_run(run.run_id)
+    return [run.run_id for run in unfinished]
+
+
 def _spawn(args: list[str], env: dict[str, str] | None = None) -> subprocess.Popen[bytes]:
     # SIG_DFL for SIGINT: a child of a non-interactive shell inherits SIGINT ignored, and
     # dagster maps SIGTERM to SIGINT, so without this neither signal would stop it.
@@ -214,6 +240,8 @@ def run_demo(settings: Settings, *, exit_after_summary: bool = False, ui_port: i
     from spotify_assets.lib.orchestrate import print_summary
 
     prepare_dagster_home(settings)
+    for run_id in release_interrupted_runs(dg.DagsterInstance.get()):
+        _log(f"run {run_id} was cut off when the last demo stopped: marked canceled")
     with running_emulator_process(settings) as base_url:
         run_pipeline(settings, base_url)
         print_summary(settings)
