@@ -37,6 +37,11 @@ concurrency:
     default_limit: 1
   runs:
     max_concurrent_runs: 4
+run_retries:
+  # Only jobs tagged `dagster/max_retries` retry: the listening refresh, so a refresh cut off
+  # (a stopped demo, a crash) is run again and the days it was rebuilding reach the stats.
+  enabled: true
+  max_retries: 0
 """
 
 
