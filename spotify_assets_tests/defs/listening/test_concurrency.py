@@ -80,3 +80,16 @@ def test_every_asset_that_rewrites_listening_days_has_its_own_pool() -> None:
     graph = defs()
     for name in DAILY_ASSETS:
         assert graph.get_assets_def(name).op.pool == day_pool(name), name
+
+
+def test_a_cut_off_refresh_is_retried_where_the_demo_runs_it() -> None:
+    import yaml
+
+    from spotify_assets.defs.listening.sensors import REFRESH_RETRIES, listening_refresh_job
+    from spotify_assets.demo import DAGSTER_YAML
+
+    assert listening_refresh_job.tags["dagster/max_retries"] == str(REFRESH_RETRIES)
+    assert REFRESH_RETRIES >= 1
+    config = yaml.safe_load(DAGSTER_YAML)
+    assert config["run_retries"] == {"enabled": True, "max_retries": 0}  # only tagged jobs
+    assert config["concurrency"]["pools"]["default_limit"] == 1
