@@ -32,16 +32,21 @@ def temp_path_for(target: Path) -> Path:
 
 
 @contextlib.contextmanager
-def atomic_path(target: Path) -> Iterator[Path]:
-    """Yield a temp path to write; on success it replaces `target` atomically."""
+def atomic_path(target: Path, *, fsync_dir: bool = True) -> Iterator[Path]:
+    """Yield a temp path to write; on success it replaces `target` atomically.
+
+    `fsync_dir=False` leaves the folder's fsync to a caller publishing many files into it.
+    """
     target.parent.mkdir(parents=True, exist_ok=True)
     tmp = temp_path_for(target)
     try:
         yield tmp
         with open(tmp, "rb+") as handle:
             os.fsync(handle.fileno())
-        os.replace(tmp, target)
-        _fsync_dir(target.parent)
+        if fsync_dir:
+            publish_temp(tmp, target)
+        else:
+            os.replace(tmp, target)
     finally:
         with contextlib.suppress(FileNotFoundError):
             tmp.unlink()
@@ -72,20 +77,11 @@ def write_many_with(
     GIL), so they must not share mutable state. If a writer fails, its temp file is removed,
     writers not yet started are cancelled, files already renamed stay (each one is complete),
     and the error is raised."""
-    for directory in {target.parent for target, _ in jobs}:
-        directory.mkdir(parents=True, exist_ok=True)
 
     def publish(job: tuple[Path, Callable[[Path], None]]) -> None:
         target, writer = job
-        tmp = temp_path_for(target)
-        try:
+        with atomic_path(target, fsync_dir=False) as tmp:
             writer(tmp)
-            with open(tmp, "rb+") as handle:
-                os.fsync(handle.fileno())
-            os.replace(tmp, target)
-        finally:
-            with contextlib.suppress(FileNotFoundError):
-                tmp.unlink()
 
     # Measured on 2 cores: 4 threads publish 2,434 small files 1.75x faster than 1; 8 no faster.
     workers = workers or 4

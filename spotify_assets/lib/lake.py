@@ -137,6 +137,11 @@ def _runs(keys: pa.StringArray) -> tuple[list[str], list[int]]:
     return encoded.values.to_pylist(), counts
 
 
+def _published_files(directory: Path) -> Iterator[Path]:
+    """Parquet files under `directory` a reader may see (temp files are hidden dot-files)."""
+    return (p for p in directory.rglob("*.parquet") if not p.name.startswith("."))
+
+
 class Lake:
     def __init__(self, root: Path) -> None:
         self.root = Path(root)
@@ -263,15 +268,13 @@ class Lake:
         if not self.root.exists():
             return []
         return sorted(
-            p.name
-            for p in self.root.iterdir()
-            if p.is_dir() and any(not f.name.startswith(".") for f in p.rglob("*.parquet"))
+            p.name for p in self.root.iterdir() if p.is_dir() and any(_published_files(p))
         )
 
     def files(self, table: str) -> Iterator[Path]:
         directory = self.table_dir(table)
         if directory.exists():
-            yield from sorted(p for p in directory.rglob("*.parquet") if not p.name.startswith("."))
+            yield from sorted(_published_files(directory))
 
     def partitions(self, table: str) -> list[str]:
         directory = self.table_dir(table)

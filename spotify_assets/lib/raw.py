@@ -103,18 +103,13 @@ class RawStore:
         write_bytes_atomic(target, gzip.compress(body, compresslevel=6, mtime=0))
         return RawRef(target, digest, len(body), created=True)
 
-    def put_stream(
-        self, source: str, user_id: str, stream: BinaryIO, *, sha256: str, ext: str = "json"
-    ) -> RawRef:
-        """Land a large file by its (already known) hash, gzip-compressing it in chunks."""
-        return self.stage_stream(source, user_id, stream, sha256=sha256, ext=ext).commit()
-
     def stage_stream(
         self, source: str, user_id: str, stream: BinaryIO, *, sha256: str, ext: str = "json"
     ) -> StagedRaw:
-        """`put_stream` in two steps: read, check and compress now, into a hidden temp file;
-        `commit()` renames it into place, `discard()` drops it. Lets a caller land a file while
-        it is still deciding whether to keep it, without a reader ever seeing it meanwhile.
+        """Land a large file by its (already known) hash, gzip-compressing it in chunks, in two
+        steps: read, check and compress now, into a hidden temp file; `commit()` renames it into
+        place, `discard()` drops it. Lets a caller land a file while it is still deciding
+        whether to keep it, without a reader ever seeing it meanwhile.
 
         The bytes are read and checked against `sha256` even when the object is already
         landed, so a staged file always proves the stream held the announced content.
