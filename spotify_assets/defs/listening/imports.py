@@ -115,6 +115,7 @@ def import_item(
 
 
 def _stamp(item: Path) -> tuple[int, int] | None:
+    """(size, mtime) of an inbox item, None once it is gone."""
     try:
         stat = item.stat()
     except OSError:
@@ -248,6 +249,7 @@ def inbox_export_sensor(context: dg.SensorEvaluationContext) -> dg.SensorResult:
     if not items:
         return dg.SensorResult(skip_reason="inbox empty")
     fingerprint = json.dumps(
-        [(u, p.name, p.stat().st_size, p.stat().st_mtime_ns) for u, p in items]
+        # The same (size, mtime) stamp that tells an import a file is still changing.
+        [(u, p.name, *(_stamp(p) or ())) for u, p in items]
     )
     return dg.SensorResult(run_requests=[dg.RunRequest(run_key=fingerprint)])
