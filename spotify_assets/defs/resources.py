@@ -7,7 +7,7 @@ value, so a Dagster config layer on top would only repeat it. Construction does 
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -33,19 +33,42 @@ class Warehouse:
     def write(self, spec: TableSpec, data: Any, partition: str | None = None) -> WrittenPartition:
         return self.lake.write(spec, data, partition)
 
+    def write_partitions(
+        self, spec: TableSpec, data: Any, key_column: str, partitions: Sequence[str]
+    ) -> dict[str, int]:
+        """Replace every partition in `partitions` with the rows whose `key_column` names it."""
+        return self.lake.write_partitions(spec, data, key_column, partitions)
+
+    def partitions(self, table: str | TableSpec) -> list[str]:
+        """Keys of the table's current partitions, sorted (e.g. `2026-01-05/alice`)."""
+        return self.lake.partitions(_name(table))
+
+    def has_partition(self, table: str | TableSpec, key: str) -> bool:
+        return self.lake.partition_path(_name(table), key).exists()
+
+    def files(self, table: str | TableSpec, partitions: Iterable[str] | None = None) -> list[Path]:
+        """The current files of a table (of the given partitions only, when given; partitions
+        without a file are skipped), for DuckDB to read."""
+        name = _name(table)
+        if partitions is None:
+            return list(self.lake.files(name))
+        paths = (self.lake.partition_path(name, key) for key in partitions)
+        return [p for p in paths if p.exists()]
+
     def scan(
         self,
         spec: TableSpec,
         where: str = "true",
         params: list[Any] | None = None,
-        files: list[Path] | None = None,
+        partitions: Iterable[str] | None = None,
     ) -> pa.Table:
-        """Rows of a lake table matching `where` (DuckDB SQL, `?` parameters), as Arrow.
+        """Rows of a lake table (of the given partitions, when given) matching `where` (DuckDB
+        SQL, `?` parameters), as Arrow.
 
         A table with no files yet reads as empty with its declared schema, so a first run
         needs no special case.
         """
-        paths = [str(p) for p in (files if files is not None else self.lake.files(spec.name))]
+        paths = [str(p) for p in self.files(spec, partitions)]
         if not paths:
             return spec.schema.empty_table()
         con = duckdb.connect()
@@ -61,6 +84,10 @@ class Warehouse:
     def publish(self) -> Path:
         """Rebuild the catalog so views exist for every table the lake has now."""
         return refresh_catalog(self.lake, self.path, extra_sql=load_view_sql(DEFS_DIR))
+
+
+def _name(table: str | TableSpec) -> str:
+    return table if isinstance(table, str) else table.name
 
 
 def _land_response(raw: RawStore):

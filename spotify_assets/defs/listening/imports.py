@@ -56,8 +56,12 @@ def pending_items(inbox: Path) -> list[tuple[str, Path]]:
 
 
 def imported_hashes(warehouse: Warehouse, user_id: str) -> set[str]:
-    directory = warehouse.lake.table_dir(IMPORT_REPORTS.name) / user_id
-    return {p.stem for p in directory.glob("*.parquet")} if directory.exists() else set()
+    prefix = f"{user_id}/"
+    return {
+        key.removeprefix(prefix)
+        for key in warehouse.partitions(IMPORT_REPORTS)
+        if key.startswith(prefix)
+    }
 
 
 def import_item(

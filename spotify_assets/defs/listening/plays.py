@@ -43,7 +43,7 @@ def write_days(
     warehouse: Warehouse, spec, frame: "pd.DataFrame", days: list[date], day_column: str
 ) -> dict[str, int]:
     """Write one partition per day of the window (empty days too: the partition is replaced)."""
-    return warehouse.lake.write_partitions(
+    return warehouse.write_partitions(
         spec, frame, day_column, [day.isoformat() for day in days]
     )
 

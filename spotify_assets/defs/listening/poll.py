@@ -71,8 +71,7 @@ def _upsert(warehouse: Warehouse, user_id: str, new: "pd.DataFrame") -> set[str]
     changed = set()
     for day, rows in new.groupby(new["played_at"].dt.date):
         key = f"{user_id}/{day.isoformat()}"
-        path = warehouse.lake.partition_path(POLLED_PLAYS.name, key)
-        existing = warehouse.scan(POLLED_PLAYS, files=[path] if path.exists() else []).to_pandas()
+        existing = warehouse.scan(POLLED_PLAYS, partitions=[key]).to_pandas()
         merged = pd.concat([existing, rows], ignore_index=True) if len(existing) else rows
         # A re-poll of the same window sees the same plays: the first sighting is kept.
         merged = merged.drop_duplicates(["user_id", "played_at", "track_id"], keep="first")

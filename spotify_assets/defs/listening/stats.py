@@ -42,12 +42,7 @@ def _query(sql_file: str, files: list[Path], **tables: pa.Table) -> pa.Table:
 def _plays_files(warehouse: Warehouse, window: dg.TimeWindow, margin_days: int) -> list[Path]:
     start = window.start - timedelta(days=margin_days)
     end = window.end + timedelta(days=margin_days)
-    files = []
-    for day in days_in(dg.TimeWindow(start, end)):
-        path = warehouse.lake.partition_path(PLAYS.name, day.isoformat())
-        if path.exists():
-            files.append(path)
-    return files
+    return warehouse.files(PLAYS, [day.isoformat() for day in days_in(dg.TimeWindow(start, end))])
 
 
 def _daily_asset_kwargs(name: str, **extra) -> dict:
@@ -147,7 +142,7 @@ def listening_heatmap(
     users: dg.ResourceParam[object],
 ) -> dg.MaterializeResult:
     """One row per user, local ISO weekday and local hour with listening, over all history."""
-    files = list(warehouse.lake.files(PLAYS.name))
+    files = warehouse.files(PLAYS)
     frame = _query(
         "listening_heatmap.sql",
         files,

@@ -94,7 +94,7 @@ def lake_query(
 ) -> pa.Table:
     """Run `sql/<sql_file>` with one view per lake table in `specs` (all its files) and the
     Arrow `tables` (see `lib.query.run_sql`)."""
-    views = {s.name: LakeView(s, list(warehouse.lake.files(s.name))) for s in specs}
+    views = {s.name: LakeView(s, warehouse.files(s)) for s in specs}
     return run_sql(SQL_DIR / sql_file, views, tables)
 
 

@@ -34,20 +34,23 @@ def window_days(context: dg.AssetExecutionContext) -> list[date]:
 
 
 def snapshot_files(warehouse: Warehouse, spec: TableSpec, until: date) -> list[Path]:
-    """Files of a per-day, per-user snapshot table (`<date>/<user>.parquet`) up to `until`."""
-    files = []
-    for path in warehouse.lake.files(spec.name):
-        day = path.parent.name
-        if _is_date(day) and date.fromisoformat(day) <= until:
-            files.append(path)
-    return files
+    """Files of a per-day, per-user snapshot table (partitions `<date>/<user>`) up to `until`."""
+    keys = [
+        key
+        for key in warehouse.partitions(spec)
+        if _is_date(day := key.split("/", 1)[0]) and date.fromisoformat(day) <= until
+    ]
+    return warehouse.files(spec, keys)
+
+
+def partitions_of_day(warehouse: Warehouse, spec: TableSpec, day: date) -> list[str]:
+    """Partitions (`<date>/<user>`) of a per-day, per-user snapshot table on `day`."""
+    prefix = f"{day.isoformat()}/"
+    return [key for key in warehouse.partitions(spec) if key.startswith(prefix)]
 
 
 def files_of_day(warehouse: Warehouse, spec: TableSpec, day: date) -> list[Path]:
-    folder = warehouse.lake.table_dir(spec.name) / day.isoformat()
-    if not folder.is_dir():
-        return []
-    return sorted(p for p in folder.glob("*.parquet") if not p.name.startswith("."))
+    return warehouse.files(spec, partitions_of_day(warehouse, spec, day))
 
 
 def _is_date(text: str) -> bool:

@@ -94,15 +94,15 @@ def plays_files(warehouse: Warehouse, as_of: date) -> list[Path]:
     """`plays` files (one per UTC day) that can hold a play started by the end of local day
     `as_of` in any timezone."""
     last = as_of + timedelta(days=1)
-    files = []
-    for key in warehouse.lake.partitions(PLAYS.name):
+    keys = []
+    for key in warehouse.partitions(PLAYS):
         try:
             day = date.fromisoformat(key)
         except ValueError:
             continue
         if day <= last:
-            files.append(warehouse.lake.partition_path(PLAYS.name, key))
-    return files
+            keys.append(key)
+    return warehouse.files(PLAYS, keys)
 
 
 def artist_genres(warehouse: Warehouse) -> tuple[pa.Table, str]:

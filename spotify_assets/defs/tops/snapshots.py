@@ -28,7 +28,7 @@ import pyarrow as pa
 
 from spotify_assets.defs.partitions import daily
 from spotify_assets.defs.resources import Warehouse
-from spotify_assets.defs.tops.common import files_of_day, top_markdown, window_days
+from spotify_assets.defs.tops.common import partitions_of_day, top_markdown, window_days
 from spotify_assets.defs.tops.tables import TIME_RANGES, TOP_ARTISTS, TOP_TRACKS
 from spotify_assets.lib.lake import TableSpec
 
@@ -126,7 +126,7 @@ def _partition(day: date, user_id: str) -> str:
 
 def _has_snapshot(warehouse: Warehouse, day: date, user_id: str) -> bool:
     return all(
-        warehouse.lake.partition_path(spec.name, _partition(day, user_id)).exists()
+        warehouse.has_partition(spec, _partition(day, user_id))
         for spec in SPECS.values()
     )
 
@@ -149,8 +149,7 @@ def _copy(warehouse: Warehouse, user_id: str, source: date, day: date) -> UserSn
     """The rows of the user's last pull (made within the cooldown), filed under `day`."""
     track_count = 0
     for spec in SPECS.values():
-        path = warehouse.lake.partition_path(spec.name, _partition(source, user_id))
-        table = warehouse.scan(spec, files=[path])
+        table = warehouse.scan(spec, partitions=[_partition(source, user_id)])
         index = table.schema.get_field_index("snapshot_date")
         table = table.set_column(
             index, "snapshot_date", pa.array([day] * table.num_rows, pa.date32())
@@ -213,7 +212,7 @@ def _report(snapshots: list[UserSnapshot]) -> str:
 
 
 def _day_table(warehouse: Warehouse, spec: TableSpec, day: date) -> pa.Table:
-    return warehouse.scan(spec, files=files_of_day(warehouse, spec, day))
+    return warehouse.scan(spec, partitions=partitions_of_day(warehouse, spec, day))
 
 
 def _track_label(row: dict) -> str:

@@ -14,7 +14,7 @@ from datetime import date, timedelta
 import duckdb
 import pytest
 
-from spotify_assets.defs.tops.common import files_of_day
+from spotify_assets.defs.tops.common import partitions_of_day
 from spotify_assets.defs.tops.snapshots import FORCE_TAG, top_items
 from spotify_assets.defs.tops.tables import TIME_RANGES, TOP_ARTISTS, TOP_TRACKS
 from spotify_assets.lib.orchestrate import RANGE_END_TAG, RANGE_START_TAG
@@ -23,7 +23,7 @@ from spotify_assets_tests.defs.tops.conftest import USERS, Enrolled, metadata, t
 
 def rows(enrolled: Enrolled, spec, day: str) -> list[dict]:
     table = enrolled.warehouse.scan(
-        spec, files=files_of_day(enrolled.warehouse, spec, date.fromisoformat(day))
+        spec, partitions=partitions_of_day(enrolled.warehouse, spec, date.fromisoformat(day))
     )
     return sorted(table.to_pylist(), key=lambda r: (r["user_id"], r["time_range"], r["rank"]))
 
