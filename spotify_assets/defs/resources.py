@@ -7,7 +7,8 @@ value, so a Dagster config layer on top would only repeat it. Construction does 
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from contextlib import AbstractContextManager
 from pathlib import Path
 from typing import Any
 
@@ -16,7 +17,7 @@ import duckdb
 import pyarrow as pa
 
 from spotify_assets.lib.catalog import load_view_sql, refresh_catalog
-from spotify_assets.lib.lake import Lake, TableSpec, WrittenPartition
+from spotify_assets.lib.lake import Lake, LakeTransaction, TableSpec, WrittenPartition
 from spotify_assets.lib.raw import RawStore
 from spotify_assets.lib.settings import Settings, get_settings
 
@@ -24,36 +25,58 @@ DEFS_DIR = Path(__file__).parent
 
 
 class Warehouse:
-    """The lake plus its DuckDB catalog: assets write partitions here, then publish."""
+    """The lake plus its DuckDB catalog: assets write partitions here, then publish.
+
+    Each write is committed at once (other runs read it); analysts see it once `publish`
+    has built the catalog of the new generation. `stale` marks the UTC days whose derived
+    listening tables must be recomputed, in the same commit as the data that changed them.
+    """
 
     def __init__(self, settings: Settings) -> None:
         self.lake = Lake(settings.lake_dir)
         self.path = settings.warehouse_path
 
-    def write(self, spec: TableSpec, data: Any, partition: str | None = None) -> WrittenPartition:
-        return self.lake.write(spec, data, partition)
+    def write(
+        self,
+        spec: TableSpec,
+        data: Any,
+        partition: str | None = None,
+        *,
+        stale: Mapping[str, Iterable[str]] | None = None,
+    ) -> WrittenPartition:
+        return self.lake.write(spec, data, partition, stale=stale)
 
     def write_partitions(
-        self, spec: TableSpec, data: Any, key_column: str, partitions: Sequence[str]
+        self,
+        spec: TableSpec,
+        data: Any,
+        key_column: str,
+        partitions: Sequence[str],
+        *,
+        stale: Mapping[str, Iterable[str]] | None = None,
     ) -> dict[str, int]:
-        """Replace every partition in `partitions` with the rows whose `key_column` names it."""
-        return self.lake.write_partitions(spec, data, key_column, partitions)
+        """Replace every partition in `partitions` with the rows whose `key_column` names it,
+        in one commit; partitions without rows are removed."""
+        return self.lake.write_partitions(spec, data, key_column, partitions, stale=stale)
+
+    def transaction(
+        self, *, stale: Mapping[str, Iterable[str]] | None = None
+    ) -> AbstractContextManager[LakeTransaction]:
+        """Writes to several tables that become current together (`tx.write(...)`)."""
+        return self.lake.transaction(stale=stale)
 
     def partitions(self, table: str | TableSpec) -> list[str]:
         """Keys of the table's current partitions, sorted (e.g. `2026-01-05/alice`)."""
         return self.lake.partitions(_name(table))
 
     def has_partition(self, table: str | TableSpec, key: str) -> bool:
-        return self.lake.partition_path(_name(table), key).exists()
+        return self.lake.has_partition(_name(table), key)
 
     def files(self, table: str | TableSpec, partitions: Iterable[str] | None = None) -> list[Path]:
         """The current files of a table (of the given partitions only, when given; partitions
-        without a file are skipped), for DuckDB to read."""
-        name = _name(table)
-        if partitions is None:
-            return list(self.lake.files(name))
-        paths = (self.lake.partition_path(name, key) for key in partitions)
-        return [p for p in paths if p.exists()]
+        without a file are skipped), for DuckDB to read. Files are immutable: what a run
+        lists stays readable (for the housekeeping grace period) even if superseded."""
+        return self.lake.files(_name(table), partitions)
 
     def scan(
         self,
@@ -82,7 +105,8 @@ class Warehouse:
             con.close()
 
     def publish(self) -> Path:
-        """Rebuild the catalog so views exist for every table the lake has now."""
+        """Build the catalog of the lake's current generation: analysts see every commit
+        made so far (a no-op when the catalog already shows it)."""
         return refresh_catalog(self.lake, self.path, extra_sql=load_view_sql(DEFS_DIR))
 
 

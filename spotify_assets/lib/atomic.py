@@ -1,9 +1,11 @@
 """Crash-safe file publication: write beside the target, fsync, rename into place.
 
-A reader (DuckDB globbing `*.parquet`, an analyst, another run) sees either the old file or the
-new one, never a partial one. Temp files are hidden dot-files ending in `.tmp-<pid>-<random>`,
-so no glob that a reader uses matches them; a writer killed with -9 leaves one behind, which
-`sweep_stale_temps` removes once its process is gone.
+Nobody ever sees a partial file: temp files are hidden dot-files ending in
+`.tmp-<pid>-<random>`, which no reader's glob matches; a writer killed with -9 leaves one behind,
+which `sweep_stale_temps` removes once its process is gone. A rename over an existing file is
+only safe for files read in one go (raw landings, which are never replaced, small state files):
+DuckDB reopens a Parquet file while scanning it, so lake data files are never replaced at all
+(see `lib/lake`).
 """
 
 from __future__ import annotations
@@ -11,14 +13,13 @@ from __future__ import annotations
 import contextlib
 import os
 import uuid
-from collections.abc import Callable, Iterator, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Iterator
 from pathlib import Path
 
 TMP_MARK = ".tmp-"
 
 
-def _fsync_dir(directory: Path) -> None:
+def fsync_dir(directory: Path) -> None:
     fd = os.open(directory, os.O_RDONLY)
     try:
         os.fsync(fd)
@@ -32,21 +33,15 @@ def temp_path_for(target: Path) -> Path:
 
 
 @contextlib.contextmanager
-def atomic_path(target: Path, *, fsync_dir: bool = True) -> Iterator[Path]:
-    """Yield a temp path to write; on success it replaces `target` atomically.
-
-    `fsync_dir=False` leaves the folder's fsync to a caller publishing many files into it.
-    """
+def atomic_path(target: Path) -> Iterator[Path]:
+    """Yield a temp path to write; on success it replaces `target` atomically."""
     target.parent.mkdir(parents=True, exist_ok=True)
     tmp = temp_path_for(target)
     try:
         yield tmp
         with open(tmp, "rb+") as handle:
             os.fsync(handle.fileno())
-        if fsync_dir:
-            publish_temp(tmp, target)
-        else:
-            os.replace(tmp, target)
+        publish_temp(tmp, target)
     finally:
         with contextlib.suppress(FileNotFoundError):
             tmp.unlink()
@@ -55,45 +50,12 @@ def atomic_path(target: Path, *, fsync_dir: bool = True) -> Iterator[Path]:
 def publish_temp(tmp: Path, target: Path) -> None:
     """Rename a complete, fsynced temp file (from `temp_path_for(target)`) into place."""
     os.replace(tmp, target)
-    _fsync_dir(target.parent)
+    fsync_dir(target.parent)
 
 
 def write_bytes_atomic(target: Path, data: bytes) -> None:
     with atomic_path(target) as tmp:
         tmp.write_bytes(data)
-
-
-def write_with(target: Path, writer: Callable[[Path], None]) -> None:
-    with atomic_path(target) as tmp:
-        writer(tmp)
-
-
-def write_many_with(
-    jobs: Sequence[tuple[Path, Callable[[Path], None]]], workers: int | None = None
-) -> None:
-    """`write_with` for many targets at once: each file is written to its own temp file,
-    fsynced and renamed into place, as one write would be; each directory is fsynced once at
-    the end instead of once per file. Writers run in threads (Parquet and gzip release the
-    GIL), so they must not share mutable state. If a writer fails, its temp file is removed,
-    writers not yet started are cancelled, files already renamed stay (each one is complete),
-    and the error is raised."""
-
-    def publish(job: tuple[Path, Callable[[Path], None]]) -> None:
-        target, writer = job
-        with atomic_path(target, fsync_dir=False) as tmp:
-            writer(tmp)
-
-    # Measured on 2 cores: 4 threads publish 2,434 small files 1.75x faster than 1; 8 no faster.
-    workers = workers or 4
-    if workers <= 1 or len(jobs) <= 1:
-        for job in jobs:
-            publish(job)
-    else:
-        with ThreadPoolExecutor(workers, thread_name_prefix="publish") as pool:
-            # Iterating re-raises the first failure and cancels the jobs not yet started.
-            list(pool.map(publish, jobs))
-    for directory in {target.parent for target, _ in jobs}:
-        _fsync_dir(directory)
 
 
 def _pid_alive(pid: int) -> bool:

@@ -63,6 +63,10 @@ class Settings(BaseSettings):
     musicbrainz_min_interval_s: float = Field(1.0, alias="MUSICBRAINZ_MIN_INTERVAL", ge=0, le=60)
     # Pins the emulator world's "now" (default: the current hour), for reproducible demos.
     demo_end: datetime | None = Field(None, alias="SPOTIFY_ASSETS_DEMO_END")
+    # Superseded lake files are kept this long for runs that listed them before a commit.
+    lake_grace_minutes: float = Field(60.0, alias="SPOTIFY_ASSETS_LAKE_GRACE_MINUTES", ge=0)
+    # `users remove` waits this long for analysts to close catalogs that still list the user.
+    forget_wait_s: float = Field(30.0, alias="SPOTIFY_ASSETS_FORGET_WAIT_SECONDS", ge=0)
     # Memory an import may use; unset = what the machine has available when the import runs.
     import_memory_bytes: int | None = Field(None, alias="SPOTIFY_ASSETS_IMPORT_MEMORY", gt=0)
 

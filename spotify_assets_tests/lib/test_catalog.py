@@ -1,5 +1,8 @@
-"""The DuckDB catalog: views over the lake, readable while runs publish, CLI-compatible."""
+"""The DuckDB catalog: one generation of the lake per file, readable while runs publish,
+relocatable, CLI-compatible."""
 
+import os
+import shutil
 import subprocess
 import sys
 import textwrap
@@ -8,7 +11,7 @@ from pathlib import Path
 import duckdb
 import pyarrow as pa
 
-from spotify_assets.lib.catalog import refresh_catalog, summarize
+from spotify_assets.lib.catalog import catalog_generation, connect, refresh_catalog, summarize
 from spotify_assets.lib.lake import Column, Lake, TableSpec
 
 A = TableSpec("alpha", "One row per alpha.", [Column("user_id", pa.string(), "the user")])
@@ -16,11 +19,14 @@ B = TableSpec("beta", "One row per beta.", [Column("n", pa.int64(), "a number")]
 
 ANALYST = textwrap.dedent(
     """
-    import sys, duckdb
+    import os, sys, duckdb
+    os.chdir(os.path.dirname(sys.argv[1]))  # the catalog's lake paths are relative to it
     con = duckdb.connect(sys.argv[1], read_only=True)
+    snapshot = "select is_latest from warehouse_snapshot"
     print(con.execute("select count(*) from alpha").fetchone()[0], flush=True)
     sys.stdin.readline()  # hold the connection while the pipeline publishes
     print(con.execute("select count(*) from alpha").fetchone()[0], flush=True)
+    print(con.execute(snapshot).fetchone()[0], flush=True)
     """
 )
 
@@ -58,7 +64,7 @@ def test_derived_views_wait_for_their_tables(tmp_path: Path) -> None:
     }
 
 
-def test_an_open_analyst_connection_and_a_publishing_run_both_succeed(tmp_path: Path) -> None:
+def test_an_open_connection_keeps_its_generation_and_is_told_it_is_old(tmp_path: Path) -> None:
     lake = Lake(tmp_path / "lake")
     db = tmp_path / "warehouse.duckdb"
     lake.write(A, [{"user_id": "a"}], "2026-01-01")
@@ -76,47 +82,116 @@ def test_an_open_analyst_connection_and_a_publishing_run_both_succeed(tmp_path: 
     refresh_catalog(lake, db)
     analyst.stdin.write("\n")
     analyst.stdin.flush()
-    assert analyst.stdout.readline().strip() == "2"  # views glob the lake: new rows show
+    # Its snapshot does not change under it (no mix of generations), and it can tell.
+    assert analyst.stdout.readline().strip() == "1"
+    assert analyst.stdout.readline().strip() == "False"
     assert analyst.wait(timeout=30) == 0
-    assert summarize(db).views == {"alpha": 2, "beta": 1}  # new connections see the new view
+    assert summarize(db).views == {"alpha": 2, "beta": 1}  # new connections see the new one
 
 
 def test_the_duckdb_cli_from_pypi_opens_the_catalog(tmp_path: Path) -> None:
-    lake = Lake(tmp_path / "lake")
+    lake = Lake(tmp_path / "data" / "lake")
     lake.write(A, [{"user_id": "a"}], "2026-01-01")
-    db = refresh_catalog(lake, tmp_path / "warehouse.duckdb")
+    db = refresh_catalog(lake, tmp_path / "data" / "warehouse.duckdb")
     cli = Path(sys.executable).parent / "duckdb"
+    query = ["-csv", "-c", "select count(*) as n from alpha"]
+    # From the data folder, as the README says ...
     out = subprocess.run(
-        [str(cli), "-readonly", str(db), "-csv", "-c", "select count(*) as n from alpha"],
+        [str(cli), "-readonly", db.name, *query],
         capture_output=True,
         text=True,
         check=True,
+        cwd=db.parent,
+    )
+    assert out.stdout.split() == ["n", "1"]
+    # ... or from anywhere with DuckDB's file_search_path (what `spotify-assets sql` sets).
+    out = subprocess.run(
+        [str(cli), "-readonly", "-cmd", f"set file_search_path = '{db.parent}'", str(db), *query],
+        capture_output=True,
+        text=True,
+        check=True,
+        cwd=tmp_path,
     )
     assert out.stdout.split() == ["n", "1"]
 
 
-def test_publish_rebuilds_only_when_tables_docs_or_views_change(tmp_path: Path) -> None:
+def test_publish_rebuilds_only_when_the_generation_docs_or_views_change(tmp_path: Path) -> None:
     lake = Lake(tmp_path / "lake")
     db_path = tmp_path / "w.duckdb"
     lake.write(A, [{"user_id": "a"}], "2026-01-01")
     refresh_catalog(lake, db_path)
     first = db_path.stat().st_ino
+    refresh_catalog(lake, db_path)
+    assert db_path.stat().st_ino == first  # nothing new: not rebuilt
+    lake.write(A, [{"user_id": "a"}], "2026-01-01")  # the same content: no new generation
+    refresh_catalog(lake, db_path)
+    assert db_path.stat().st_ino == first
+
     lake.write(A, [{"user_id": "b"}, {"user_id": "c"}], "2026-01-02")
     refresh_catalog(lake, db_path)
-    assert db_path.stat().st_ino == first  # not rebuilt: the view's glob sees the new file
-    assert summarize(db_path).views == {"alpha": 3}
-
-    lake.write(B, [{"n": 1}], "2026-01-01")  # a new table
-    refresh_catalog(lake, db_path)
     assert db_path.stat().st_ino != first
-    assert summarize(db_path).views == {"alpha": 3, "beta": 1}
+    assert summarize(db_path).views == {"alpha": 3}
+    assert catalog_generation(db_path) == lake.generation() == 2
 
     second = db_path.stat().st_ino
-    documented = TableSpec("alpha", "One row per alpha, reworded.", A.columns)
-    lake.write(documented, [{"user_id": "a"}], "2026-01-01")  # same table, new doc
-    refresh_catalog(lake, db_path)
+    refresh_catalog(lake, db_path, extra_sql={"alpha_total": "select count(*) as n from alpha"})
     assert db_path.stat().st_ino != second
-    third = db_path.stat().st_ino
-    refresh_catalog(lake, db_path, extra_sql={"n_total": "select sum(n) as total from beta"})
-    assert db_path.stat().st_ino != third
-    assert summarize(db_path).views["n_total"] == 1
+    assert summarize(db_path).views["alpha_total"] == 1
+
+
+def test_a_copied_data_folder_answers_with_its_own_lake(tmp_path: Path) -> None:
+    lake = Lake(tmp_path / "data" / "lake")
+    lake.write(A, [{"user_id": "a"}], "2026-01-01")
+    refresh_catalog(lake, tmp_path / "data" / "warehouse.duckdb")
+    shutil.copytree(tmp_path / "data", tmp_path / "copy")
+    copied = Lake(tmp_path / "copy" / "lake")
+    copied.write(A, [{"user_id": "b"}], "2026-01-02")  # the copy goes its own way
+    assert summarize(tmp_path / "data" / "warehouse.duckdb").views == {"alpha": 1}
+    # Even before its own publish, the copied catalog reads the copied lake ...
+    assert summarize(tmp_path / "copy" / "warehouse.duckdb").views == {"alpha": 1}
+    shutil.rmtree(tmp_path / "data")  # ... and needs nothing of the original
+    refresh_catalog(copied, tmp_path / "copy" / "warehouse.duckdb")
+    assert summarize(tmp_path / "copy" / "warehouse.duckdb").views == {"alpha": 2}
+    stored = (tmp_path / "copy" / "warehouse.duckdb").read_bytes()
+    assert str(tmp_path).encode() not in stored
+
+
+def test_a_table_without_rows_is_an_empty_typed_view(tmp_path: Path) -> None:
+    lake = Lake(tmp_path / "lake")
+    lake.write_partitions(B, [], "n", ["1"])  # documented, but no partition has rows
+    db = refresh_catalog(lake, tmp_path / "w.duckdb")
+    con = connect(db)
+    try:
+        assert con.execute("select count(*) from beta").fetchone() == (0,)
+        assert con.execute("describe beta").fetchall()[0][:2] == ("n", "BIGINT")
+    finally:
+        con.close()
+
+
+PUBLISHER = textwrap.dedent(
+    """
+    import sys
+    from pathlib import Path
+    sys.path.insert(0, {root!r})
+    from spotify_assets.lib.catalog import refresh_catalog
+    from spotify_assets.lib.lake import Lake
+    from spotify_assets_tests.lib.test_catalog import A
+    lake = Lake(Path({lake!r}))
+    me = sys.argv[1]
+    for i in range(15):
+        lake.write(A, [{{"user_id": f"p{{me}}-{{i}}"}}], f"k{{me}}-{{i}}")
+        refresh_catalog(lake, Path({db!r}))
+    """
+)
+
+
+def test_concurrent_publishers_end_on_the_latest_generation(tmp_path: Path) -> None:
+    lake = Lake(tmp_path / "lake")
+    db = tmp_path / "warehouse.duckdb"
+    root = str(Path(__file__).resolve().parents[2])
+    script = PUBLISHER.format(root=root, lake=str(lake.root), db=str(db))
+    children = [subprocess.Popen([sys.executable, "-c", script, str(n)]) for n in range(2)]
+    assert [c.wait(timeout=120) for c in children] == [0, 0]
+    assert catalog_generation(db) == lake.generation() == 30
+    assert summarize(db).views == {"alpha": 30}
+    assert not [p for p in os.listdir(tmp_path) if ".tmp-" in p]

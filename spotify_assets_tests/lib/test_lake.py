@@ -1,15 +1,18 @@
-"""The lake writer: explicit schemas, whole-partition replacement, crash safety."""
+"""The lake writer: explicit schemas, immutable files, one manifest commit per write, crash
+safety, the daily layout adopted as it is."""
 
-import hashlib
+import datetime as dt
+import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
+import tarfile
 import textwrap
 import time
 from pathlib import Path
 
-import duckdb
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
@@ -26,32 +29,56 @@ PLAYS = TableSpec(
     ],
     sort_by=["user_id", "track"],
 )
+DAYS = TableSpec(
+    "days",
+    "One row per play, partitioned by day.",
+    [
+        Column("user_id", pa.string(), "who played", nullable=False),
+        Column("day", pa.date32(), "when"),
+        Column("track", pa.string(), "what"),
+    ],
+    sort_by=["user_id", "track"],
+)
+FIXTURE = Path(__file__).parents[1] / "fixtures" / "daily_layout_data.tgz"
 
 
 def _rows(n: int, user: str = "alice") -> list[dict]:
     return [{"user_id": user, "track": f"t{i:07d}", "ms_played": i} for i in range(n)]
 
 
-def test_partition_path_and_replacement(tmp_path: Path) -> None:
+def _day_rows(n: int) -> list[dict]:
+    days = [dt.date(2026, 1, 30) + dt.timedelta(days=i) for i in range(4)]
+    return [
+        {"user_id": f"u{i % 3}", "day": days[i % 4], "track": f"t{(i * 7) % 50:03d}"}
+        for i in range(n)
+    ]
+
+
+def test_a_write_adds_a_new_immutable_file_and_supersedes_the_old_one(tmp_path: Path) -> None:
     lake = Lake(tmp_path)
-    written = lake.write(PLAYS, _rows(3), "2026-01-05")
-    assert written.path == tmp_path / "plays" / "2026-01-05.parquet"
-    assert written.rows == 3
-    lake.write(PLAYS, _rows(1), "2026-01-05")
-    assert pq.read_table(written.path).num_rows == 1  # replaced whole, not appended
+    first = lake.write(PLAYS, _rows(3), "2026-01-05")
+    first_bytes = first.path.read_bytes()
+    # Date keys are filed under their month; the name carries a hash of the bytes.
+    assert first.path.parent == tmp_path / "plays" / "2026-01"
+    assert first.path.name.startswith("2026-01-05.") and first.rows == 3
+    second = lake.write(PLAYS, _rows(1), "2026-01-05")
+    assert second.path != first.path
+    assert first.path.read_bytes() == first_bytes  # never changed: a reader of it reads on
+    assert lake.read("plays", "2026-01-05").num_rows == 1  # replaced whole, not appended
     assert lake.partitions("plays") == ["2026-01-05"]
+    assert lake.files("plays") == [second.path]
 
 
-def test_same_input_gives_byte_identical_files(tmp_path: Path) -> None:
+def test_same_input_gives_the_same_file_and_no_new_generation(tmp_path: Path) -> None:
     a, b = Lake(tmp_path / "a"), Lake(tmp_path / "b")
     rows = _rows(50)
+    written_a = a.write(PLAYS, rows, "2026-01-05")
+    written_b = b.write(PLAYS, list(reversed(rows)), "2026-01-05")  # order does not matter
+    assert written_a.path.relative_to(a.root) == written_b.path.relative_to(b.root)
+    assert written_a.path.read_bytes() == written_b.path.read_bytes()
+    gen = a.generation()
     a.write(PLAYS, rows, "2026-01-05")
-    b.write(PLAYS, list(reversed(rows)), "2026-01-05")  # order does not matter: sort_by
-    digest = [
-        hashlib.sha256(lake.partition_path("plays", "2026-01-05").read_bytes()).hexdigest()
-        for lake in (a, b)
-    ]
-    assert digest[0] == digest[1]
+    assert a.generation() == gen  # re-running a partition with unchanged input is free
 
 
 def test_schema_is_enforced(tmp_path: Path) -> None:
@@ -62,7 +89,7 @@ def test_schema_is_enforced(tmp_path: Path) -> None:
         lake.write(PLAYS, [{"user_id": None, "track": "t", "ms_played": 1}], "d")
     with pytest.raises(SchemaMismatchError):
         lake.write(PLAYS, [{"user_id": "a", "track": "t", "ms_played": "lots"}], "d")
-    assert not list(lake.files("plays"))
+    assert lake.files("plays") == []
 
 
 @pytest.mark.parametrize("key", ["../x", "/abs", "a/../../b", ".hidden", ""])
@@ -78,7 +105,75 @@ def test_remove_user_rows(tmp_path: Path) -> None:
     assert lake.remove_user_rows("alice") == (7, 2)
     remaining = lake.read("plays")
     assert set(remaining.column("user_id").to_pylist()) == {"bob"}
-    assert lake.read("plays", "2026-01-06").schema.equals(PLAYS.schema)
+    assert lake.partitions("plays") == ["2026-01-05"]  # a partition left empty is gone
+    assert lake.read("plays", "2026-01-05").schema.equals(PLAYS.schema)
+
+
+def test_write_partitions_equals_one_write_per_partition(tmp_path: Path) -> None:
+    rows = _day_rows(200)
+    days = [*sorted({r["day"] for r in rows}), dt.date(2026, 2, 3)]  # no rows for the last day
+    keys = [d.isoformat() for d in days]
+    batch, single = Lake(tmp_path / "batch"), Lake(tmp_path / "single")
+    counts = batch.write_partitions(DAYS, list(reversed(rows)), "day", keys)
+    for d in days[:-1]:
+        single.write(DAYS, [r for r in rows if r["day"] == d], d.isoformat())
+    assert counts == {k: sum(r["day"].isoformat() == k for r in rows) for k in keys}
+    assert counts[keys[-1]] == 0 and not batch.has_partition("days", keys[-1])
+    for key in keys[:-1]:
+        (a,), (b,) = batch.files("days", [key]), single.files("days", [key])
+        assert a.relative_to(batch.root) == b.relative_to(single.root)
+        assert a.read_bytes() == b.read_bytes(), key
+    # Two months, two folders; no temp file left anywhere.
+    assert sorted(p.name for p in (batch.root / "days").iterdir()) == ["2026-01", "2026-02"]
+    assert not [p for p in batch.root.rglob("*") if ".tmp-" in p.name]
+
+
+def test_a_range_rewrite_removes_days_that_lost_their_rows(tmp_path: Path) -> None:
+    lake = Lake(tmp_path)
+    rows = _day_rows(40)
+    keys = sorted({r["day"].isoformat() for r in rows})
+    lake.write_partitions(DAYS, rows, "day", keys)
+    kept = [r for r in rows if r["day"].isoformat() != keys[1]]
+    lake.write_partitions(DAYS, kept, "day", keys)
+    assert lake.partitions("days") == [keys[0], *keys[2:]]
+
+
+def test_write_partitions_refuses_rows_outside_the_partitions(tmp_path: Path) -> None:
+    lake = Lake(tmp_path)
+    rows = [{"user_id": "u", "day": dt.date(2026, 1, 9), "track": "t"}]
+    with pytest.raises(ValueError, match="2026-01-09"):
+        lake.write_partitions(DAYS, rows, "day", ["2026-01-08"])
+    assert lake.partitions("days") == [] and lake.generation() == 0
+
+
+def test_a_transaction_commits_several_tables_together_or_not_at_all(tmp_path: Path) -> None:
+    lake = Lake(tmp_path)
+    with pytest.raises(RuntimeError, match="boom"), lake.transaction() as tx:
+        tx.write(PLAYS, _rows(2), "2026-01-05")
+        raise RuntimeError("boom")
+    assert lake.partitions("plays") == [] and lake.generation() == 0
+    with lake.transaction(stale={"listening": ["2026-01-05"]}) as tx:
+        tx.write(PLAYS, _rows(2), "2026-01-05")
+        tx.write_partitions(DAYS, _day_rows(2), "day", ["2026-01-30", "2026-01-31"])
+    assert lake.generation() == 1  # one commit: one generation
+    assert lake.partitions("plays") == ["2026-01-05"]
+    assert lake.partitions("days") == ["2026-01-30", "2026-01-31"]
+    assert lake.manifest.stale("listening") == {"2026-01-05": 1}
+
+
+def test_stale_marks_clear_only_for_what_a_successful_run_claimed(tmp_path: Path) -> None:
+    lake = Lake(tmp_path)
+    lake.mark_stale("listening", ["2026-01-05", "2026-01-06"])
+    assert lake.manifest.claim("run-a", "listening", ["2026-01-05", "2026-01-06"]) == {
+        "2026-01-05": 1,
+        "2026-01-06": 1,
+    }
+    lake.mark_stale("listening", ["2026-01-06"])  # changed again while run-a computes
+    lake.manifest.claim("run-b", "listening", ["2026-01-05"])
+    assert lake.manifest.settle("run-b", succeeded=False) == 0
+    assert lake.manifest.settle("run-a", succeeded=True) == 1
+    assert lake.manifest.stale("listening") == {"2026-01-06": 2}
+    assert lake.manifest.claiming_runs() == []
 
 
 WRITER = textwrap.dedent(
@@ -93,89 +188,57 @@ WRITER = textwrap.dedent(
 )
 
 
-def test_kill_9_mid_write_leaves_the_previous_partition_intact(tmp_path: Path) -> None:
+def test_kill_9_mid_write_leaves_the_current_partition_intact(tmp_path: Path) -> None:
     lake = Lake(tmp_path / "lake")
-    lake.write(PLAYS, _rows(5), "2026-01-05")
-    before = lake.partition_path("plays", "2026-01-05").read_bytes()
+    before = lake.write(PLAYS, _rows(5), "2026-01-05").path
     root = str(Path(__file__).resolve().parents[2])
     child = subprocess.Popen([sys.executable, "-c", WRITER.format(root=root, lake=str(lake.root))])
-    pattern = f".2026-01-05.parquet.tmp-{child.pid}-*"
+    folder = before.parent
     deadline = time.monotonic() + 60
-    while not (temps := list(lake.table_dir("plays").glob(pattern))) or not temps[0].stat().st_size:
+    while not (temps := list(folder.glob(f".2026-01-05.tmp-{child.pid}-*"))) or not temps[
+        0
+    ].stat().st_size:
         assert child.poll() is None, "writer finished before it could be killed"
         assert time.monotonic() < deadline
         time.sleep(0.005)
-    temp = temps[0]
     os.kill(child.pid, signal.SIGKILL)
     child.wait()
-    assert temp.exists()  # the crash left its partial file behind ...
-    assert lake.partition_path("plays", "2026-01-05").read_bytes() == before  # ... not here
-    # ... and readers that glob the table never see it.
-    rows = duckdb.sql(
-        f"select count(*), min(user_id) from read_parquet('{lake.glob('plays')}')"
-    ).fetchall()
-    assert rows == [(5, "alice")]
-    lake.write(PLAYS, _rows(2), "2026-01-06")  # the next write sweeps the dead writer's temp
-    assert not temp.exists()
+    assert temps[0].exists()  # the crash left its partial, hidden file behind ...
+    assert lake.files("plays") == [before]  # ... and the manifest still names the old file
+    assert lake.read("plays").column("user_id").to_pylist() == ["alice"] * 5
+    lake.write(PLAYS, _rows(2), "2026-01-06")  # the next write in that folder sweeps it
+    assert not temps[0].exists()
 
 
-DAYS = TableSpec(
-    "days",
-    "One row per play, partitioned by day.",
-    [
-        Column("user_id", pa.string(), "who played", nullable=False),
-        Column("day", pa.date32(), "when"),
-        Column("track", pa.string(), "what"),
-    ],
-    sort_by=["user_id", "track"],
-)
+def test_a_copied_lake_reads_its_own_files(tmp_path: Path) -> None:
+    lake = Lake(tmp_path / "a" / "lake")
+    lake.write(PLAYS, _rows(3), "2026-01-05")
+    shutil.copytree(tmp_path / "a", tmp_path / "b")
+    copy = Lake(tmp_path / "b" / "lake")
+    copy.write(PLAYS, _rows(1, "bob"), "2026-01-06")
+    assert all(p.is_relative_to(copy.root) for p in copy.files("plays"))
+    assert copy.read("plays").num_rows == 4 and lake.read("plays").num_rows == 3
+    manifest = (copy.root / "_manifest.sqlite3").read_bytes()
+    assert str(tmp_path).encode() not in manifest  # no absolute path is stored
 
 
-def test_write_partitions_equals_one_write_per_partition(tmp_path: Path) -> None:
-    import datetime as dt
-
-    days = [dt.date(2026, 1, 1) + dt.timedelta(days=i) for i in range(5)]
-    rows = [
-        {"user_id": f"u{i % 3}", "day": days[i % 4], "track": f"t{(i * 7) % 50:03d}"}
-        for i in range(200)
-    ]  # no rows for the last day
-    batch, single = Lake(tmp_path / "batch"), Lake(tmp_path / "single")
-    keys = [d.isoformat() for d in days]
-    counts = batch.write_partitions(DAYS, list(reversed(rows)), "day", keys)
-    for d in days:
-        single.write(DAYS, [r for r in rows if r["day"] == d], d.isoformat())
-    assert counts == {k: sum(r["day"].isoformat() == k for r in rows) for k in keys}
-    assert counts[keys[-1]] == 0
-    for key in keys:
-        a = batch.partition_path("days", key).read_bytes()
-        assert a == single.partition_path("days", key).read_bytes(), key
-    assert not [p for p in (tmp_path / "batch" / "days").iterdir() if ".tmp-" in p.name]
-
-
-def test_write_partitions_refuses_rows_outside_the_partitions(tmp_path: Path) -> None:
-    import datetime as dt
-
-    lake = Lake(tmp_path)
-    rows = [{"user_id": "u", "day": dt.date(2026, 1, 9), "track": "t"}]
-    with pytest.raises(ValueError, match="2026-01-09"):
-        lake.write_partitions(DAYS, rows, "day", ["2026-01-08"])
-    assert not (tmp_path / "days" / "2026-01-08.parquet").exists()
-
-
-def test_write_many_with_a_failing_writer_leaves_no_temp_file(tmp_path: Path) -> None:
-    from spotify_assets.lib.atomic import write_many_with
-
-    def good(tmp: Path) -> None:
-        tmp.write_bytes(b"ok")
-
-    def bad(tmp: Path) -> None:
-        tmp.write_bytes(b"half")
-        raise OSError("disk full")
-
-    jobs = [(tmp_path / f"f{i}", bad if i == 5 else good) for i in range(20)]
-    with pytest.raises(OSError, match="disk full"):
-        write_many_with(jobs, workers=4)
-    names = sorted(p.name for p in tmp_path.iterdir())
-    # Jobs not started when f5 failed are cancelled; whatever was published is whole.
-    assert "f5" not in names and names
-    assert all((tmp_path / n).read_bytes() == b"ok" for n in names), names
+def test_the_daily_layout_is_adopted_without_rewriting(tmp_path: Path) -> None:
+    with tarfile.open(FIXTURE) as archive:
+        archive.extractall(tmp_path, filter="data")
+    root = tmp_path / "lake"
+    legacy = {
+        p: p.read_bytes()
+        for p in root.rglob("*.parquet")
+        if pq.read_metadata(p).num_rows  # the daily layout wrote empty files for empty days
+    }
+    docs = {p.parent.name: json.loads(p.read_text()) for p in root.glob("*/_table.json")}
+    lake = Lake(root)
+    assert set(lake.files("plays")) == {p for p in legacy if p.parent.name == "plays"}
+    assert {p for t in lake.tables() for p in lake.files(t)} == set(legacy)
+    assert all(p.read_bytes() == data for p, data in legacy.items())  # not rewritten
+    assert lake.partitions("polled_plays")[0].count("/") == 1  # <user>/<day> keys
+    stored = lake.manifest.docs()
+    assert {t: json.loads(d) for t, d in stored.items()} == docs
+    assert not list(root.glob("*/_table.json"))
+    assert lake.generation() == 1
+    assert Lake(root).generation() == 1  # adopted once

@@ -20,6 +20,7 @@ from spotify_assets.defs.tops.common import (
     window_days,
 )
 from spotify_assets.defs.tops.tables import TOPS_FROM_PLAYS
+from spotify_assets.lib import catalog
 from spotify_assets.lib.settings import Settings
 
 TOP_N = 50
@@ -114,7 +115,7 @@ def artist_genres(warehouse: Warehouse) -> tuple[pa.Table, str]:
     empty = GENRE_SCHEMA.empty_table()
     if not warehouse.path.exists():
         return empty, "no catalog yet"
-    con = duckdb.connect(str(warehouse.path), read_only=True)
+    con = catalog.connect(warehouse.path)
     try:
         names = {
             row[0]

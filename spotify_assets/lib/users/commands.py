@@ -178,6 +178,8 @@ class RemovalReport:
         self.registry_row = False
         self.raw_files = self.raw_bytes = 0
         self.lake_rows = self.lake_files = 0
+        self.old_files = self.old_snapshots = 0
+        self.readers_cut_off: list[int] = []
         self.inbox_files = self.inbox_bytes = 0
         self.catalog_refreshed = False
 
@@ -186,7 +188,14 @@ class RemovalReport:
         return [
             f"registry: {'removed ' + who if self.registry_row else who + ' was not enrolled'}",
             f"raw: {self.raw_files} file(s), {self.raw_bytes} bytes deleted",
-            f"lake: {self.lake_rows} row(s) removed, {self.lake_files} file(s) rewritten",
+            f"lake: {self.lake_rows} row(s) removed, {self.lake_files} file(s) rewritten; "
+            f"{self.old_files} superseded file(s) and {self.old_snapshots} old catalog(s) "
+            "deleted"
+            + (
+                f" (readers cut off: pids {', '.join(map(str, self.readers_cut_off))})"
+                if self.readers_cut_off
+                else ""
+            ),
             f"inbox: {self.inbox_files} file(s), {self.inbox_bytes} bytes deleted",
             "catalog: " + ("refreshed" if self.catalog_refreshed else "none yet, nothing to do"),
         ]
@@ -197,7 +206,7 @@ def remove_user(settings: Settings, user_id: str) -> RemovalReport:
 
     Each step tolerates a previous partial removal, so re-running completes an interrupted one.
     """
-    from spotify_assets.lib.lake import Lake
+    from spotify_assets.lib.lake import Lake, housekeeping
     from spotify_assets.lib.raw import RawStore
 
     check_user_id(user_id)
@@ -210,6 +219,17 @@ def remove_user(settings: Settings, user_id: str) -> RemovalReport:
     if settings.warehouse_path.exists():
         _refresh_catalog(settings, lake)
         report.catalog_refreshed = True
+    # The current catalog no longer lists them: now the superseded files and old catalogs that
+    # hold the user go too, not after the grace period (an old catalog a reader has open is
+    # waited for a little, then removed anyway).
+    forgot = housekeeping.forget(
+        lake,
+        settings.warehouse_path.parent,
+        housekeeping.holds_user(user_id),
+        wait_s=settings.forget_wait_s,
+    )
+    report.old_files, report.old_snapshots = forgot.files_removed, forgot.snapshots_dropped
+    report.readers_cut_off = forgot.readers_cut_off
     return report
 
 

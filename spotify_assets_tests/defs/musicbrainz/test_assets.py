@@ -16,7 +16,6 @@ from collections import Counter
 from datetime import UTC, datetime
 
 import dagster as dg
-import duckdb
 
 from spotify_assets.defs.musicbrainz.sensors import musicbrainz_job, musicbrainz_sensor
 from spotify_assets.defs.musicbrainz.tables import (
@@ -27,6 +26,7 @@ from spotify_assets.defs.musicbrainz.tables import (
 )
 from spotify_assets.defs.tops.from_plays import tops_from_plays
 from spotify_assets.defs.tops.tables import TOPS_FROM_PLAYS
+from spotify_assets.lib import catalog
 from spotify_assets.lib.lake import TableSpec
 from spotify_assets_tests.defs.musicbrainz.conftest import USER, Enrichment
 
@@ -100,7 +100,7 @@ def test_artist_genres_holds_the_worlds_genres_and_tops_rank_genres_with_it(
 ):
     e = enrichment
     assert e.materialize().success
-    con = duckdb.connect(str(e.settings.warehouse_path), read_only=True)
+    con = catalog.connect(e.settings.warehouse_path)
     try:
         found: dict[str, set[str]] = {}
         for artist_id, genre, count, rank in con.execute(

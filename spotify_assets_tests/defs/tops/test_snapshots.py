@@ -11,12 +11,12 @@ from __future__ import annotations
 
 from datetime import date, timedelta
 
-import duckdb
 import pytest
 
 from spotify_assets.defs.tops.common import partitions_of_day
 from spotify_assets.defs.tops.snapshots import FORCE_TAG, top_items
 from spotify_assets.defs.tops.tables import TIME_RANGES, TOP_ARTISTS, TOP_TRACKS
+from spotify_assets.lib import catalog
 from spotify_assets.lib.orchestrate import RANGE_END_TAG, RANGE_START_TAG
 from spotify_assets_tests.defs.tops.conftest import USERS, Enrolled, metadata, today
 
@@ -196,7 +196,7 @@ def test_current_views_hold_each_users_latest_snapshot(enrolled: Enrolled) -> No
         enrolled.warehouse.lake.delete_partition(spec.name, f"{last.isoformat()}/demo_light")
     enrolled.warehouse.publish()
 
-    con = duckdb.connect(str(enrolled.settings.warehouse_path), read_only=True)
+    con = catalog.connect(enrolled.settings.warehouse_path)
     try:
         for view, table in (
             ("top_tracks_current", "top_tracks"),

@@ -9,10 +9,10 @@ from __future__ import annotations
 
 import sqlite3
 
-import duckdb
 import pyarrow as pa
 import pytest
 
+from spotify_assets.lib import catalog
 from spotify_assets.lib.catalog import refresh_catalog
 from spotify_assets.lib.lake import Column, Lake, TableSpec
 from spotify_assets.lib.raw import RawStore
@@ -208,7 +208,7 @@ def test_remove_forgets_the_user_everywhere(
     assert not any(p.name == "alice" for p in settings.raw_dir.rglob("*"))
     assert not (settings.inbox_dir / "alice").exists()
     assert (settings.inbox_dir / "bob" / "mine.zip").exists()
-    con = duckdb.connect(str(settings.warehouse_path), read_only=True)
+    con = catalog.connect(settings.warehouse_path)
     try:
         rows = con.execute("select user_id, track_id from plays_test order by all").fetchall()
     finally:

@@ -1,0 +1,116 @@
+"""What a lake table is (name, grain, explicit Arrow schema), and how data is made to fit it."""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+import pyarrow as pa
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+_TABLE = re.compile(r"^[a-z][a-z0-9_]{0,62}$")
+_SEGMENT = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.=-]{0,127}$")
+
+
+def validate_table(name: str) -> str:
+    if not _TABLE.match(name):
+        raise ValueError(f"invalid table name {name!r}")
+    return name
+
+
+def validate_partition_key(key: str) -> str:
+    """A partition key: `/`-separated safe segments, none of which can leave the table."""
+    segments = key.split("/")
+    if not all(_SEGMENT.match(s) and s not in (".", "..") for s in segments):
+        raise ValueError(f"invalid partition key {key!r}")
+    return key
+
+
+@dataclass(frozen=True)
+class Column:
+    name: str
+    type: pa.DataType
+    doc: str
+    nullable: bool = True
+
+
+@dataclass(frozen=True)
+class TableSpec:
+    """A lake table: its name (= asset name = lake folder), grain and explicit schema."""
+
+    name: str
+    doc: str
+    columns: Sequence[Column]
+    sort_by: Sequence[str] = ()
+    partitioned: bool = True
+    extra: Mapping[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        if not _TABLE.match(self.name):
+            raise ValueError(f"invalid table name {self.name!r}")
+
+    @property
+    def schema(self) -> pa.Schema:
+        return pa.schema([pa.field(c.name, c.type, nullable=c.nullable) for c in self.columns])
+
+    @property
+    def column_names(self) -> list[str]:
+        return [c.name for c in self.columns]
+
+
+class SchemaMismatchError(ValueError):
+    pass
+
+
+def conform(
+    spec: TableSpec, data: pa.Table | pd.DataFrame | Sequence[Mapping[str, Any]]
+) -> pa.Table:
+    """`data` as an Arrow table of exactly the spec's schema, sorted; or SchemaMismatchError."""
+    if isinstance(data, pa.Table):
+        table = data
+    elif isinstance(data, Sequence) and not hasattr(data, "columns"):
+        rows = list(data)
+        # from_pylist would silently drop keys the schema lacks: check them first.
+        unknown_keys = sorted({k for row in rows for k in row} - set(spec.column_names))
+        if unknown_keys:
+            raise SchemaMismatchError(f"table {spec.name}: unknown columns {unknown_keys}")
+        try:
+            nullable = pa.schema([f.with_nullable(True) for f in spec.schema])
+            table = pa.Table.from_pylist(rows, schema=nullable)
+        except (pa.ArrowInvalid, pa.ArrowTypeError, TypeError) as exc:
+            raise SchemaMismatchError(f"table {spec.name}: {exc}") from exc
+    else:
+        table = pa.Table.from_pandas(data, preserve_index=False)
+    names = set(table.column_names)
+    expected = spec.column_names
+    unknown = sorted(names - set(expected))
+    missing = [c.name for c in spec.columns if c.name not in names]
+    if unknown or missing:
+        raise SchemaMismatchError(
+            f"table {spec.name}: unknown columns {unknown}, missing columns {missing}"
+        )
+    table = table.select(expected)
+    for column in spec.columns:
+        if not column.nullable and table.column(column.name).null_count:
+            raise SchemaMismatchError(f"table {spec.name}: column {column.name} has nulls")
+    try:
+        table = table.cast(spec.schema)
+    except (pa.ArrowInvalid, pa.ArrowTypeError, pa.ArrowNotImplementedError) as exc:
+        raise SchemaMismatchError(f"table {spec.name}: {exc}") from exc
+    if spec.sort_by and table.num_rows:
+        table = table.sort_by([(c, "ascending") for c in spec.sort_by])
+    return table.replace_schema_metadata(None)
+
+
+
+
+def schema_hash(schema: pa.Schema) -> str:
+    """A short fingerprint of column names and types: files with equal hashes can be read as one
+    relation without DuckDB's (slower) union by name."""
+    text = "\n".join(f"{f.name}:{f.type}:{f.nullable}" for f in schema)
+    return hashlib.sha256(text.encode()).hexdigest()[:16]

@@ -1,0 +1,329 @@
+"""The lake writer and reader: typed Parquet per table and partition, immutable files, one
+manifest.
+
+A write conforms the data to the table's spec, writes it to a hidden temp file beside its final
+place, fsyncs it and renames it to a name made of the partition and a hash of its bytes
+(`plays/2026-01/2026-01-05.<hash>.parquet`), then commits the change to the manifest. A file is
+never changed after that, so a reader holding it (an analyst's query, another run) always reads
+one whole version. The same input gives the same bytes, hence the same name: re-running a
+partition with unchanged input changes nothing at all.
+
+Layout: `lake/<table>/<partition>.<hash>.parquet`, where a partition key may hold `/`
+(`2026-01-05/alice`); keys that start with a date are filed under their month
+(`2026-01/2026-01-05/alice.<hash>.parquet`), so a decade of days is ~120 folders, not 3,650
+files side by side. Unpartitioned tables have the single key `data`.
+"""
+
+from __future__ import annotations
+
+import base64
+import contextlib
+import hashlib
+import json
+import os
+import re
+import threading
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, TypeAlias
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from spotify_assets.lib.atomic import fsync_dir, sweep_stale_temps, temp_path_for
+from spotify_assets.lib.lake import legacy
+from spotify_assets.lib.lake.manifest import Change, FileEntry, Manifest
+from spotify_assets.lib.lake.spec import (
+    TableSpec,
+    conform,
+    schema_hash,
+    validate_partition_key,
+    validate_table,
+)
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+UNPARTITIONED = "data"
+_DAY = re.compile(r"^\d{4}-\d{2}-\d{2}$")
+# Measured on 2 cores: 4 threads publish 2,434 small files 1.75x faster than 1; 8 no faster.
+PUBLISH_THREADS = 4
+
+Data: TypeAlias = "pa.Table | pd.DataFrame | Sequence[Mapping[str, Any]]"
+
+
+@dataclass(frozen=True)
+class WrittenPartition:
+    table: str
+    partition: str
+    path: Path | None  # None: the partition has no rows and no file
+    rows: int
+
+
+def table_doc(spec: TableSpec) -> str:
+    """The table and column descriptions the catalog turns into comments, as JSON."""
+    doc = {
+        "table": spec.name,
+        "doc": spec.doc,
+        "partitioned": spec.partitioned,
+        "columns": [{"name": c.name, "type": str(c.type), "doc": c.doc} for c in spec.columns],
+        # The schema itself, so the catalog can give a table with no rows yet typed columns.
+        "arrow_schema": base64.b64encode(spec.schema.serialize().to_pybytes()).decode(),
+    }
+    return json.dumps(doc, indent=2, sort_keys=True)
+
+
+def _write_parquet(table: pa.Table, path: Path) -> None:
+    pq.write_table(table, path, compression="zstd", write_statistics=True, store_schema=True)
+
+
+def _digest(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        while chunk := handle.read(1 << 20):
+            digest.update(chunk)
+    return digest.hexdigest()[:16]
+
+
+def _runs(keys: pa.StringArray) -> tuple[list[str], list[int]]:
+    """Values of a sorted column and how many rows each spans, in order."""
+    import pyarrow.compute as pc
+
+    if keys.null_count:
+        raise ValueError("partition key column has nulls")
+    if not len(keys):
+        return [], []
+    encoded = pc.run_end_encode(keys)
+    ends = encoded.run_ends.to_pylist()
+    counts = [end - start for start, end in zip([0, *ends[:-1]], ends, strict=True)]
+    return encoded.values.to_pylist(), counts
+
+
+class Lake:
+    def __init__(self, root: Path) -> None:
+        self.root = Path(root)
+        self.manifest = Manifest(self.root, on_create=lambda m: legacy.adopt(m, self.root))
+
+    # -- where files go -------------------------------------------------------------------
+
+    def table_dir(self, table: str) -> Path:
+        return self.root / validate_table(table)
+
+    def _leaf_path(self, table: str, partition: str) -> tuple[Path, str]:
+        """(folder, file stem) of a partition's files."""
+        segments = validate_partition_key(partition).split("/")
+        if _DAY.match(segments[0]):
+            segments.insert(0, segments[0][:7])
+        return self.table_dir(table).joinpath(*segments[:-1]), segments[-1]
+
+    def _stage(self, table_name: str, table: pa.Table, partition: str) -> FileEntry:
+        """Write `table` as a new immutable file of `partition` (not yet committed)."""
+        folder, stem = self._leaf_path(table_name, partition)
+        folder.mkdir(parents=True, exist_ok=True)
+        tmp = temp_path_for(folder / stem)
+        try:
+            _write_parquet(table, tmp)
+            with open(tmp, "rb+") as handle:
+                os.fsync(handle.fileno())
+            target = folder / f"{stem}.{_digest(tmp)}.parquet"
+            # An existing target has these very bytes: replacing it changes nothing a reader
+            # of it could see.
+            os.replace(tmp, target)
+        finally:
+            with contextlib.suppress(FileNotFoundError):
+                tmp.unlink()
+        return FileEntry(
+            table_name,
+            partition,
+            target.relative_to(self.root).as_posix(),
+            table.num_rows,
+            target.stat().st_size,
+            schema_hash(table.schema),
+        )
+
+    def _stage_many(
+        self, spec: TableSpec, parts: Mapping[str, pa.Table]
+    ) -> dict[str, FileEntry | None]:
+        """Stage every non-empty part (several at a time); empty parts get no file."""
+        staged: dict[str, FileEntry | None] = {p: None for p in parts}
+        jobs = [(p, t) for p, t in parts.items() if t.num_rows]
+        folders = {self._leaf_path(spec.name, p)[0] for p, _ in jobs}
+        for folder in folders:
+            sweep_stale_temps(folder)
+        if len(jobs) <= 1:
+            for partition, table in jobs:
+                staged[partition] = self._stage(spec.name, table, partition)
+        else:
+            with ThreadPoolExecutor(PUBLISH_THREADS, thread_name_prefix="lake-write") as pool:
+                entries = pool.map(lambda job: self._stage(spec.name, job[1], job[0]), jobs)
+                for (partition, _), entry in zip(jobs, entries, strict=True):
+                    staged[partition] = entry
+        for folder in folders:
+            fsync_dir(folder)
+        return staged
+
+    # -- writing ----------------------------------------------------------------------------
+
+    def write(
+        self,
+        spec: TableSpec,
+        data: Data,
+        partition: str | None = None,
+        *,
+        stale: Mapping[str, Iterable[str]] | None = None,
+    ) -> WrittenPartition:
+        """Replace one partition (or the whole unpartitioned table) with `data`, even if empty:
+        an empty write keeps an empty file, so the partition still exists."""
+        with self.transaction(stale=stale) as tx:
+            return tx.write(spec, data, partition)
+
+    def write_partitions(
+        self,
+        spec: TableSpec,
+        data: Data,
+        key_column: str,
+        partitions: Sequence[str],
+        *,
+        stale: Mapping[str, Iterable[str]] | None = None,
+    ) -> dict[str, int]:
+        """Replace every partition in `partitions` with the rows of `data` whose `key_column`
+        (as ISO text, e.g. a date) names it, in one commit; a partition without rows is
+        removed (no file), so a range of days costs one file per day with plays."""
+        with self.transaction(stale=stale) as tx:
+            return tx.write_partitions(spec, data, key_column, partitions)
+
+    @contextlib.contextmanager
+    def transaction(
+        self, *, stale: Mapping[str, Iterable[str]] | None = None
+    ) -> Iterator[LakeTransaction]:
+        """Writes (of any tables) that become current together, in one commit at the end; on
+        an exception nothing is committed (staged files are swept by housekeeping)."""
+        self.manifest.ensure()  # before any file is staged: a new manifest adopts what it finds
+        tx = LakeTransaction(self)
+        yield tx
+        tx.commit(stale=stale)
+
+    def mark_stale(self, scope: str, keys: Iterable[str]) -> int:
+        return self.manifest.commit([], stale={scope: keys})
+
+    def remove_user_rows(self, user_id: str) -> tuple[int, int]:
+        """Drop a user's rows from every current file of every table with a `user_id` column,
+        in one commit: (rows, partitions rewritten). A partition left empty is removed. The
+        superseded files still hold the rows until `housekeeping.forget` removes them."""
+        import pyarrow.compute as pc
+
+        from spotify_assets.lib.ids import validate_user_id
+
+        validate_user_id(user_id)
+        rows = files = 0
+        changes: list[Change] = []
+        for entry in self.manifest.current():
+            data = pq.read_table(self.root / entry.path)
+            if "user_id" not in data.column_names:
+                continue
+            keep = pc.fill_null(pc.not_equal(data.column("user_id"), user_id), True)
+            kept = data.filter(keep)
+            if kept.num_rows == data.num_rows:
+                continue
+            rows += data.num_rows - kept.num_rows
+            files += 1
+            new = self._stage(entry.table, kept, entry.partition) if kept.num_rows else None
+            changes.append(Change(entry.table, entry.partition, new))
+        self.manifest.commit(changes, lake_root=self.root)
+        return rows, files
+
+    # -- reading ----------------------------------------------------------------------------
+
+    def generation(self) -> int:
+        return self.manifest.generation()
+
+    def tables(self) -> list[str]:
+        """Tables with a doc or a current file."""
+        _, entries, docs = self.manifest.snapshot()
+        return sorted({e.table for e in entries} | set(docs))
+
+    def entries(self, table: str, partitions: Iterable[str] | None = None) -> list[FileEntry]:
+        return self.manifest.current(validate_table(table), partitions)
+
+    def partitions(self, table: str) -> list[str]:
+        return [e.partition for e in self.entries(table)]
+
+    def has_partition(self, table: str, partition: str) -> bool:
+        return bool(self.entries(table, [partition]))
+
+    def files(self, table: str, partitions: Iterable[str] | None = None) -> list[Path]:
+        """Absolute paths of the current files (of some partitions), by partition."""
+        return [self.root / e.path for e in self.entries(table, partitions)]
+
+    def read(self, table: str, partition: str | None = None) -> pa.Table:
+        parts = None if partition is None else [partition]
+        files = self.files(table, parts)
+        if not files:
+            raise FileNotFoundError(
+                f"lake table {table} has no partition {partition!r}"
+                if partition is not None
+                else f"lake table {table} has no partitions"
+            )
+        return pa.concat_tables([pq.read_table(f) for f in files], promote_options="default")
+
+
+class LakeTransaction:
+    """Staged writes of one commit; thread-safe, so a run's threads can write side by side."""
+
+    def __init__(self, lake: Lake) -> None:
+        self.lake = lake
+        self._changes: dict[tuple[str, str], Change] = {}
+        self._docs: dict[str, str] = {}
+        self._lock = threading.Lock()
+
+    def _add(self, spec: TableSpec, staged: Mapping[str, FileEntry | None]) -> None:
+        with self._lock:
+            self._docs[spec.name] = table_doc(spec)
+            for partition, entry in staged.items():
+                self._changes[(spec.name, partition)] = Change(spec.name, partition, entry)
+
+    def write(self, spec: TableSpec, data: Data, partition: str | None = None) -> WrittenPartition:
+        if spec.partitioned and partition is None:
+            raise ValueError(f"table {spec.name} is partitioned: pass a partition key")
+        if not spec.partitioned and partition is not None:
+            raise ValueError(f"table {spec.name} is not partitioned")
+        key = UNPARTITIONED if partition is None else partition
+        table = conform(spec, data)
+        sweep_stale_temps(self.lake._leaf_path(spec.name, key)[0])
+        entry = self.lake._stage(spec.name, table, key)
+        self._add(spec, {key: entry})
+        return WrittenPartition(spec.name, key, self.lake.root / entry.path, table.num_rows)
+
+    def write_partitions(
+        self, spec: TableSpec, data: Data, key_column: str, partitions: Sequence[str]
+    ) -> dict[str, int]:
+        import pyarrow.compute as pc
+
+        if not spec.partitioned:
+            raise ValueError(f"table {spec.name} is not partitioned")
+        table = conform(spec, data)
+        # A stable sort keeps the spec's order inside each partition.
+        table = table.sort_by([(key_column, "ascending")]) if table.num_rows else table
+        keys = pc.cast(table.column(key_column), pa.string()).combine_chunks()
+        slices: dict[str, pa.Table] = {}
+        first = 0
+        for key, count in zip(*_runs(keys), strict=True):
+            slices[key] = table.slice(first, count)
+            first += count
+        stray = sorted(set(slices) - set(partitions))
+        if stray:
+            raise ValueError(f"table {spec.name}: rows for partitions not written: {stray[:5]}")
+        empty = table.slice(0, 0)
+        parts = {validate_partition_key(p): slices.get(p, empty) for p in partitions}
+        self._add(spec, self.lake._stage_many(spec, parts))
+        return {p: t.num_rows for p, t in parts.items()}
+
+    def commit(self, *, stale: Mapping[str, Iterable[str]] | None = None) -> int:
+        with self._lock:
+            changes, docs = list(self._changes.values()), dict(self._docs)
+            self._changes.clear()
+        return self.lake.manifest.commit(
+            changes, docs=docs, stale=stale, lake_root=self.lake.root
+        )
