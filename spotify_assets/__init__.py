@@ -7,7 +7,4 @@ import warnings
 warnings.filterwarnings(
     "ignore", message=r"Parameter `backfill_policy` of function `asset` is currently in beta"
 )
-# `plays_changed_sensor` is a multi-asset sensor on purpose: it reads each import's and poll's
-# `changed_days` metadata to launch exact partition ranges, which Declarative Automation (the
-# suggested replacement) cannot express. Only that supersession notice is silenced.
-warnings.filterwarnings("ignore", message=r"Class `MultiAssetSensorDefinition` is superseded")
+

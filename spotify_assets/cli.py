@@ -110,10 +110,13 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    from spotify_assets.lib.errors import OPERATOR_ERRORS
+
     try:
         args = build_parser().parse_args(argv)
         return int(args.func(args) or 0)
-    except SettingsError as exc:
+    except (SettingsError, *OPERATOR_ERRORS) as exc:
+        # Bad input from the operator: one line that says what to do, never a traceback.
         print(f"spotify-assets: {exc}", file=sys.stderr)
         return 2
 

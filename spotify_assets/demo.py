@@ -17,33 +17,12 @@ import sys
 import time
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 
 import dagster as dg
 import httpx
 
+from spotify_assets.lib.instance import prepare_dagster_home
 from spotify_assets.lib.settings import Settings, get_settings
-
-DAGSTER_YAML = """\
-# Written by `spotify-assets demo`; edit freely, it is not overwritten.
-telemetry:
-  enabled: false
-concurrency:
-  pools:
-    # One op at a time per pool: `musicbrainz` (the 1 req/s limit holds across processes
-    # anyway; this keeps two runs from asking the same questions) and `days_<asset>` for each
-    # listening day asset (two refreshes of overlapping days take turns on it, so neither puts
-    # back a stale day file).
-    default_limit: 1
-  runs:
-    max_concurrent_runs: 4
-run_retries:
-  # Only jobs tagged `dagster/max_retries` retry: the listening refresh, so a refresh cut off
-  # (a stopped demo, a crash) is run again and the days it was rebuilding reach the stats.
-  enabled: true
-  max_retries: 0
-"""
-
 
 # MusicBrainz allows 1 request a second. The emulator enforces that too, unless told otherwise:
 # the demo lowers it on both sides (a setting refused for any non-loopback MusicBrainz) so one
@@ -54,16 +33,6 @@ DEMO_OP_CONFIG = {"musicbrainz_enrichment": {"max_entities": 100_000}}
 
 def _log(message: str) -> None:
     print(f"[demo] {message}", flush=True)
-
-
-def prepare_dagster_home(settings: Settings) -> Path:
-    home = settings.dagster_home.resolve()
-    home.mkdir(parents=True, exist_ok=True)
-    config = home / "dagster.yaml"
-    if not config.exists():
-        config.write_text(DAGSTER_YAML)
-    os.environ["DAGSTER_HOME"] = str(home)
-    return home
 
 
 def release_interrupted_runs(instance: dg.DagsterInstance) -> list[str]:

@@ -23,7 +23,12 @@ def test_definitions_load_and_validate() -> None:
         "listening_totals_job",
     }
     assert {s.name for s in definitions.schedules} >= {"poll_schedule"}
-    assert {s.name for s in definitions.sensors} >= {"inbox_export_sensor", "plays_changed_sensor"}
+    assert {s.name for s in definitions.sensors} >= {
+        "inbox_export_sensor",
+        "stale_days_sensor",
+        "history_settled_sensor",
+        "stats_after_refresh_sensor",
+    }
     keys = {k.to_user_string() for k in definitions.resolve_asset_graph().get_all_asset_keys()}
     assert keys >= {
         "polled_plays",

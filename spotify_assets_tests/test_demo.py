@@ -108,7 +108,8 @@ def test_no_token_in_any_file_or_log_after_a_full_run(
 def test_a_run_cut_off_by_a_stopped_demo_no_longer_holds_its_pool_slot(tmp_path: Path) -> None:
     from dagster._core.storage.dagster_run import DagsterRun
 
-    from spotify_assets.demo import DAGSTER_YAML, release_interrupted_runs
+    from spotify_assets.demo import release_interrupted_runs
+    from spotify_assets.lib.instance import LOCAL_DAGSTER_YAML as DAGSTER_YAML
 
     assert "default_limit: 1" in DAGSTER_YAML  # what the demo's pools get
     with dg.instance_for_test(temp_dir=str(tmp_path)) as instance:

@@ -9,8 +9,9 @@ import dagster as dg
 import httpx
 import pytest
 
-from spotify_assets.defs.resources import build_resources
+from spotify_assets.defs.resources import Warehouse, build_resources
 from spotify_assets.emulator.server import EmulatorHandle
+from spotify_assets.lib import catalog
 from spotify_assets.lib.settings import Settings
 from spotify_assets.lib.users.login import login
 from spotify_assets.lib.users.registry import UserRegistry
@@ -33,6 +34,24 @@ class Pipeline:
 
     def materialize(self, assets: list, **kwargs: Any) -> dg.ExecuteInProcessResult:
         return dg.materialize(assets, resources=self.resources, instance=self.instance, **kwargs)
+
+    @property
+    def warehouse(self) -> Warehouse:
+        return self.resources["warehouse"]
+
+    def query(self, sql: str, params: list | None = None) -> list[tuple]:
+        """`sql` through the published catalog, as an analyst would run it."""
+        self.warehouse.publish()
+        con = catalog.connect(self.settings.warehouse_path)
+        try:
+            return con.execute(sql, params or []).fetchall()
+        finally:
+            con.close()
+
+    def current_files(self) -> dict[tuple[str, str], str]:
+        """(table, partition) -> the lake path of its current file: file names are hashes of
+        their bytes, so equal maps mean byte-identical lakes."""
+        return {(e.table, e.partition): e.path for e in self.warehouse.lake.manifest.current()}
 
 
 @pytest.fixture

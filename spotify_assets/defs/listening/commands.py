@@ -1,34 +1,83 @@
-"""`spotify-assets import --user ID PATH...`: the inbox import, synchronously, for an operator."""
+"""`spotify-assets import --user ID PATH...`: the inbox import, synchronously, for an operator.
+
+The import and its refresh go through the deployment's Dagster instance (the local one under
+`data/` unless `DAGSTER_HOME` says otherwise), so the runs show in the UI, take the `days_*`
+pools like the sensor's runs, and are retried like them. The days an import changed stay stale
+until a refresh of them succeeds: if this command is stopped (or its refresh fails), the sensor
+of a running deployment, or the next `spotify-assets import` or `spotify-assets refresh`,
+picks them up.
+"""
+
+from __future__ import annotations
 
 import argparse
 import shutil
 import sys
+from datetime import UTC, datetime
 from pathlib import Path
 
-from spotify_assets.lib.settings import get_settings
+from spotify_assets.lib.settings import Settings, get_settings
+
+
+def refresh_stale(settings: Settings, instance) -> int:
+    """Run the refreshes the sensor would request now, then the all-history tables; returns the
+    number of failed runs."""
+    from spotify_assets.definitions import defs
+    from spotify_assets.defs.listening.history import STALE_SCOPE
+    from spotify_assets.defs.listening.sensors import refresh_requests, settle, stats_requests
+    from spotify_assets.defs.resources import Warehouse
+    from spotify_assets.lib.orchestrate import QUIET
+
+    manifest = Warehouse(settings).lake.manifest
+    if not manifest.stale(STALE_SCOPE):
+        print("nothing to refresh: no stale days")
+        return 0
+    requests, note = refresh_requests(instance, manifest, datetime.now(UTC))
+    print(note)
+    definitions = defs()
+    failed = 0
+    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S")
+    for request in [*requests, *(stats_requests(f"cli-{stamp}") if requests else [])]:
+        job = definitions.resolve_job_def(request.job_name)
+        span = " .. ".join(request.tags.values()) if request.tags else request.partition_key
+        print(f"refreshing {request.job_name} {span or ''}".rstrip(), flush=True)
+        result = job.execute_in_process(
+            instance=instance,
+            tags=request.tags,
+            partition_key=request.partition_key,
+            run_config=QUIET,
+            raise_on_error=False,
+        )
+        if result.success:
+            settle(result.dagster_run, manifest)
+        else:
+            failed += 1
+            print(f"  run {result.run_id} failed; its days stay stale", file=sys.stderr)
+    return failed
 
 
 def _cmd_import(args: argparse.Namespace) -> int:
-    import dagster as dg
-
     from spotify_assets.defs.listening.imports import import_item
-    from spotify_assets.defs.listening.sensors import refresh_requests, stats_requests
     from spotify_assets.defs.resources import Warehouse
-    from spotify_assets.lib.ids import validate_user_id
-    from spotify_assets.lib.orchestrate import QUIET
+    from spotify_assets.lib.instance import deployment_instance
     from spotify_assets.lib.raw import RawStore
+    from spotify_assets.lib.users.registry import UserRegistry
 
     settings = get_settings()
-    user_id = validate_user_id(args.user)
+    user_id = UserRegistry(settings).require_listener(args.user).id
+    paths = [Path(p) for p in args.paths]
+    missing = [p for p in paths if not p.is_file()]
+    if missing:
+        for path in missing:
+            print(f"{path}: no such file", file=sys.stderr)
+        return 1
+    # Before touching any data: the refresh must be able to run where the UI looks.
+    instance = None if args.no_refresh else deployment_instance(settings)
     warehouse, raw = Warehouse(settings), RawStore(settings.raw_dir)
     inbox = settings.inbox_dir / user_id
     inbox.mkdir(parents=True, exist_ok=True)
-    failed, days = False, set()
-    for path in map(Path, args.paths):
-        if not path.is_file():
-            print(f"{path}: no such file", file=sys.stderr)
-            failed = True
-            continue
+    failed = False
+    for path in paths:
         staged = inbox / path.name
         shutil.copyfile(path, staged)  # the inbox keeps what was imported, like the sensor
         result = import_item(settings, warehouse, raw, user_id, staged)
@@ -38,26 +87,17 @@ def _cmd_import(args: argparse.Namespace) -> int:
             failed = True
         for report in result.reports:
             print(report.to_markdown())
-        days |= result.days
     warehouse.publish()
-    if days and not args.no_refresh:
-        from spotify_assets.definitions import defs
-
-        definitions = defs()
-        instance = dg.DagsterInstance.get() if args.dagster_home else dg.DagsterInstance.ephemeral()
-        # In order: the day ranges first, then what reads all of history.
-        requests = [*refresh_requests(days, "cli-import"), *stats_requests("cli-import")]
-        for request in requests:
-            job = definitions.resolve_job_def(request.job_name)
-            span = dict(request.tags) or request.partition_key or ""
-            print(f"refreshing {request.job_name} {span}")
-            job.execute_in_process(
-                instance=instance,
-                tags=request.tags,
-                partition_key=request.partition_key,
-                run_config=QUIET,
-            )
+    if instance is not None and refresh_stale(settings, instance):
+        failed = True
     return 1 if failed else 0
+
+
+def _cmd_refresh(args: argparse.Namespace) -> int:
+    from spotify_assets.lib.instance import deployment_instance
+
+    settings = get_settings()
+    return 1 if refresh_stale(settings, deployment_instance(settings)) else 0
 
 
 def add_subcommands(sub: argparse._SubParsersAction) -> None:
@@ -69,9 +109,8 @@ def add_subcommands(sub: argparse._SubParsersAction) -> None:
     command.add_argument(
         "--no-refresh", action="store_true", help="import only; let the sensor refresh stats"
     )
-    command.add_argument(
-        "--dagster-home",
-        action="store_true",
-        help="record the refresh runs in $DAGSTER_HOME (default: an ephemeral instance)",
-    )
     command.set_defaults(func=_cmd_import)
+    refresh = sub.add_parser(
+        "refresh", help="refresh the listening history of every stale day now (as the sensor)"
+    )
+    refresh.set_defaults(func=_cmd_refresh)

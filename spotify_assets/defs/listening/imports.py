@@ -18,6 +18,7 @@ from pathlib import Path
 import dagster as dg
 import pyarrow as pa
 
+from spotify_assets.defs.listening.history import STALE_SCOPE
 from spotify_assets.defs.listening.tables import EXPORTED_PLAYS, IMPORT_REJECTS, IMPORT_REPORTS
 from spotify_assets.defs.resources import Warehouse
 from spotify_assets.lib.ids import InvalidIdError, validate_user_id
@@ -99,9 +100,10 @@ def import_item(
         for stage in landed:
             stage.commit()
         for export_file, export in parsed:
-            _publish(warehouse, user_id, export_file, export)
+            days = _days(export.observations)
+            _publish(warehouse, user_id, export_file, export, days)
             result.reports.append(export.report)
-            result.days |= _days(export.observations)
+            result.days |= days
         if not parsed:
             result.status = "already_imported"
         _move(item, settings.inbox_dir / user_id / "imported")
@@ -148,10 +150,17 @@ def _discard(staged: list[Future[StagedRaw]]) -> None:
             stage.result().discard()
 
 
-def _publish(warehouse: Warehouse, user_id: str, export_file, export) -> None:
+def _publish(warehouse: Warehouse, user_id: str, export_file, export, days: set[str]) -> None:
+    """A file's rows, rejects and report in one lake commit (a reader never sees a report
+    without its rows), with the days whose history it changed marked stale in it too."""
     key = f"{user_id}/{export_file.sha256}"
-    warehouse.write(EXPORTED_PLAYS, export.observations, key)
-    warehouse.write(
+    with warehouse.transaction(stale={STALE_SCOPE: days}) as tx:
+        _write_file(tx, user_id, key, export_file, export)
+
+
+def _write_file(tx, user_id: str, key: str, export_file, export) -> None:
+    tx.write(EXPORTED_PLAYS, export.observations, key)
+    tx.write(
         IMPORT_REJECTS,
         [
             {
@@ -168,7 +177,7 @@ def _publish(warehouse: Warehouse, user_id: str, export_file, export) -> None:
     )
     row = export.report.check().to_row()
     row["imported_at"] = datetime.now(UTC)
-    warehouse.write(IMPORT_REPORTS, [row], key)
+    tx.write(IMPORT_REPORTS, [row], key)
 
 
 def _move(item: Path, folder: Path) -> Path:

@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING
 
 import dagster as dg
 
+from spotify_assets.defs.listening.history import STALE_SCOPE
 from spotify_assets.defs.listening.tables import POLLED_PLAYS
 from spotify_assets.defs.resources import Warehouse
 from spotify_assets.lib.settings import Settings
@@ -76,7 +77,8 @@ def _upsert(warehouse: Warehouse, user_id: str, new: "pd.DataFrame") -> set[str]
         # A re-poll of the same window sees the same plays: the first sighting is kept.
         merged = merged.drop_duplicates(["user_id", "played_at", "track_id"], keep="first")
         if len(merged) != len(existing):
-            warehouse.write(POLLED_PLAYS, merged, key)
+            # The day's history tables are stale from this very commit on.
+            warehouse.write(POLLED_PLAYS, merged, key, stale={STALE_SCOPE: [day.isoformat()]})
             changed.add(day.isoformat())
     return changed
 

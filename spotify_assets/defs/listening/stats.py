@@ -1,13 +1,22 @@
-"""Listening statistics computed from `plays` with DuckDB: per local day, sessions, coverage,
-hour x weekday heatmap."""
+"""Listening statistics computed from `plays` with DuckDB: per local day, sessions, coverage
+(month partitions of day files, see `history.py`), and the hour x weekday heatmap."""
 
-from datetime import timedelta
+from datetime import date, timedelta
 from pathlib import Path
 
 import dagster as dg
 import pyarrow as pa
+import pyarrow.compute as pc
 
-from spotify_assets.defs.listening.plays import day_pool, days_in, write_days
+from spotify_assets.defs.listening.history import (
+    AROUND_MONTH,
+    RefreshPlan,
+    history_asset_kwargs,
+    month_metadata,
+    nothing_to_rewrite,
+    plan_refresh,
+    write_days,
+)
 from spotify_assets.defs.listening.tables import (
     DAILY_LISTENING,
     LISTENING_COVERAGE,
@@ -15,16 +24,12 @@ from spotify_assets.defs.listening.tables import (
     LISTENING_SESSIONS,
     PLAYS,
 )
-from spotify_assets.defs.partitions import daily
 from spotify_assets.defs.resources import Warehouse
 from spotify_assets.lib.query import LakeView, run_sql
 from spotify_assets.lib.settings import Settings
 
 SQL_DIR = Path(__file__).parent / "sql"
 SESSION_GAP_MINUTES = 10
-
-# A local day of a user anywhere from UTC-12 to UTC+14 lies within the UTC days D-1 .. D+1.
-AROUND = dg.TimeWindowPartitionMapping(start_offset=-1, end_offset=1)
 
 
 def _timezones(users, settings: Settings) -> pa.Table:
@@ -39,25 +44,23 @@ def _query(sql_file: str, files: list[Path], **tables: pa.Table) -> pa.Table:
     return run_sql(SQL_DIR / sql_file, {"plays": LakeView(PLAYS, files)}, tables)
 
 
-def _plays_files(warehouse: Warehouse, window: dg.TimeWindow, margin_days: int) -> list[Path]:
-    start = window.start - timedelta(days=margin_days)
-    end = window.end + timedelta(days=margin_days)
-    return warehouse.files(PLAYS, [day.isoformat() for day in days_in(dg.TimeWindow(start, end))])
+def plays_files(warehouse: Warehouse, first: date, end: date, margin_days: int) -> list[Path]:
+    """`plays` day files of [first - margin, end + margin)."""
+    lo, hi = first - timedelta(days=margin_days), end + timedelta(days=margin_days)
+    keys = [k for k in warehouse.partitions(PLAYS) if lo.isoformat() <= k < hi.isoformat()]
+    return warehouse.files(PLAYS, keys)
 
 
-def _daily_asset_kwargs(name: str, **extra) -> dict:
-    return dict(
-        group_name="listening",
-        partitions_def=daily,
-        backfill_policy=dg.BackfillPolicy.single_run(),
-        kinds={"duckdb", "parquet"},
-        pool=day_pool(name),
-        **extra,
-    )
+def _per_range(plan: RefreshPlan, compute) -> pa.Table | None:
+    """`compute(first, end)` for each range of the plan's days, as one table."""
+    tables = [compute(first, end) for first, end in plan.ranges]
+    return pa.concat_tables(tables) if tables else None
 
 
 @dg.asset(
-    **_daily_asset_kwargs("daily_listening", deps=[dg.AssetDep("plays", partition_mapping=AROUND)])
+    **history_asset_kwargs(
+        "daily_listening", deps=[dg.AssetDep("plays", partition_mapping=AROUND_MONTH)]
+    )
 )
 def daily_listening(
     context: dg.AssetExecutionContext,
@@ -66,72 +69,90 @@ def daily_listening(
     users: dg.ResourceParam[object],
 ) -> dg.MaterializeResult:
     """One row per user per local day (the user's timezone) with any listening: minutes,
-    plays, distinct tracks and artists, top track and artist. Partition: the local date."""
-    window = context.partition_time_window
-    result = _query(
-        "daily_listening.sql",
-        _plays_files(warehouse, window, 1),
-        timezones=_timezones(users, settings),
-        params=pa.table(
-            {
-                "first_day": [window.start.date()],
-                "end_day": [window.end.date()],
-                "default_tz": [settings.default_timezone],
-            }
-        ),
-    )
-    frame = result.to_pandas()
-    write_days(warehouse, DAILY_LISTENING, frame, days_in(window), "date")
+    plays, distinct tracks and artists, top track and artist. Partition: the month of the local
+    date; one file per local date."""
+    plan = plan_refresh(context, warehouse)
+    if not plan.days:
+        return nothing_to_rewrite(context, warehouse, DAILY_LISTENING, plan)
+    timezones = _timezones(users, settings)
+
+    def compute(first: date, end: date) -> pa.Table:
+        return _query(
+            "daily_listening.sql",
+            plays_files(warehouse, first, end, 1),
+            timezones=timezones,
+            params=pa.table(
+                {
+                    "first_day": [first],
+                    "end_day": [end],
+                    "default_tz": [settings.default_timezone],
+                }
+            ),
+        )
+
+    result = _per_range(plan, compute)
+    write_days(warehouse, DAILY_LISTENING, result, plan, "date")
     warehouse.publish()
+    month_metadata(context, warehouse, DAILY_LISTENING, plan)
+    minutes = pc.sum(result["minutes"]).as_py() or 0.0
     return dg.MaterializeResult(
-        metadata={
-            "dagster/row_count": len(frame),
-            "minutes": float(frame["minutes"].sum()) if len(frame) else 0.0,
-        }
+        metadata={"user_days_rewritten": result.num_rows, "minutes_rewritten": round(minutes, 1)}
     )
 
 
 @dg.asset(
-    **_daily_asset_kwargs(
-        "listening_sessions", deps=[dg.AssetDep("plays", partition_mapping=AROUND)]
+    **history_asset_kwargs(
+        "listening_sessions", deps=[dg.AssetDep("plays", partition_mapping=AROUND_MONTH)]
     )
 )
 def listening_sessions(
     context: dg.AssetExecutionContext, warehouse: dg.ResourceParam[Warehouse]
 ) -> dg.MaterializeResult:
     """One row per listening session (plays with at most 10 minutes between one's stop and the
-    next one's start). Partition: the UTC day the session started."""
-    window = context.partition_time_window
-    result = _query(
-        "listening_sessions.sql",
-        _plays_files(warehouse, window, 1),
-        params=pa.table(
-            {
-                "first_day": [window.start.date()],
-                "end_day": [window.end.date()],
-                "gap_minutes": [SESSION_GAP_MINUTES],
-            }
-        ),
-    )
-    frame = result.to_pandas()
-    write_days(warehouse, LISTENING_SESSIONS, frame, days_in(window), "day")
+    next one's start). Partition: the month (UTC) the session started; one file per UTC day."""
+    plan = plan_refresh(context, warehouse)
+    if not plan.days:
+        return nothing_to_rewrite(context, warehouse, LISTENING_SESSIONS, plan)
+
+    def compute(first: date, end: date) -> pa.Table:
+        return _query(
+            "listening_sessions.sql",
+            plays_files(warehouse, first, end, 1),
+            params=pa.table(
+                {"first_day": [first], "end_day": [end], "gap_minutes": [SESSION_GAP_MINUTES]}
+            ),
+        )
+
+    result = _per_range(plan, compute)
+    write_days(warehouse, LISTENING_SESSIONS, result, plan, "day")
     warehouse.publish()
-    return dg.MaterializeResult(metadata={"dagster/row_count": len(frame)})
+    month_metadata(context, warehouse, LISTENING_SESSIONS, plan)
+    return dg.MaterializeResult(metadata={"sessions_rewritten": result.num_rows})
 
 
-@dg.asset(**_daily_asset_kwargs("listening_coverage", deps=["plays"]))
+@dg.asset(**history_asset_kwargs("listening_coverage", deps=["plays"]))
 def listening_coverage(
     context: dg.AssetExecutionContext, warehouse: dg.ResourceParam[Warehouse]
 ) -> dg.MaterializeResult:
     """One row per user per UTC day: plays seen by polling vs by exports, so a user can see
-    what polling missed (export_only) and what no export holds yet (poll_only)."""
-    window = context.partition_time_window
-    frame = _query("listening_coverage.sql", _plays_files(warehouse, window, 0)).to_pandas()
-    write_days(warehouse, LISTENING_COVERAGE, frame, days_in(window), "day")
+    what polling missed (export_only) and what no export holds yet (poll_only). Partition: the
+    month; one file per UTC day."""
+    plan = plan_refresh(context, warehouse)
+    if not plan.days:
+        return nothing_to_rewrite(context, warehouse, LISTENING_COVERAGE, plan)
+    result = _per_range(
+        plan,
+        lambda first, end: _query(
+            "listening_coverage.sql",
+            plays_files(warehouse, first, end, 0),
+        ),
+    )
+    write_days(warehouse, LISTENING_COVERAGE, result, plan, "day")
     warehouse.publish()
-    missed = int(frame["export_only"].sum()) if len(frame) else 0
+    month_metadata(context, warehouse, LISTENING_COVERAGE, plan)
+    missed = pc.sum(result["export_only"]).as_py() or 0
     return dg.MaterializeResult(
-        metadata={"dagster/row_count": len(frame), "plays_polling_missed": missed}
+        metadata={"user_days_rewritten": result.num_rows, "plays_polling_missed": missed}
     )
 
 
@@ -142,13 +163,12 @@ def listening_heatmap(
     users: dg.ResourceParam[object],
 ) -> dg.MaterializeResult:
     """One row per user, local ISO weekday and local hour with listening, over all history."""
-    files = warehouse.files(PLAYS)
     frame = _query(
         "listening_heatmap.sql",
-        files,
+        warehouse.files(PLAYS),
         timezones=_timezones(users, settings),
         params=pa.table({"default_tz": [settings.default_timezone]}),
-    ).to_pandas()
+    )
     warehouse.write(LISTENING_HEATMAP, frame)
     warehouse.publish()
-    return dg.MaterializeResult(metadata={"dagster/row_count": len(frame)})
+    return dg.MaterializeResult(metadata={"dagster/row_count": frame.num_rows})

@@ -9,7 +9,7 @@ from pathlib import Path
 import dagster as dg
 import pyarrow as pa
 
-from spotify_assets.defs.listening.plays import days_in
+from spotify_assets.defs.listening.history import days_in
 from spotify_assets.defs.resources import Warehouse
 from spotify_assets.lib import query
 from spotify_assets.lib.lake import TableSpec

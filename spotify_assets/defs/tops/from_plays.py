@@ -29,7 +29,6 @@ ENTITIES = ("track", "artist", "album", "genre")
 ARTIST_GENRES = "artist_genres"
 GENRE_SCHEMA = pa.schema([("artist_id", pa.string()), ("genre", pa.string())])
 # A local day D, anywhere from UTC-12 to UTC+14, ends by D+1 12:00 UTC.
-AROUND = dg.TimeWindowPartitionMapping(start_offset=-1, end_offset=1)
 
 
 @dataclass(frozen=True)
@@ -170,7 +169,9 @@ def _label(row: dict) -> str:
     partitions_def=daily,
     backfill_policy=dg.BackfillPolicy.single_run(),
     # Genre tops read the `artist_genres` view over `genres`, when enrichment has run.
-    deps=[dg.AssetDep("plays", partition_mapping=AROUND), "genres"],
+    # The as-of day D depends on the month of `plays` holding D (Dagster maps a day to its
+    # month); it reads every day file up to D+1, across months.
+    deps=["plays", "genres"],
     kinds={"duckdb", "parquet"},
 )
 def tops_from_plays(

@@ -256,14 +256,15 @@ class Manifest:
             return dict(rows.fetchall())
 
     def claim(self, run_id: str, scope: str, keys: Iterable[str]) -> dict[str, int]:
-        """Record that `run_id` recomputes `keys` from what is current now; returns the stale
-        ones among them with their versions (a later mark keeps them stale after the run)."""
+        """Record that `run_id` recomputes `keys` from what is current now or later; returns the
+        stale ones among them with their versions. A key already claimed by `run_id` keeps its
+        first (older) version: a change marked after it stays stale after the run."""
         wanted = set(keys)
         with self._tx(write=True) as con:
             rows = con.execute("select key, version from stale where scope = ?", (scope,))
             claimed = {k: v for k, v in rows.fetchall() if k in wanted}
             con.executemany(
-                "insert or replace into claims (run_id, scope, key, version) values (?, ?, ?, ?)",
+                "insert or ignore into claims (run_id, scope, key, version) values (?, ?, ?, ?)",
                 [(run_id, scope, k, v) for k, v in claimed.items()],
             )
             return claimed

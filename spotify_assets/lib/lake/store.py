@@ -205,6 +205,11 @@ class Lake:
         yield tx
         tx.commit(stale=stale)
 
+    def delete_partitions(self, table: str, partitions: Iterable[str]) -> int:
+        """Remove partitions (their files become superseded); returns the new generation."""
+        changes = [Change(validate_table(table), p, None) for p in partitions]
+        return self.manifest.commit(changes)
+
     def mark_stale(self, scope: str, keys: Iterable[str]) -> int:
         return self.manifest.commit([], stale={scope: keys})
 

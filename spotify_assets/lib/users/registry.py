@@ -320,6 +320,20 @@ class UserRegistry:
             raise UnknownUserError(f"no enrolled user {user_id!r} in {self.path}")
         return user
 
+    def require_listener(self, user_id: str) -> User:
+        """The enrolled user `user_id` names, for work done on their behalf (an import): an
+        unknown id is refused with what to do, never made into a phantom listener."""
+        check_user_id(user_id)
+        user = self.get(user_id)
+        if user is not None:
+            return user
+        close = [u.id for u in self.list() if u.id.lower() == user_id.lower()]
+        hint = f" Did you mean {close[0]!r}?" if close else ""
+        raise UnknownUserError(
+            f"no listener {user_id!r} is enrolled.{hint} Enroll them first: "
+            "`spotify-assets login` (see `spotify-assets users list` for who is)."
+        )
+
     def active_users(self) -> builtins.list[User]:
         return self._select("where status = 'active'", ())
 

@@ -11,7 +11,7 @@ from pathlib import Path
 import dagster as dg
 from dagster._core.instance.ref import InstanceRef
 
-from spotify_assets.defs.listening.plays import day_pool
+from spotify_assets.defs.listening.history import day_pool
 
 RUN = textwrap.dedent(
     """
@@ -34,15 +34,33 @@ RUN = textwrap.dedent(
 )
 
 
+def _seed_history(tmp_path: Path) -> None:
+    """A year of synthetic history (2020), so a `plays` step takes long enough to overlap."""
+    from spotify_assets.defs.listening.imports import import_item
+    from spotify_assets.defs.resources import Warehouse
+    from spotify_assets.lib.exports.bench import write_extended_file
+    from spotify_assets.lib.raw import RawStore
+    from spotify_assets.lib.settings import load_settings
+
+    settings = load_settings(data_dir=tmp_path / "data")
+    inbox = settings.inbox_dir / "someone"
+    inbox.mkdir(parents=True)
+    write_extended_file(inbox / "Streaming_History_Audio_2020.json", 150_000)
+    warehouse = Warehouse(settings)
+    item = inbox / "Streaming_History_Audio_2020.json"
+    assert import_item(settings, warehouse, RawStore(settings.raw_dir), "someone", item).days
+
+
 def test_overlapping_plays_refreshes_in_two_processes_take_turns(tmp_path: Path) -> None:
+    _seed_history(tmp_path)
     home = tmp_path / "dagster_home"
     home.mkdir()
     (home / "dagster.yaml").write_text("concurrency:\n  pools:\n    default_limit: 1\n")
     # Created here, once: two processes creating a fresh instance's tables at once collide.
     instance = dg.DagsterInstance.from_ref(InstanceRef.from_dir(str(home)))
     env = {**os.environ, "DAGSTER_HOME": str(home)}
-    # Ranges long enough (Dagster records every partition) that the steps would overlap.
-    ranges = {"a": ("2024-01-01", "2024-12-31"), "b": ("2024-06-01", "2025-05-31")}
+    # Overlapping month ranges of real rows: without the pool the steps run side by side.
+    ranges = {"a": ("2020-01-01", "2020-08-01"), "b": ("2020-05-01", "2020-12-01")}
     children = [
         subprocess.Popen(
             [sys.executable, "-c", RUN, str(tmp_path / "data"), lo, hi, who],
@@ -75,7 +93,7 @@ def test_overlapping_plays_refreshes_in_two_processes_take_turns(tmp_path: Path)
 
 def test_every_asset_that_rewrites_listening_days_has_its_own_pool() -> None:
     from spotify_assets.definitions import defs
-    from spotify_assets.defs.listening.sensors import DAILY_ASSETS
+    from spotify_assets.defs.listening.history import HISTORY_ASSETS as DAILY_ASSETS
 
     graph = defs()
     for name in DAILY_ASSETS:
@@ -86,7 +104,7 @@ def test_a_cut_off_refresh_is_retried_where_the_demo_runs_it() -> None:
     import yaml
 
     from spotify_assets.defs.listening.sensors import REFRESH_RETRIES, listening_refresh_job
-    from spotify_assets.demo import DAGSTER_YAML
+    from spotify_assets.lib.instance import LOCAL_DAGSTER_YAML as DAGSTER_YAML
 
     assert listening_refresh_job.tags["dagster/max_retries"] == str(REFRESH_RETRIES)
     assert REFRESH_RETRIES >= 1

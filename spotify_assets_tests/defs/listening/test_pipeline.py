@@ -2,8 +2,9 @@
 
 Covers issue 6's checks: exports + polling over the whole window give exactly the world's
 plays (>= 30 s) and its daily minutes; re-importing and re-polling change nothing; bad inbox
-items are refused without touching other users; a backdated import re-materializes only the
-days it touched; a revoked token parks only that user and turns the check red.
+items are refused without touching other users; a backdated import refreshes only the days it
+touched (issue 12: in month partitions, one run per range of months); a revoked token parks
+only that user and turns the check red.
 """
 
 import hashlib
@@ -11,25 +12,30 @@ import io
 import json
 import zipfile
 from collections import defaultdict
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import dagster as dg
-import duckdb
 import httpx
+import pyarrow.compute as pc
 import pytest
 
+from spotify_assets.defs.listening.history import REFRESH_TAG, STALE_SCOPE
 from spotify_assets.defs.listening.imports import export_import
 from spotify_assets.defs.listening.plays import episode_plays, plays
 from spotify_assets.defs.listening.poll import USERS_CHECK, polled_plays
-from spotify_assets.defs.listening.sensors import plays_changed_sensor, stats_after_refresh_sensor
+from spotify_assets.defs.listening.sensors import (
+    refresh_requests,
+    settle,
+    stale_days_sensor,
+    stats_after_refresh_sensor,
+)
 from spotify_assets.defs.listening.stats import (
     daily_listening,
     listening_coverage,
-    listening_heatmap,
 )
-from spotify_assets.defs.tops.from_plays import tops_from_plays
+from spotify_assets.defs.listening.tables import EXPORTED_PLAYS, POLLED_PLAYS
 from spotify_assets.lib.dedupe import MIN_PLAY_MS
 from spotify_assets.lib.orchestrate import RANGE_END_TAG, RANGE_START_TAG
 from spotify_assets_tests.defs.conftest import DEMO_USERS, Pipeline
@@ -58,35 +64,37 @@ def window(p: Pipeline) -> tuple[datetime, datetime, dict]:
     return datetime.fromisoformat(config["start"]), datetime.fromisoformat(config["end"]), config
 
 
-def materialize_days(p: Pipeline, first: str, last: str) -> None:
-    result = p.materialize(
-        LISTENING,
-        selection=dg.AssetSelection.assets(
-            plays, episode_plays, daily_listening, listening_coverage
-        ),
-        tags={RANGE_START_TAG: first, RANGE_END_TAG: last},
-    )
+HISTORY = dg.AssetSelection.assets(plays, episode_plays, daily_listening, listening_coverage)
+
+
+def month(day: datetime | str) -> str:
+    text = day if isinstance(day, str) else day.date().isoformat()
+    return text[:7] + "-01"
+
+
+def materialize_months(p: Pipeline, first: str, last: str) -> dg.ExecuteInProcessResult:
+    """One run over a range of months, every day of them (as the UI's Materialize)."""
+    tags = {RANGE_START_TAG: month(first), RANGE_END_TAG: month(last)}
+    result = p.materialize(LISTENING, selection=HISTORY, tags=tags)
     assert result.success
+    settle(result.dagster_run, p.warehouse.lake.manifest)
+    return result
 
 
-def lake_digest(root: Path) -> dict[str, str]:
-    return {
-        str(f.relative_to(root)): hashlib.sha256(f.read_bytes()).hexdigest()
-        for f in sorted(root.rglob("*.parquet"))
-    }
+def refresh_stale(p: Pipeline) -> list[dg.ExecuteInProcessResult]:
+    """What the stale-days sensor requests, run and settled."""
+    requests, _ = refresh_requests(p.instance, p.warehouse.lake.manifest, datetime.now(UTC))
+    results = []
+    for request in requests:
+        result = p.materialize(LISTENING, selection=HISTORY, tags=request.tags)
+        assert result.success
+        settle(result.dagster_run, p.warehouse.lake.manifest)
+        results.append(result)
+    return results
 
 
 def query(p: Pipeline, sql: str) -> list[tuple]:
-    lake = p.settings.lake_dir.resolve()
-    con = duckdb.connect()
-    try:
-        for table in ("plays", "daily_listening", "listening_coverage", "episode_plays"):
-            if (lake / table).exists():
-                glob = f"{lake}/{table}/**/*.parquet"
-                con.execute(f"create view {table} as select * from read_parquet('{glob}')")
-        return con.sql(sql).fetchall()
-    finally:
-        con.close()
+    return p.query(sql)
 
 
 @pytest.mark.slow
@@ -101,7 +109,7 @@ def test_exports_plus_polling_equal_the_worlds_plays_and_minutes(pipeline: Pipel
     assert p.materialize([export_import]).success
     export_end = end - timedelta(hours=config["export_end_offset_hours"])
     poll_through(p, export_end - timedelta(hours=2), end, timedelta(minutes=30))
-    materialize_days(p, start.date().isoformat(), end.date().isoformat())
+    materialize_months(p, start.date().isoformat(), end.date().isoformat())
 
     got = defaultdict(list)
     for user_id, track_id, ended in query(p, "select user_id, track_id, ended_at from plays"):
@@ -153,13 +161,14 @@ def test_reimport_and_repoll_change_nothing(pipeline: Pipeline) -> None:
     drop_export(p, "demo_heavy")
     assert p.materialize([export_import]).success
     poll_through(p, end - timedelta(hours=3), end, timedelta(hours=1))
-    before = lake_digest(p.settings.lake_dir)
+    before, generation = p.current_files(), p.warehouse.lake.generation()
 
     drop_export(p, "demo_heavy")  # the same zip again
     result = p.materialize([export_import])
     assert result.success
     poll_through(p, end - timedelta(hours=3), end, timedelta(hours=1))  # the same window again
-    assert lake_digest(p.settings.lake_dir) == before
+    assert p.current_files() == before
+    assert p.warehouse.lake.generation() == generation  # not even a commit
     imported = sorted((p.settings.inbox_dir / "demo_heavy" / "imported").iterdir())
     assert len(imported) == 2  # both kept for the user to see; the second imported nothing
 
@@ -197,10 +206,9 @@ def test_bad_inbox_items_are_refused_and_other_users_go_on(pipeline: Pipeline) -
 
     result = p.materialize([export_import])
     assert result.success
-    lake = p.settings.lake_dir
-    assert list((lake / "exported_plays").glob("demo_light/*.parquet"))
+    imported = {key.split("/")[0] for key in p.warehouse.partitions(EXPORTED_PLAYS)}
+    assert imported == {"demo_light"}
     for user_id in bad:
-        assert not (lake / "exported_plays" / user_id).exists()
         failed = list((p.settings.inbox_dir / user_id / "failed").glob("*.error.txt"))
         assert len(failed) == 1 and failed[0].read_text().strip()
     # The raw copy is staged beside the parse: a refused file never gets one.
@@ -211,8 +219,11 @@ def test_bad_inbox_items_are_refused_and_other_users_go_on(pipeline: Pipeline) -
     assert len(metadata["items_failed"].value) == 3
 
 
-def test_a_backdated_import_refreshes_only_the_days_it_touched(pipeline: Pipeline) -> None:
+def test_a_backdated_import_refreshes_only_the_days_it_touched(
+    pipeline: Pipeline, monkeypatch: pytest.MonkeyPatch
+) -> None:
     p = pipeline
+    monkeypatch.setattr("spotify_assets.lib.settings.get_settings", lambda: p.settings)
     # A year-old history: three plays on two days long before the world's window.
     rows = [
         {"endTime": "2025-03-03 10:00", "artistName": "A", "trackName": "T", "msPlayed": 40000},
@@ -223,50 +234,93 @@ def test_a_backdated_import_refreshes_only_the_days_it_touched(pipeline: Pipelin
     folder.mkdir(parents=True)
     (folder / "StreamingHistory_music_0.json").write_text(json.dumps(rows))
     assert p.materialize([export_import]).success
+    assert set(p.warehouse.lake.manifest.stale(STALE_SCOPE)) == {"2025-03-03", "2025-03-09"}
 
-    context = dg.build_multi_asset_sensor_context(
-        monitored_assets=[dg.AssetKey("exported_plays"), dg.AssetKey("polled_plays")],
-        instance=p.instance,
-        definitions=dg.Definitions(
-            assets=[*LISTENING, listening_heatmap, tops_from_plays],
-            sensors=[plays_changed_sensor],
-            resources=p.resources,
-        ),
+    context = dg.build_sensor_context(instance=p.instance)
+    [request] = stale_days_sensor(context).run_requests
+    assert (request.tags[RANGE_START_TAG], request.tags[RANGE_END_TAG]) == (
+        "2025-03-01",
+        "2025-03-01",
+    )  # one month, one run: not one per day, and not the whole history
+    assert request.tags[REFRESH_TAG]
+    result = p.materialize(LISTENING, selection=HISTORY, tags=request.tags)
+    assert result.success
+    [plays_event] = [
+        e for e in result.asset_materializations_for_node("plays") if e.partition == "2025-03-01"
+    ]
+    assert plays_event.metadata["days_rewritten"].value == 6
+    assert plays_event.metadata["days"].value == (
+        "2025-03-02 .. 2025-03-04, 2025-03-08 .. 2025-03-10"
     )
-    requests = list(plays_changed_sensor(context))
-    ranges = [
-        (r.tags[RANGE_START_TAG], r.tags[RANGE_END_TAG])
-        for r in requests
-        if RANGE_START_TAG in r.tags
-    ]
-    assert ranges == [("2025-03-02", "2025-03-04"), ("2025-03-08", "2025-03-10")]
-    assert len(requests) == 2  # the all-history tables wait for the ranges (below)
-    for start, end in ranges:
-        materialize_days(p, start, end)
+    assert plays_event.metadata["dagster/row_count"].value == 3  # the month's own rows
+    assert settle(result.dagster_run, p.warehouse.lake.manifest) == 2
+    assert p.warehouse.lake.manifest.stale(STALE_SCOPE) == {}
+    assert stale_days_sensor(context).skip_reason  # nothing stale: nothing to run
+
     # Once a range run succeeded: the heatmap and today's tops, which read all of history.
-    [refresh] = [r for r in p.instance.get_run_records() if RANGE_START_TAG in r.dagster_run.tags][
-        :1
-    ]
     after = dg.build_run_status_sensor_context(
         sensor_name="stats_after_refresh_sensor",
         dagster_instance=p.instance,
-        dagster_run=refresh.dagster_run,
+        dagster_run=result.dagster_run,
         dagster_event=dg.DagsterEvent(
             event_type_value=dg.DagsterEventType.RUN_SUCCESS.value, job_name="x"
         ),
     )
     stats = stats_after_refresh_sensor(after)
     assert sorted(r.job_name for r in stats) == ["listening_totals_job", "tops_from_plays_job"]
-    assert all(refresh.dagster_run.run_id in r.run_key for r in stats)
-    runs = p.instance.get_run_records()
-    ranged = {
-        (r.dagster_run.tags.get(RANGE_START_TAG), r.dagster_run.tags.get(RANGE_END_TAG))
-        for r in runs
-        if RANGE_START_TAG in r.dagster_run.tags
-    }
-    assert ranged == set(ranges)  # two runs, not one per day and not the whole history
     counts = query(p, "select day, count(*) from plays group by day order by day")
     assert [(d.isoformat(), n) for d, n in counts] == [("2025-03-03", 2), ("2025-03-09", 1)]
+
+
+def test_a_month_without_plays_is_materialized_and_empty(pipeline: Pipeline) -> None:
+    p = pipeline
+    result = materialize_months(p, "2019-01-01", "2019-02-01")
+    events = result.asset_materializations_for_node("daily_listening")
+    assert sorted(e.partition for e in events) == ["2019-01-01", "2019-02-01"]
+    assert {e.metadata["dagster/row_count"].value for e in events} == {0}
+    status = p.instance.get_status_by_partition(
+        dg.AssetKey("daily_listening"),
+        ["2019-01-01", "2019-02-01", "2019-03-01"],
+        dg.MonthlyPartitionsDefinition(start_date="2008-10-01", end_offset=1),
+    )
+    assert status["2019-01-01"] == dg.AssetPartitionStatus.MATERIALIZED
+    assert status["2019-03-01"] is None
+
+
+@pytest.mark.slow
+def test_a_stale_refresh_and_a_whole_month_give_the_same_files(pipeline: Pipeline) -> None:
+    p = pipeline
+    start, end, _ = window(p)
+    world = p.emulator.state.world
+    for user_id in ("demo_heavy", "demo_tokyo", "demo_podcast"):
+        p.registry.set_timezone(user_id, world.users[user_id].timezone)
+        drop_export(p, user_id)
+    assert p.materialize([export_import]).success
+    poll_through(p, end - timedelta(hours=3), end - timedelta(hours=1), timedelta(hours=1))
+    first, last = start.date().isoformat(), end.date().isoformat()
+    [incremental] = refresh_stale(p)
+    assert p.warehouse.lake.manifest.stale(STALE_SCOPE) == {}
+    after_stale = p.current_files()
+    assert any(key[0] == "plays" for key in after_stale)
+    rewritten = sum(
+        e.metadata["days_rewritten"].value
+        for e in incremental.asset_materializations_for_node("plays")
+    )
+    assert rewritten > 0
+    materialize_months(p, first, last)  # every day of the months, recomputed
+    assert p.current_files() == after_stale  # byte-identical (names are content hashes)
+
+    # A poll's refresh rewrites only the days the poll changed (+/- 1), not the month.
+    p.control("POST", "clock", json={"now": end.isoformat()})
+    assert p.materialize([polled_plays]).success
+    changed = p.warehouse.lake.manifest.stale(STALE_SCOPE)
+    assert changed and len(changed) <= 2
+    [poll_refresh] = refresh_stale(p)
+    days = [
+        e.metadata["days_rewritten"].value
+        for e in poll_refresh.asset_materializations_for_node("plays")
+    ]
+    assert 0 < sum(days) <= 3 * len(changed)
 
 
 def test_a_revoked_token_parks_only_that_user(pipeline: Pipeline) -> None:
@@ -280,7 +334,7 @@ def test_a_revoked_token_parks_only_that_user(pipeline: Pipeline) -> None:
     statuses = {u.id: u.status for u in p.registry.list()}
     assert statuses.pop("demo_tokyo") == "needs_reauth"
     assert set(statuses.values()) == {"active"}
-    polled = {f.parent.name for f in (p.settings.lake_dir / "polled_plays").rglob("*.parquet")}
+    polled = {key.split("/")[0] for key in p.warehouse.partitions(POLLED_PLAYS)}
     assert "demo_tokyo" not in polled and len(polled) >= 3
 
 
@@ -296,24 +350,20 @@ def test_forget_me_then_a_full_rebuild_leaves_no_row_of_that_user(pipeline: Pipe
     assert p.materialize([export_import]).success
     poll_through(p, end - timedelta(hours=1), end, timedelta(hours=1))
     first, last = start.date().isoformat(), end.date().isoformat()
-    materialize_days(p, first, last)
+    materialize_months(p, first, last)
 
     def rows_of(user_id: str) -> int:
-        total = 0
-        lake = p.settings.lake_dir
-        for table in sorted({f.relative_to(lake).parts[0] for f in lake.rglob("*.parquet")}):
-            glob = f"{p.settings.lake_dir}/{table}/**/*.parquet"
-            total += duckdb.sql(
-                f"select count(*) from read_parquet('{glob}', union_by_name = true) "
-                "where user_id = ?",
-                params=[user_id],
-            ).fetchall()[0][0]
-        return total
+        lake = p.warehouse.lake
+        return sum(
+            pc.sum(pc.equal(lake.read(table).column("user_id"), user_id)).as_py() or 0
+            for table in lake.tables()
+            if lake.files(table) and "user_id" in lake.read(table).column_names
+        )
 
     assert rows_of("demo_light") > 0
     heavy_before = rows_of("demo_heavy")
     assert users_command(["users", "remove", "demo_light", "--yes"], p.settings) == 0
-    materialize_days(p, first, last)  # the full rebuild
+    materialize_months(p, first, last)  # the full rebuild
     assert p.materialize([polled_plays]).success
     assert rows_of("demo_light") == 0
     assert rows_of("demo_heavy") == heavy_before

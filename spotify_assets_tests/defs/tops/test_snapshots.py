@@ -193,7 +193,7 @@ def test_current_views_hold_each_users_latest_snapshot(enrolled: Enrolled) -> No
     assert enrolled.materialize([top_items], tags=tags).success
     # demo_light's newest snapshot is yesterday's: today's file never existed.
     for spec in (TOP_TRACKS, TOP_ARTISTS):
-        enrolled.warehouse.lake.delete_partition(spec.name, f"{last.isoformat()}/demo_light")
+        enrolled.warehouse.lake.delete_partitions(spec.name, [f"{last.isoformat()}/demo_light"])
     enrolled.warehouse.publish()
 
     con = catalog.connect(enrolled.settings.warehouse_path)
