@@ -2,10 +2,11 @@
 
 Per inbox item the import is all-or-nothing: every history file in it is parsed completely
 (its raw copy staged beside the parse, in a hidden temp file) before anything is published.
-Publication order is raw file, observations, rejects, then the report; the report marks a
-file imported, so a run killed half-way simply redoes that file (same hash, same output
-files). A file whose hash has a report is never imported again. Processed items move to
-`imported/`, refused ones to `failed/` with a `.error.txt` beside them.
+Then the raw copies are renamed in, and every file's rows, rejects and report become current in
+one lake commit, with the days they changed marked stale; a run killed before that commit
+leaves nothing visible and simply redoes the item (same hashes, same files). A file whose hash
+has a report is never imported again. Processed items move to `imported/`, refused ones to
+`failed/` with a `.error.txt` beside them.
 """
 
 import json
@@ -22,6 +23,7 @@ from spotify_assets.defs.listening.history import STALE_SCOPE
 from spotify_assets.defs.listening.tables import EXPORTED_PLAYS, IMPORT_REJECTS, IMPORT_REPORTS
 from spotify_assets.defs.resources import Warehouse
 from spotify_assets.lib.ids import InvalidIdError, validate_user_id
+from spotify_assets.lib.lake import LakeTransaction
 from spotify_assets.lib.raw import RawStore, StagedRaw
 from spotify_assets.lib.settings import Settings
 
@@ -99,11 +101,13 @@ def import_item(
             raise
         for stage in landed:
             stage.commit()
-        for export_file, export in parsed:
-            days = _days(export.observations)
-            _publish(warehouse, user_id, export_file, export, days)
-            result.reports.append(export.report)
-            result.days |= days
+        result.days = set().union(*(_days(export.observations) for _, export in parsed))
+        # One commit for the whole item: a reader never sees half of a zip's files, nor a
+        # report without its rows; the days it changed are stale from that commit on.
+        with warehouse.transaction(stale={STALE_SCOPE: result.days}) as tx:
+            for export_file, export in parsed:
+                _write_file(tx, user_id, export_file, export)
+                result.reports.append(export.report)
         if not parsed:
             result.status = "already_imported"
         _move(item, settings.inbox_dir / user_id / "imported")
@@ -150,15 +154,9 @@ def _discard(staged: list[Future[StagedRaw]]) -> None:
             stage.result().discard()
 
 
-def _publish(warehouse: Warehouse, user_id: str, export_file, export, days: set[str]) -> None:
-    """A file's rows, rejects and report in one lake commit (a reader never sees a report
-    without its rows), with the days whose history it changed marked stale in it too."""
+def _write_file(tx: LakeTransaction, user_id: str, export_file, export) -> None:
+    """A file's rows, rejects and report (which marks it imported), into `tx`."""
     key = f"{user_id}/{export_file.sha256}"
-    with warehouse.transaction(stale={STALE_SCOPE: days}) as tx:
-        _write_file(tx, user_id, key, export_file, export)
-
-
-def _write_file(tx, user_id: str, key: str, export_file, export) -> None:
     tx.write(EXPORTED_PLAYS, export.observations, key)
     tx.write(
         IMPORT_REJECTS,
