@@ -93,6 +93,72 @@ def _cmd_import(args: argparse.Namespace) -> int:
     return 1 if failed else 0
 
 
+def upgrade_instance(settings: Settings, instance) -> dict[str, int]:
+    """Bring a deployment made with daily history partitions to month partitions, once.
+
+    The lake needs nothing: its first use adopted the daily layout's files as they are. In
+    Dagster, the history assets' month partitions are new: every month a daily run considered
+    (the asset had a materialized day in it) is reported materialized, with its own row count,
+    by a runless materialization event; nothing is recomputed or re-imported. Months already
+    materialized at the monthly grain are left alone, so running it twice changes nothing.
+    """
+    import dagster as dg
+
+    from spotify_assets.defs.listening.history import HISTORY_ASSETS
+    from spotify_assets.defs.resources import Warehouse
+
+    warehouse = Warehouse(settings)
+    warehouse.publish()
+    reported: dict[str, int] = {}
+    for name in HISTORY_ASSETS:
+        key = dg.AssetKey(name)
+        # A daily key and a month key look alike ("2026-11-01"): either way it is a month
+        # someone considered.
+        months = sorted({k[:7] + "-01" for k in instance.get_materialized_partitions(key)})
+        rows: dict[str, int] = {}
+        for entry in warehouse.lake.entries(name):
+            month = entry.partition[:7] + "-01"
+            rows[month] = rows.get(month, 0) + entry.rows
+        todo = [m for m in months if not _has_monthly_materialization(instance, key, m)]
+        for month in todo:
+            instance.report_runless_asset_event(
+                dg.AssetMaterialization(
+                    asset_key=key,
+                    partition=month,
+                    metadata={
+                        "dagster/row_count": rows.get(month, 0),
+                        "refresh_mode": "upgrade: reported from the daily layout's runs",
+                    },
+                )
+            )
+        reported[name] = len(todo)
+    return reported
+
+
+def _has_monthly_materialization(instance, key, month: str) -> bool:
+    """Whether the latest materialization of `month` was made at the monthly grain (every such
+    event carries `refresh_mode`; a daily run's did not)."""
+    import dagster as dg
+
+    records = instance.fetch_materializations(
+        dg.AssetRecordsFilter(asset_key=key, asset_partitions=[month]), limit=1
+    ).records
+    if not records:
+        return False
+    materialization = records[0].event_log_entry.asset_materialization
+    return materialization is not None and "refresh_mode" in materialization.metadata
+
+
+def _cmd_upgrade(args: argparse.Namespace) -> int:
+    from spotify_assets.lib.instance import deployment_instance
+
+    settings = get_settings()
+    reported = upgrade_instance(settings, deployment_instance(settings))
+    for name, months in reported.items():
+        print(f"{name}: {months} month partition(s) reported materialized")
+    return 0
+
+
 def _cmd_refresh(args: argparse.Namespace) -> int:
     from spotify_assets.lib.instance import deployment_instance
 
@@ -114,3 +180,9 @@ def add_subcommands(sub: argparse._SubParsersAction) -> None:
         "refresh", help="refresh the listening history of every stale day now (as the sensor)"
     )
     refresh.set_defaults(func=_cmd_refresh)
+    upgrade = sub.add_parser(
+        "upgrade",
+        help="once, after updating from daily history partitions: report the months the "
+        "daily runs materialized (nothing is recomputed)",
+    )
+    upgrade.set_defaults(func=_cmd_upgrade)
