@@ -21,7 +21,8 @@ from datetime import UTC, datetime, timedelta
 import dagster as dg
 import httpx
 
-from spotify_assets.lib.instance import prepare_dagster_home
+from spotify_assets.defs.pools import POOL_LIMITS
+from spotify_assets.lib.instance import ensure_pool_limits, prepare_dagster_home
 from spotify_assets.lib.settings import Settings, get_settings
 
 # MusicBrainz allows 1 request a second. The emulator enforces that too, unless told otherwise:
@@ -214,7 +215,9 @@ def run_demo(settings: Settings, *, exit_after_summary: bool = False, ui_port: i
     from spotify_assets.lib.orchestrate import print_summary
 
     prepare_dagster_home(settings)
-    for run_id in release_interrupted_runs(dg.DagsterInstance.get()):
+    instance = dg.DagsterInstance.get()
+    ensure_pool_limits(instance, POOL_LIMITS)
+    for run_id in release_interrupted_runs(instance):
         _log(f"run {run_id} was cut off when the last demo stopped: marked canceled")
     with running_emulator_process(settings) as base_url:
         run_pipeline(settings, base_url)

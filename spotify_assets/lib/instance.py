@@ -10,6 +10,7 @@ sensors see them.
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
 from pathlib import Path
 
 import dagster as dg
@@ -51,6 +52,24 @@ def prepare_dagster_home(settings: Settings) -> Path:
         config.write_text(LOCAL_DAGSTER_YAML)
     os.environ["DAGSTER_HOME"] = str(home)
     return home
+
+
+def ensure_pool_limits(instance: dg.DagsterInstance, limits: Mapping[str, int]) -> list[str]:
+    """Give every pool an explicit limit unless an operator set one; returns the pools set.
+
+    `concurrency: pools: default_limit` alone is applied lazily, when a step first uses a pool,
+    and on SQLite two runs that first use a pool at the same moment both allocate a slot (two
+    slots for a limit of 1: seen when two refreshes started together). Set up front, there is no
+    first use to race on.
+    """
+    existing = {p.name: p for p in instance.event_log_storage.get_pool_limits()}
+    changed = []
+    for pool, limit in sorted(limits.items()):
+        known = existing.get(pool)
+        if known is None or known.from_default:
+            instance.event_log_storage.set_concurrency_slots(pool, limit)
+            changed.append(pool)
+    return changed
 
 
 def deployment_instance(settings: Settings) -> dg.DagsterInstance:

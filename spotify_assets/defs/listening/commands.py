@@ -22,6 +22,10 @@ from spotify_assets.lib.settings import Settings, get_settings
 def refresh_stale(settings: Settings, instance) -> int:
     """Run the refreshes the sensor would request now, then the all-history tables; returns the
     number of failed runs."""
+    from spotify_assets.defs.pools import POOL_LIMITS
+    from spotify_assets.lib.instance import ensure_pool_limits
+
+    ensure_pool_limits(instance, POOL_LIMITS)
     from spotify_assets.definitions import defs
     from spotify_assets.defs.listening.history import STALE_SCOPE
     from spotify_assets.defs.listening.sensors import refresh_requests, settle, stats_requests

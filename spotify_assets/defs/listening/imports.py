@@ -5,8 +5,9 @@ Per inbox item the import is all-or-nothing: every history file in it is parsed 
 Then the raw copies are renamed in, and every file's rows, rejects and report become current in
 one lake commit, with the days they changed marked stale; a run killed before that commit
 leaves nothing visible and simply redoes the item (same hashes, same files). A file whose hash
-has a report is never imported again. Processed items move to `imported/`, refused ones to
-`failed/` with a `.error.txt` beside them.
+has a report is never imported again. An imported item is deleted (its files are kept in raw,
+gzip'd) and leaves a receipt in `imported/`; a refused one moves to `failed/` with a
+`.error.txt` beside it.
 """
 
 import json
@@ -110,7 +111,7 @@ def import_item(
                 result.reports.append(export.report)
         if not parsed:
             result.status = "already_imported"
-        _move(item, settings.inbox_dir / user_id / "imported")
+        _receipt(item, settings.inbox_dir / user_id / "imported", scan, result)
     except (ExportImportError, InvalidIdError, OSError, ValueError) as exc:
         if _stamp(item) != before:
             # Still being copied in (a large export read half-written fails as truncated):
@@ -176,6 +177,21 @@ def _write_file(tx: LakeTransaction, user_id: str, export_file, export) -> None:
     row = export.report.check().to_row()
     row["imported_at"] = datetime.now(UTC)
     tx.write(IMPORT_REPORTS, [row], key)
+
+
+def _receipt(item: Path, folder: Path, scan, result: ItemResult) -> Path:
+    """Replace an imported item by a small receipt: its history files live on gzip'd in raw
+    (by sha256, the record), and keeping the item too would store every export twice, the
+    second time uncompressed (842 MB beside 57 MB in raw for one heavy listener)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S.%f")
+    lines = [f"{item.name}: {result.status} at {stamp} UTC; kept in raw/{RAW_SOURCE}/ by sha256"]
+    lines += [f"  {f.sha256}  {f.name}" for f in scan.files]
+    lines += [f"  not history, not kept: {s}" for s in result.skipped]
+    target = folder / f"{stamp}_{item.name}.txt"
+    target.write_text("\n".join(lines) + "\n")
+    item.unlink()
+    return target
 
 
 def _move(item: Path, folder: Path) -> Path:

@@ -149,9 +149,12 @@ def _run_months_of(start: str, end: str) -> set[date]:
 )
 def stale_days_sensor(context: dg.SensorEvaluationContext) -> dg.SensorResult:
     """Refreshes the months whose plays an import or a poll changed (until a refresh succeeds)."""
+    from spotify_assets.defs.pools import POOL_LIMITS
     from spotify_assets.defs.resources import Warehouse
+    from spotify_assets.lib.instance import ensure_pool_limits
     from spotify_assets.lib.settings import get_settings
 
+    ensure_pool_limits(context.instance, POOL_LIMITS)  # before this deployment's first run
     manifest = Warehouse(get_settings()).lake.manifest
     if not manifest.stale(STALE_SCOPE):
         return dg.SensorResult(skip_reason="no stale days")

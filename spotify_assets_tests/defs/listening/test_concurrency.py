@@ -12,6 +12,8 @@ import dagster as dg
 from dagster._core.instance.ref import InstanceRef
 
 from spotify_assets.defs.listening.history import day_pool
+from spotify_assets.defs.pools import POOL_LIMITS
+from spotify_assets.lib.instance import ensure_pool_limits
 
 RUN = textwrap.dedent(
     """
@@ -58,6 +60,8 @@ def test_overlapping_plays_refreshes_in_two_processes_take_turns(tmp_path: Path)
     (home / "dagster.yaml").write_text("concurrency:\n  pools:\n    default_limit: 1\n")
     # Created here, once: two processes creating a fresh instance's tables at once collide.
     instance = dg.DagsterInstance.from_ref(InstanceRef.from_dir(str(home)))
+    # As every deployment entry point does before its first run (see ensure_pool_limits).
+    assert "days_plays" in ensure_pool_limits(instance, POOL_LIMITS)
     env = {**os.environ, "DAGSTER_HOME": str(home)}
     # Overlapping month ranges of real rows: without the pool the steps run side by side.
     ranges = {"a": ("2020-01-01", "2020-08-01"), "b": ("2020-05-01", "2020-12-01")}
@@ -93,10 +97,10 @@ def test_overlapping_plays_refreshes_in_two_processes_take_turns(tmp_path: Path)
 
 def test_every_asset_that_rewrites_listening_days_has_its_own_pool() -> None:
     from spotify_assets.definitions import defs
-    from spotify_assets.defs.listening.history import HISTORY_ASSETS as DAILY_ASSETS
+    from spotify_assets.defs.listening.history import HISTORY_ASSETS
 
     graph = defs()
-    for name in DAILY_ASSETS:
+    for name in HISTORY_ASSETS:
         assert graph.get_assets_def(name).op.pool == day_pool(name), name
 
 
@@ -111,3 +115,11 @@ def test_a_cut_off_refresh_is_retried_where_the_demo_runs_it() -> None:
     config = yaml.safe_load(DAGSTER_YAML)
     assert config["run_retries"] == {"enabled": True, "max_retries": 0}  # only tagged jobs
     assert config["concurrency"]["pools"]["default_limit"] == 1
+
+
+def test_every_pool_of_the_graph_gets_an_explicit_limit() -> None:
+    from spotify_assets.definitions import defs
+
+    definitions = defs()
+    pools = {a.op.pool for a in definitions.assets if hasattr(a, "op") and a.op.pool}
+    assert pools and pools == set(POOL_LIMITS)

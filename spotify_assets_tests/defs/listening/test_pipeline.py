@@ -169,8 +169,10 @@ def test_reimport_and_repoll_change_nothing(pipeline: Pipeline) -> None:
     poll_through(p, end - timedelta(hours=3), end, timedelta(hours=1))  # the same window again
     assert p.current_files() == before
     assert p.warehouse.lake.generation() == generation  # not even a commit
-    imported = sorted((p.settings.inbox_dir / "demo_heavy" / "imported").iterdir())
-    assert len(imported) == 2  # both kept for the user to see; the second imported nothing
+    receipts = sorted((p.settings.inbox_dir / "demo_heavy" / "imported").iterdir())
+    assert len(receipts) == 2  # a receipt for each, the second imported nothing
+    assert "already_imported" in receipts[1].read_text()
+    assert not list((p.settings.inbox_dir / "demo_heavy").glob("*.zip"))  # raw is the record
 
 
 def _zip(entries: dict[str, bytes]) -> bytes:

@@ -1,0 +1,12 @@
+"""The concurrency pools of the graph and their limits (set on the instance by
+`ensure_pool_limits`, so no run ever races to create a pool's first slot)."""
+
+from spotify_assets.defs.listening.history import HISTORY_ASSETS, day_pool
+from spotify_assets.defs.musicbrainz.assets import POOL as MUSICBRAINZ_POOL
+
+POOL_LIMITS: dict[str, int] = {
+    # Two refreshes over the same months take turns on each history asset.
+    **{day_pool(name): 1 for name in HISTORY_ASSETS},
+    # One enrichment run at a time asks MusicBrainz anything.
+    MUSICBRAINZ_POOL: 1,
+}
