@@ -94,6 +94,7 @@ class EmulatorState:
         with self._lock:
             ident = playlist_id(self.config.seed, len(self.playlists) + 1)
             playlist = Playlist(ident, owner, name, description, public, collaborative)
+            playlist.followers.add(owner)
             self.playlists[ident] = playlist
         return playlist
 

@@ -240,6 +240,7 @@ async def playlists(request: Request) -> Response:
         {
             "id": p.id, "owner": p.owner, "name": p.name, "description": p.description,
             "public": p.public, "uris": [uri for uri, _, _ in p.items],
+            "in_owner_library": p.owner in p.followers,
         }
         for p in state.playlists.values()
         if owner is None or p.owner == owner

@@ -12,8 +12,11 @@ for) and replaces or alters the answer. Kinds:
 - `invalid_grant`: 400 `{"error": "invalid_grant", ...}` as the accounts service answers.
 - `window`: a real limiter, at most `limit` requests per rolling 30 s (monotonic time) on the
   matching paths; past it 429 with `Retry-After` = whole seconds until a slot frees.
-`times` is how many requests a rule hits (None = until deleted). Rules are tried in the order they
-were added and the first one that fires wins; a `window` rule only fires when it rejects.
+- `lost_answer`: the request is applied, then answered `status` (default 500) with an error
+  body, as when a gateway gives up after the backend committed (a retried POST would repeat it).
+`times` is how many requests a rule hits (None = until deleted); `after` lets that many matching
+requests through first (to hit, say, the third page of a listing). Rules are tried in the order
+they were added and the first one that fires wins; a `window` rule only fires when it rejects.
 """
 
 from __future__ import annotations
@@ -46,6 +49,7 @@ FAULT_KINDS = (
     "truncated",
     "invalid_grant",
     "window",
+    "lost_answer",
 )
 WINDOW_SECONDS = 30.0
 JSON_TYPE = "application/json; charset=utf-8"
@@ -83,6 +87,7 @@ class FaultRule:
     times: int | None = None
     user: str | None = None
     limit: int = 10
+    after: int = 0
     hits: int = 0
     _window: deque[float] = field(default_factory=deque, repr=False)
 
@@ -92,7 +97,7 @@ class FaultRule:
         if not isinstance(raw, dict):
             raise ValueError(f"a fault rule must be a JSON object, got {raw!r}")
         unknown = sorted(set(raw) - {"path", "kind", "status", "retry_after", "delay_s",
-                                     "times", "user", "limit"})
+                                     "times", "user", "limit", "after"})
         if unknown:
             raise ValueError(f"unknown fault rule field(s): {', '.join(unknown)}")
         kind = raw.get("kind")
@@ -103,7 +108,8 @@ class FaultRule:
             raise ValueError(f"fault path must be a non-empty string, got {path!r}")
         rule = cls(path=path, kind=kind)
         for name, kind_ok in (("status", int), ("retry_after", int), ("times", int),
-                              ("limit", int), ("delay_s", (int, float)), ("user", str)):
+                              ("limit", int), ("delay_s", (int, float)), ("user", str),
+                              ("after", int)):
             if raw.get(name) is None:
                 continue
             value = raw[name]
@@ -114,15 +120,15 @@ class FaultRule:
             raise ValueError(f"fault status must be 400..599, got {rule.status}")
         if rule.times is not None and rule.times < 0:
             raise ValueError(f"fault times must be >= 0 or null, got {rule.times}")
-        if rule.limit < 0 or rule.delay_s < 0:
-            raise ValueError("fault limit and delay_s must be >= 0")
+        if rule.limit < 0 or rule.delay_s < 0 or rule.after < 0:
+            raise ValueError("fault limit, delay_s and after must be >= 0")
         return rule
 
     def to_json(self) -> dict[str, Any]:
         return {
             "path": self.path, "kind": self.kind, "status": self.status,
             "retry_after": self.retry_after, "delay_s": self.delay_s, "times": self.times,
-            "user": self.user, "limit": self.limit, "hits": self.hits,
+            "user": self.user, "limit": self.limit, "after": self.after, "hits": self.hits,
         }
 
     def matches(self, path: str, user: str | None) -> bool:
@@ -164,6 +170,9 @@ class FaultEngine:
         with self._lock:
             for rule in self._rules:
                 if not rule.matches(path, user):
+                    continue
+                if rule.after > 0:
+                    rule.after -= 1
                     continue
                 if rule.kind == "window":
                     wait = self._window_wait(rule)
@@ -248,6 +257,9 @@ class FaultMiddleware:
             await self.app(scope, replay, send)
         elif rule.kind in ("malformed", "truncated"):
             await self._rewrite(scope, replay, send, rule.kind)
+        elif rule.kind == "lost_answer":
+            await self.app(scope, replay, _discard)
+            await _fault_response(rule, None)(scope, replay, send)
         else:
             await _fault_response(rule, decision.retry_after)(scope, replay, send)
 
@@ -295,6 +307,10 @@ def _fault_response(rule: FaultRule, window_wait: int | None) -> Response:
     except ValueError:
         message = "Server error"
     return spotify_error(rule.status, message)
+
+
+async def _discard(message: Message) -> None:
+    return None
 
 
 async def _read_body(receive: Receive) -> bytes:

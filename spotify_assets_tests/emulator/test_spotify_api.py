@@ -219,9 +219,12 @@ def test_removed_endpoints_answer_403_unless_extended_quota(emu: EmulatorHandle)
         for path in REMOVED_ENDPOINTS:
             assert client.get(path.format(**ids)).status_code == 200, path
         releases = client.get("/v1/browse/new-releases?limit=50").json()["albums"]["items"]
-    dates = [a["release_date"] for a in releases]
+    # Newest first by the true day (a month- or year-precision date shows only a prefix of it).
+    dates = [world.albums[a["id"]].release_date for a in releases]
     assert dates == sorted(dates, reverse=True)
     assert dates[0] <= emu.state.clock.now().date().isoformat()
+    for item in releases:
+        assert world.albums[item["id"]].release_date.startswith(item["release_date"])
 
 
 # --- auth and scopes --------------------------------------------------------------------------

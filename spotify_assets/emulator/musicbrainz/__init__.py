@@ -9,7 +9,9 @@ What it imitates, and from where (see shared/notes/musicbrainz.md):
 - Searches `GET /ws/2/{entity}/?query=...` (and without the slash): the `field:(value)` terms
   musicbrainzngs sends, Lucene-style OR of terms. A hit needs a shared word (or an exact
   identifier); its raw score is string similarity; scores are then scaled so the best hit is
-  100, like Lucene's relative scores, so a client cannot trust the score alone.
+  100, like Lucene's relative scores, so a client cannot trust the score alone. Release search
+  also filters on `date:2026-03` (prefix) or `date:[2026-02-01 TO *]` (inclusive range), as the
+  search server's `date` field does; `arid:` with it lists an artist's recent releases.
 - Lookups `GET /ws/2/{artist,recording,release,release-group}/{mbid}?inc=...` with tags/genres.
 - Rate limit: a client (source IP + User-Agent) asking again less than `min_interval_s` after its
   previous *served* request gets 503; no User-Agent gets 403.

@@ -59,6 +59,11 @@ def parse_query(query: str, default_field: str) -> list[tuple[str, str]]:
 
 
 def _read_value(query: str, pos: int) -> tuple[str, int]:
+    if pos < len(query) and query[pos] == "[":
+        # A range, `[2026-01-01 TO 2026-02-01]`: kept whole, brackets included.
+        end = query.find("]", pos)
+        end = len(query) if end < 0 else end + 1
+        return query[pos:end], end
     if pos < len(query) and query[pos] in '("':
         closing = ")" if query[pos] == "(" else '"'
         depth, i = 1, pos + 1
@@ -83,6 +88,8 @@ def _read_value(query: str, pos: int) -> tuple[str, int]:
 
 # Fields matched exactly against identifiers rather than scored as text.
 _EXACT_FIELDS = {"isrc", "barcode", "arid", "reid", "rgid", "rid"}
+# Release dates filter: `date:2026-03` (prefix) or `date:[2026-02-01 TO *]` (inclusive range).
+_DATE_FIELDS = {"release": "date"}
 # Text fields per entity, each mapped to the indexed field name.
 _TEXT_FIELDS = {
     "artist": {
@@ -153,14 +160,29 @@ def _artist_ids(entity: Any, mbid: str) -> Sequence[str]:
     return getattr(entity, "artist_mbids", None) or (mbid,)
 
 
+def _date_matches(date: str, value: str) -> bool:
+    """`date` ("YYYY[-MM[-DD]]") within a `[lo TO hi]` range (`*` open), or with the prefix."""
+    if not date:
+        return False
+    if value.startswith("[") and value.endswith("]"):
+        low, _, high = value[1:-1].partition(" TO ")
+        low, high = low.strip(), high.strip()
+        above = low in ("", "*") or date >= low
+        return above and (high in ("", "*") or date[: len(high)] <= high)
+    return date.startswith(value)
+
+
 def search(index: MbIndex, entity: str, query: str) -> list[tuple[str, int]]:
     """(mbid, score 0..100) hits, best first; the best scores 100."""
     terms = parse_query(query, _DEFAULT_FIELD.get(entity, entity))
     text_fields = _TEXT_FIELDS.get(entity, {})
     exact: dict[str, set[str]] = defaultdict(set)
     texts: dict[str, list[str]] = defaultdict(list)
+    dates: list[str] = []
     for fieldname, value in terms:
-        if fieldname in _EXACT_FIELDS:
+        if fieldname == _DATE_FIELDS.get(entity):
+            dates.append(value)
+        elif fieldname in _EXACT_FIELDS:
             exact[fieldname].update(value.split())
         elif fieldname in text_fields:
             texts[text_fields[fieldname]].append(fold(value))
@@ -171,6 +193,9 @@ def search(index: MbIndex, entity: str, query: str) -> list[tuple[str, int]]:
     if candidates is None:
         words = {w for values in texts.values() for v in values for w in v.split()}
         candidates = set().union(*(index.postings.get((entity, w), set()) for w in words))
+    for value in dates:
+        pool = _pool(index, entity)
+        candidates = {m for m in candidates if _date_matches(pool[m].date or "", value)}
     primary = _DEFAULT_FIELD.get(entity)
     raw: list[tuple[float, str]] = []
     for mbid in candidates:

@@ -27,6 +27,7 @@ from spotify_assets.emulator.spotify_api.routes_catalog import (
     album_tracks,
     artist,
     artist_albums,
+    discography,
     track,
 )
 from spotify_assets.emulator.spotify_api.routes_me import (
@@ -43,6 +44,8 @@ from spotify_assets.emulator.spotify_api.routes_playlists import (
     add_playlist_items,
     create_playlist,
     get_playlist,
+    library_contains,
+    library_remove,
     my_playlists,
     playlist_items,
 )
@@ -75,8 +78,11 @@ __all__ = [
     "artist_albums",
     "artist_top_tracks",
     "create_playlist",
+    "discography",
     "following",
     "get_playlist",
+    "library_contains",
+    "library_remove",
     "me",
     "my_playlists",
     "new_releases",
@@ -109,6 +115,8 @@ def routes() -> list[Route]:
         Route("/v1/me/following", following, methods=["GET"]),
         Route("/v1/me/playlists", my_playlists, methods=["GET"]),
         Route("/v1/me/playlists", create_playlist, methods=["POST"]),
+        Route("/v1/me/library/contains", library_contains, methods=["GET"]),
+        Route("/v1/me/library", library_remove, methods=["DELETE"]),
         Route("/v1/artists/{id}/albums", artist_albums, methods=["GET"]),
         Route("/v1/artists/{id}/top-tracks", artist_top_tracks, methods=["GET"]),
         Route("/v1/artists/{id}", artist, methods=["GET"]),

@@ -21,6 +21,9 @@ class Playlist:
     collaborative: bool
     items: list[tuple[str, str, str]] = field(default_factory=list)  # (uri, added_at, added_by)
     version: int = 1
+    # Users with the playlist in their library. Deleting a playlist in Spotify removes it from
+    # the owner's library; the playlist itself stays readable by id.
+    followers: set[str] = field(default_factory=set)
 
     @property
     def snapshot_id(self) -> str:

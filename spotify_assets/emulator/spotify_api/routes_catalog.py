@@ -1,6 +1,7 @@
 """Catalogue lookups: `/v1/artists/{id}`, an artist's albums (`include_groups`, in Spotify's
-discography order; Development Mode caps `limit` at 10), `/v1/albums/{id}`, an album's tracks and
-`/v1/tracks/{id}`.
+discography order: grouped album, single, compilation, appears_on, newest first within a group;
+only releases out by the emulator clock; Development Mode caps `limit` at 10), `/v1/albums/{id}`,
+an album's tracks and `/v1/tracks/{id}`.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ from spotify_assets.emulator.spotify_api.request import (
     _shapes,
     _state,
 )
-from spotify_assets.emulator.world import Album, World
+from spotify_assets.emulator.world import Album, World, datetime_to_ms
 
 ALBUM_GROUPS = ("album", "single", "compilation", "appears_on")
 
@@ -30,7 +31,12 @@ async def artist(request: Request) -> Response:
     return json_response(_shapes(request).artist(found))
 
 
-def _discography(world: World, artist_id: str, groups: list[str]) -> list[tuple[str, Album]]:
+def discography(
+    world: World, artist_id: str, groups: list[str], until_ms: int | None = None
+) -> list[tuple[str, Album]]:
+    """(album_group, album) as `/artists/{id}/albums` lists them: grouped in ALBUM_GROUPS order,
+    newest first within a group (ties by id); with `until_ms`, only releases out by then (a
+    release is out from 00:00 UTC of its day)."""
     rank = {t: i for i, t in enumerate(ALBUM_GROUPS)}
     found: list[tuple[str, Album]] = []
     for album_id in world.artist_album_ids[artist_id]:
@@ -39,6 +45,8 @@ def _discography(world: World, artist_id: str, groups: list[str]) -> list[tuple[
             found.append((album.album_type, album))
     if "appears_on" in groups:
         found.extend(("appears_on", world.albums[a]) for a in world.appears_on(artist_id))
+    if until_ms is not None:
+        found = [ga for ga in found if world.album_release_ms[ga[1].id] <= until_ms]
     found.sort(key=lambda ga: (rank[ga[0]], _desc(ga[1].release_date), ga[1].id))
     return found
 
@@ -59,7 +67,7 @@ async def artist_albums(request: Request) -> Response:
     # Development mode cut the maximum to 10 (Feb 2026); extended-quota apps keep 50.
     limit = _limit(request, 5, 50 if state.extended_quota else 10)
     offset = _offset(request)
-    albums = _discography(state.world, found.id, groups)
+    albums = discography(state.world, found.id, groups, datetime_to_ms(state.clock.now()))
     page = albums[offset : offset + limit]
     body = shapes.paging(
         [shapes.album_simple(album, group) for group, album in page],

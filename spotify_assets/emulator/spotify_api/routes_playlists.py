@@ -1,6 +1,9 @@
 """Playlists created through the API: `POST /v1/me/playlists`, adding and listing items,
-`GET /v1/playlists/{id}` and the caller's playlists. The helpers here also answer the removed
-`/v1/users/{id}/playlists` and `/v1/playlists/{id}/tracks` variants (see `routes_removed`).
+`GET /v1/playlists/{id}` and the caller's playlists (those in their library). The library
+endpoints of 2026 (`DELETE /v1/me/library`, `GET /v1/me/library/contains`) know playlists only:
+removing one from the owner's library is how a user deletes it, and it stays readable by id, as
+on Spotify. The helpers here also answer the removed `/v1/users/{id}/playlists` and
+`/v1/playlists/{id}/tracks` variants (see `routes_removed`).
 """
 
 from __future__ import annotations
@@ -166,7 +169,7 @@ async def my_playlists(request: Request) -> Response:
 def _playlists_of(request: Request, user_id: str) -> Response:
     state, shapes = _state(request), _shapes(request)
     limit, offset = _limit(request, 20, 50), _offset(request)
-    owned = [p for p in state.playlists.values() if p.owner == user_id]
+    owned = [p for p in state.playlists.values() if user_id in p.followers]
     body = shapes.paging(
         [shapes.playlist(p, simple=True) for p in owned[offset : offset + limit]],
         f"{shapes.base}/v1/users/{user_id}/playlists",
@@ -176,3 +179,48 @@ def _playlists_of(request: Request, user_id: str) -> Response:
         offset=offset,
     )
     return json_response(body)
+
+
+# OAS 2026-05-30: contains needs one of these scopes, remove one of the modify scopes.
+LIBRARY_READ_SCOPES = ("user-library-read", "user-follow-read", "playlist-read-private")
+LIBRARY_MODIFY_SCOPES = ("user-library-modify", "user-follow-modify", "playlist-modify-public")
+_LIBRARY_TYPES = ("track", "album", "episode", "show", "audiobook", "artist", "user", "playlist")
+
+
+def _library_uris(request: Request) -> list[tuple[str, str]]:
+    raw = request.query_params.get("uris", "")
+    uris = [u for u in raw.split(",") if u]
+    if not uris:
+        raise ApiError(400, "Missing uris parameter")
+    if len(uris) > 40:
+        raise ApiError(400, "Too many uris requested (maximum 40)")
+    parsed = []
+    for uri in uris:
+        parts = uri.split(":")
+        if len(parts) != 3 or parts[0] != "spotify" or parts[1] not in _LIBRARY_TYPES:
+            raise ApiError(400, f"Invalid uri: {uri}")
+        parsed.append((parts[1], parts[2]))
+    return parsed
+
+
+@_api
+async def library_contains(request: Request) -> Response:
+    caller = _caller(request, *LIBRARY_READ_SCOPES)
+    state = _state(request)
+    answer = []
+    for kind, ident in _library_uris(request):
+        playlist = state.playlists.get(ident) if kind == "playlist" else None
+        # Only playlists are tracked in the emulator's libraries; anything else is not saved.
+        answer.append(playlist is not None and caller.user_id in playlist.followers)
+    return json_response(answer)
+
+
+@_api
+async def library_remove(request: Request) -> Response:
+    caller = _caller(request, *LIBRARY_MODIFY_SCOPES)
+    state = _state(request)
+    for kind, ident in _library_uris(request):
+        playlist = state.playlists.get(ident) if kind == "playlist" else None
+        if playlist is not None:
+            playlist.followers.discard(caller.user_id)
+    return Response(status_code=200)

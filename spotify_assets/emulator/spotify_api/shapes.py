@@ -94,8 +94,8 @@ class Shapes:
             "id": album.id,
             "images": self._images("album", album.id),
             "name": album.name,
-            "release_date": album.release_date,
-            "release_date_precision": "day",
+            "release_date": album.shown_release_date,
+            "release_date_precision": album.release_date_precision,
             "total_tracks": len(album.track_ids),
             "type": "album",
             "uri": f"spotify:album:{album.id}",
@@ -125,8 +125,8 @@ class Shapes:
         body["name"] = album.name
         if self.extended:
             body["popularity"] = album.popularity
-        body["release_date"] = album.release_date
-        body["release_date_precision"] = "day"
+        body["release_date"] = album.shown_release_date
+        body["release_date_precision"] = album.release_date_precision
         body["total_tracks"] = len(album.track_ids)
         body["tracks"] = self.paging(
             [self.track_simple(self.world.tracks[t]) for t in album.track_ids[:50]],

@@ -28,6 +28,7 @@ digests, time conversions), `listeners` (users, habits, tastes), `catalog_base`,
 
 from __future__ import annotations
 
+import dataclasses
 import random
 from collections import Counter
 from datetime import UTC, datetime, timedelta
@@ -120,6 +121,7 @@ class World:
             catalog.build_decoys()
         )
         self._freeze_catalog(catalog)
+        self._assign_date_precisions(catalog)
         self._build_musicbrainz_index(catalog)
         self._build_podcasts(catalog)
         self._build_users(catalog)
@@ -200,6 +202,23 @@ class World:
             credited = {a for t in album.track_ids for a in self.tracks[t].artist_ids}
             for artist_id in sorted(credited - set(album.artist_ids)):
                 self._appears_on.setdefault(artist_id, []).append(album.id)
+
+    def _assign_date_precisions(self, catalog: _Catalog) -> None:
+        """Some releases show only a month or a year, as Spotify's catalogue does: old ones
+        often a year; a few recent ones a month (a release radar must place those too).
+        Its own generator, so nothing else in the world moves."""
+        rng = random.Random(f"{self.config.seed}:precision")
+        recent_since = (self.end - timedelta(days=21)).date().isoformat()
+        for release in catalog.releases:
+            album = self.albums[release.id]
+            roll = rng.random()
+            if release.recent and album.release_date >= recent_since and roll < 0.2:
+                precision = "month"
+            elif album.release_date < "1990" and roll < 0.3:
+                precision = "year"
+            else:
+                continue
+            self.albums[release.id] = dataclasses.replace(album, release_date_precision=precision)
 
     def _track(
         self,

@@ -124,6 +124,14 @@ class Album:
     popularity: int
     label: str
     mb: MbRelease | None
+    # How much of `release_date` Spotify shows: "day", "month" ("2026-03") or "year" ("1987").
+    # `release_date` itself is always the true day; the Web API shapes truncate it.
+    release_date_precision: str = "day"
+
+    @property
+    def shown_release_date(self) -> str:
+        """`release_date` as Spotify shows it at this album's precision."""
+        return self.release_date[: {"year": 4, "month": 7}.get(self.release_date_precision, 10)]
 
 
 @dataclass(frozen=True, slots=True)
