@@ -12,7 +12,7 @@ import json
 import random
 import threading
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from functools import partial
 from typing import Any, Literal, Protocol, TypeVar, overload
@@ -31,12 +31,13 @@ from spotify_assets.lib.spotify.errors import (
     ReauthorizationRequired,
     SpotifyError,
 )
+from spotify_assets.lib.spotify.library import LibraryEndpoints
 from spotify_assets.lib.spotify.models import (
     Album,
     Artist,
     Cursors,
+    Paging,
     PlayHistoryItem,
-    Playlist,
     RecentlyPlayedPage,
     SimplifiedAlbum,
     SimplifiedTrack,
@@ -69,7 +70,6 @@ FOLLOWING_LIMIT = 50
 ALBUM_TRACKS_LIMIT = 50
 NEW_RELEASES_LIMIT = 50
 RECENTLY_PLAYED_LIMIT = 50
-PLAYLIST_ADD_LIMIT = 100
 # Templates that answer 403 for development-mode apps since February 2026.
 REMOVED_IN_DEV_MODE = frozenset({"GET /v1/browse/new-releases"})
 # Refresh this long before the access token expires, so a request never carries a dead one.
@@ -100,8 +100,11 @@ class _AccessToken:
         return f"_AccessToken(<hidden>, expires_at={self.expires_at:.0f})"
 
 
-class SpotifyClient:
+class SpotifyClient(LibraryEndpoints):
     """Typed, retrying, rate-limit-aware Spotify Web API client shared by all users of one app.
+
+    Playlist and library calls (create, add, read items, list, library contains) come from
+    `LibraryEndpoints` (`library.py`).
 
     Thread-safe: one instance can serve a ThreadPoolExecutor fanning out over users.
     `sleep`, `clock` and `rng` are injectable so tests never wait and jitter is reproducible.
@@ -258,6 +261,24 @@ class SpotifyClient:
         return self._offset_items(user_id, "GET /v1/artists/{id}/albums", path, params,
                                   ARTIST_ALBUMS_LIMIT, SimplifiedAlbum)
 
+    def artist_albums_page(
+        self,
+        user_id: str,
+        artist_id: str,
+        include_groups: Sequence[str],
+        offset: int = 0,
+    ) -> Paging[SimplifiedAlbum]:
+        """One page (10 items from `offset`) of the artist's albums in Spotify's order, for
+        callers that stop paging early (see `discography.py`)."""
+        path = f"/artists/{validate_spotify_id(artist_id)}/albums"
+        params = {"include_groups": ",".join(include_groups), "limit": ARTIST_ALBUMS_LIMIT,
+                  "offset": offset}
+        return self._get(
+            user_id, "GET /v1/artists/{id}/albums", path, params,
+            partial(parse_offset_page, model=SimplifiedAlbum, offset=offset,
+                    limit=ARTIST_ALBUMS_LIMIT),
+        )
+
     def album(self, user_id: str, album_id: str) -> Album:
         path = f"/albums/{validate_spotify_id(album_id)}"
         return self._get(user_id, "GET /v1/albums/{id}", path, {}, Album.model_validate)
@@ -276,28 +297,6 @@ class SpotifyClient:
         """Spotify's new releases; extended quota only (dev mode -> EndpointRemovedError)."""
         return self._offset_items(user_id, "GET /v1/browse/new-releases", "/browse/new-releases",
                                   {}, NEW_RELEASES_LIMIT, SimplifiedAlbum, unwrap="albums")
-
-    def create_playlist(self, user_id: str, name: str, description: str) -> Playlist:
-        """A new private playlist of the user (`POST /me/playlists`; never retried blindly)."""
-        body = {"name": name, "description": description, "public": False}
-        response = self._call(user_id, "POST", "POST /v1/me/playlists", "/me/playlists",
-                              json_body=body)
-        return self._parse(user_id, "POST /v1/me/playlists", response, Playlist.model_validate)
-
-    def add_playlist_items(self, user_id: str, playlist_id: str, uris: Iterable[str]) -> str:
-        """Append `uris` (100 per request, in order); returns the last snapshot id."""
-        endpoint = "POST /v1/playlists/{id}/items"
-        path = f"/playlists/{validate_spotify_id(playlist_id)}/items"
-        uris = list(uris)
-        bad = [uri for uri in uris if not isinstance(uri, str) or not uri.startswith("spotify:")]
-        if bad:
-            raise ValueError(f"not Spotify URIs for playlist {playlist_id}: {bad[:3]!r}")
-        snapshot = ""
-        for start in range(0, len(uris), PLAYLIST_ADD_LIMIT):
-            chunk = uris[start:start + PLAYLIST_ADD_LIMIT]
-            response = self._call(user_id, "POST", endpoint, path, json_body={"uris": chunk})
-            snapshot = self._parse(user_id, endpoint, response, _snapshot_id)
-        return snapshot
 
     # ---- paging -----------------------------------------------------------------------------
 
@@ -489,8 +488,3 @@ def _check_limit(limit: int, maximum: int) -> None:
 def _opt_str(value: int | None) -> str | None:
     return None if value is None else str(value)
 
-
-def _snapshot_id(body: Any) -> str:
-    if not isinstance(body, dict) or not isinstance(body.get("snapshot_id"), str):
-        raise ValueError("answer has no snapshot_id")
-    return body["snapshot_id"]
