@@ -88,6 +88,7 @@ def ensure_playlist(
             state = PlaylistState("deleted_by_user", playlist_id, previous.uris if previous else ())
             save(state)
             return EnsureResult(state)
+        save(PlaylistState("partial", playlist_id, wanted))
     else:
         if previous is not None and previous.status == "creating":
             playlist_id = _find(client, user_id, name, marker)
