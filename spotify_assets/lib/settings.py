@@ -67,6 +67,10 @@ class Settings(BaseSettings):
     lake_grace_minutes: float = Field(60.0, alias="SPOTIFY_ASSETS_LAKE_GRACE_MINUTES", ge=0)
     # `users remove` waits this long for analysts to close catalogs that still list the user.
     forget_wait_s: float = Field(30.0, alias="SPOTIFY_ASSETS_FORGET_WAIT_SECONDS", ge=0)
+    # Release radar: also each user's N most played artists of the last 90 days (0 = follows only).
+    radar_top_played_artists: int = Field(
+        0, alias="RELEASE_RADAR_TOP_PLAYED_ARTISTS", ge=0, le=50
+    )
     # Memory an import may use; unset = what the machine has available when the import runs.
     import_memory_bytes: int | None = Field(None, alias="SPOTIFY_ASSETS_IMPORT_MEMORY", gt=0)
 

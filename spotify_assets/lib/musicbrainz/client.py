@@ -47,6 +47,8 @@ from spotify_assets.lib.settings import Settings
 
 _NS = "{http://musicbrainz.org/ns/mmd-2.0#}"
 _ISRC = re.compile(r"^[A-Z]{2}[A-Z0-9]{3}[0-9]{7}$")
+_MBID = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")
+_DAY = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 _USER_AGENT = re.compile(
     r"^\s*(?P<app>[^/\s]+)/(?P<version>[^\s(]+)\s*(?:\((?P<contact>.*)\))?\s*$"
 )
@@ -247,6 +249,20 @@ class MusicBrainzClient:
     def search_artists(self, name: str, limit: int = 10) -> list[dict[str, Any]]:
         message = self.search_message("artist", limit=limit, artist=name)
         return message.get("artist-list", []) if message else []
+
+    def releases_by_artist_between(
+        self, artist_mbid: str, since: str, until: str, limit: int = 100
+    ) -> list[dict[str, Any]]:
+        """Releases crediting the artist dated in [since, until] ("YYYY-MM-DD"), one search:
+        `arid:<mbid> AND date:[since TO until]` (sent as a raw Lucene query)."""
+        if not _MBID.match(artist_mbid or ""):
+            raise ValueError(f"not a MusicBrainz id: {artist_mbid!r}")
+        for value in (since, until):
+            if not _DAY.match(value or ""):
+                raise ValueError(f"not a YYYY-MM-DD date: {value!r}")
+        query = f"arid:{artist_mbid} AND date:[{since} TO {until}]"
+        message = self.search_message("release", limit=limit, query=query)
+        return message.get("release-list", []) if message else []
 
     def artist(
         self, mbid: str, includes: Sequence[str] = DEFAULT_INCLUDES["artist"]

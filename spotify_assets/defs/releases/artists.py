@@ -1,0 +1,323 @@
+"""Who our users follow (weekly snapshots) and what those artists released (their listings,
+fetched once per artist and week however many users follow them)."""
+
+import concurrent.futures
+from collections import defaultdict
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, timedelta
+from typing import Any
+
+import dagster as dg
+import pyarrow as pa
+
+from spotify_assets.defs.listening.tables import PLAYS
+from spotify_assets.defs.partitions import weekly
+from spotify_assets.defs.releases.common import (
+    GROUP,
+    UserFailure,
+    album_url,
+    classify,
+    radar_week,
+    run_sql,
+    users_check,
+    week_bounds,
+    weeks_in,
+)
+from spotify_assets.defs.releases.tables import (
+    ARTIST_RELEASE_FETCHES,
+    ARTIST_RELEASES,
+    FOLLOWED_ARTISTS,
+)
+from spotify_assets.defs.resources import Warehouse
+from spotify_assets.lib.settings import Settings
+from spotify_assets.lib.spotify.discography import (
+    DiscographyFetch,
+    KnownDiscography,
+    date_span,
+    fetch_discography,
+)
+
+FOLLOWS_CHECK = "followed_artists_users_ok"
+TOP_PLAYED_DAYS = 90
+WORKERS = 4
+
+
+def _partition(week: date, user_id: str) -> str:
+    return f"{week.isoformat()}/{user_id}"
+
+
+# --- followed_artists ---------------------------------------------------------------------------
+
+
+@dg.asset(
+    partitions_def=weekly,
+    group_name=GROUP,
+    kinds={"spotify", "parquet"},
+    backfill_policy=dg.BackfillPolicy.single_run(),
+    check_specs=[dg.AssetCheckSpec(FOLLOWS_CHECK, asset="followed_artists")],
+)
+def followed_artists(
+    context: dg.AssetExecutionContext,
+    warehouse: dg.ResourceParam[Warehouse],
+    users: dg.ResourceParam[Any],
+    spotify: dg.ResourceParam[Any],
+):
+    """One row per artist a user follows, per weekly snapshot (GET /me/following), kept.
+
+    A user who has the week's snapshot is not asked again (a re-run costs nothing). Spotify only
+    tells the present: a range run asks each user once and files the answer under every week of
+    the range that lacks one (`fetched_at` says when it was read).
+    """
+    weeks = weeks_in(context.partition_time_window)
+    missing = {
+        user.id: [w for w in weeks
+                  if not warehouse.has_partition(FOLLOWED_ARTISTS, _partition(w, user.id))]
+        for user in users.active_users()
+    }
+    todo = sorted(uid for uid, lacking in missing.items() if lacking)
+
+    def fetch(user_id: str) -> tuple[str, list | UserFailure]:
+        from spotify_assets.lib.spotify.errors import SpotifyError
+
+        try:
+            return user_id, spotify.followed_artists(user_id)
+        except SpotifyError as exc:
+            return user_id, classify(user_id, exc)
+
+    failures: list[UserFailure] = []
+    with concurrent.futures.ThreadPoolExecutor(max_workers=WORKERS) as pool:
+        answers = list(pool.map(fetch, todo))
+    for user_id, answer in answers:
+        if isinstance(answer, UserFailure):
+            failures.append(answer)
+            context.log.warning(f"user {user_id}: {answer.status}: {answer.message}")
+            continue
+        now = datetime.now(UTC)
+        for week in missing[user_id]:
+            rows = [{"week": week, "user_id": user_id, "artist_id": a.id, "artist_name": a.name,
+                     "fetched_at": now} for a in answer if a.id]
+            warehouse.write(FOLLOWED_ARTISTS, rows, _partition(week, user_id))
+    warehouse.publish()
+    table = read_follows(warehouse, weeks)
+    yield dg.MaterializeResult(
+        metadata={
+            "dagster/row_count": table.num_rows,
+            "weeks": dg.MetadataValue.json([w.isoformat() for w in weeks]),
+            "users_asked": len(todo),
+            "users_kept": len(missing) - len(todo),
+            "users_failed": len(failures),
+            "distinct_artists": len(set(table.column("artist_id").to_pylist())),
+        }
+    )
+    yield users_check("followed_artists", FOLLOWS_CHECK, failures,
+                      [u.id for u in users.list(status="needs_reauth")])
+
+
+def read_follows(warehouse: Warehouse, weeks: list[date]) -> pa.Table:
+    prefixes = tuple(f"{w.isoformat()}/" for w in weeks)
+    keys = [k for k in warehouse.partitions(FOLLOWED_ARTISTS) if k.startswith(prefixes)]
+    return warehouse.scan(FOLLOWED_ARTISTS, partitions=keys)
+
+
+def top_played(warehouse: Warehouse, week: date, per_user: int) -> pa.Table:
+    """(user_id, artist_id, artist_name, rank): each user's `per_user` most played primary
+    artists in the 90 days before the week's end (plays with known artist ids)."""
+    if per_user <= 0:
+        return pa.table({"user_id": pa.array([], pa.string()),
+                         "artist_id": pa.array([], pa.string()),
+                         "artist_name": pa.array([], pa.string())})
+    _, end = week_bounds(week)
+    plays = warehouse.scan(PLAYS, "started_at >= ? and started_at < ?",
+                           [end - timedelta(days=TOP_PLAYED_DAYS), end])
+    return run_sql("top_played_artists.sql", tables={
+        "plays": plays, "params": pa.table({"per_user": [per_user]}),
+    })
+
+
+# --- artist_releases ----------------------------------------------------------------------------
+
+
+@dataclass
+class Wanted:
+    followers: set[str] = field(default_factory=set)
+    top_played_by: set[str] = field(default_factory=set)
+
+    def askers(self, active: set[str]) -> list[str]:
+        return sorted((self.followers | self.top_played_by) & active)
+
+
+def known_discographies(warehouse: Warehouse) -> tuple[dict[str, KnownDiscography], dict]:
+    """What every earlier fetch saw, per artist; and each artist's latest fetch row."""
+    releases = warehouse.scan(ARTIST_RELEASES).to_pylist()
+    fetches = warehouse.scan(ARTIST_RELEASE_FETCHES).to_pylist()
+    latest: dict[str, dict] = {}
+    for row in sorted(fetches, key=lambda r: (r["week"], r["fetched_at"])):
+        latest[row["artist_id"]] = row
+    ids: dict[str, set[str]] = defaultdict(set)
+    newest: dict[str, dict[str, str]] = defaultdict(dict)
+    for row in releases:
+        artist, group, when = row["artist_id"], row["album_group"], row["release_date"]
+        ids[artist].add(row["album_id"])
+        have = newest[artist].get(group)
+        if have is None or date_span(when)[1] > date_span(have)[1]:
+            newest[artist][group] = when
+    known = {}
+    for artist, album_ids in ids.items():
+        last = latest.get(artist) or {}
+        sizes = dict(zip(last.get("group_names") or [], last.get("group_sizes") or [],
+                         strict=False))
+        known[artist] = KnownDiscography(frozenset(album_ids), newest[artist], sizes)
+    return known, latest
+
+
+def release_rows(fetch: DiscographyFetch, known: KnownDiscography | None, week: date,
+                 at: datetime) -> list[dict[str, Any]]:
+    """Rows for the items of a fetch that were not known before (first seen this week)."""
+    old = known.album_ids if known else frozenset()
+    rows = []
+    for item in fetch.listed:
+        album = item.album
+        if not album.id or album.id in old:
+            continue
+        low, _ = date_span(album.release_date)
+        rows.append({
+            "first_seen_week": week,
+            "artist_id": fetch.artist_id,
+            "album_id": album.id,
+            "album_group": item.group,
+            "album_type": (album.album_type or "").lower() or None,
+            "album_name": album.name,
+            "release_date": album.release_date,
+            "release_date_precision": album.release_date_precision,
+            "release_day": None if low == date.min else low,
+            "radar_week": radar_week(album.release_date, week),
+            "total_tracks": album.total_tracks,
+            "album_artist_ids": [a.id for a in album.artists if a.id],
+            "album_artist_names": [a.name for a in album.artists],
+            "url": album_url(album.id),
+            "first_seen_at": at,
+        })
+    return rows
+
+
+def fetch_row(fetch: DiscographyFetch, week: date, at: datetime, wanted: Wanted,
+              new: int) -> dict[str, Any]:
+    return {
+        "week": week, "artist_id": fetch.artist_id, "fetched_at": at, "mode": fetch.mode,
+        "requests": fetch.requests, "listed_total": fetch.total,
+        "items_read": len(fetch.listed), "new_releases": new,
+        "group_names": list(fetch.group_sizes), "group_sizes": list(fetch.group_sizes.values()),
+        "ordered": fetch.ordered, "predictions_missed": fetch.predictions_missed,
+        "followers": len(wanted.followers), "top_played_by": len(wanted.top_played_by),
+    }
+
+
+def _fetch_artist(spotify: Any, artist: str, askers: list[str],
+                  known: KnownDiscography | None) -> DiscographyFetch | UserFailure:
+    """The artist's listing through the first asker whose token works."""
+    from spotify_assets.lib.spotify.errors import ReauthorizationRequired, SpotifyError
+
+    failure: UserFailure | None = None
+    for user_id in askers:
+        try:
+            return fetch_discography(spotify, user_id, artist, known)
+        except ReauthorizationRequired as exc:
+            failure = classify(user_id, exc)  # another follower's token may work
+        except SpotifyError as exc:
+            return classify(user_id, exc)
+    return failure or UserFailure("", "error", f"no active user to ask for artist {artist}")
+
+
+def _merge(warehouse: Warehouse, spec, rows: list[dict], week: date, key: tuple[str, ...]):
+    """The week's partition with `rows` added (a row with the same key replaces the old)."""
+    kept = [r for r in warehouse.scan(spec, partitions=[week.isoformat()]).to_pylist()]
+    fresh = {tuple(r[k] for k in key) for r in rows}
+    merged = [r for r in kept if tuple(r[k] for k in key) not in fresh] + rows
+    return warehouse.write(spec, merged, week.isoformat())
+
+
+@dg.multi_asset(
+    name="artist_releases",
+    specs=[
+        dg.AssetSpec("artist_releases", group_name=GROUP, kinds={"spotify", "parquet"},
+                     deps=["followed_artists"],
+                     description="One row per release in a fetched artist's listing, filed "
+                     "under the week it was first seen."),
+        dg.AssetSpec("artist_release_fetches", group_name=GROUP, kinds={"parquet"},
+                     deps=["followed_artists"],
+                     description="One row per artist listing fetched for a week: paging and "
+                     "requests."),
+    ],
+    partitions_def=weekly,
+    backfill_policy=dg.BackfillPolicy.single_run(),
+)
+def artist_releases(
+    context: dg.AssetExecutionContext,
+    settings: dg.ResourceParam[Settings],
+    warehouse: dg.ResourceParam[Warehouse],
+    users: dg.ResourceParam[Any],
+    spotify: dg.ResourceParam[Any],
+):
+    """Listings (`/artists/{id}/albums`, all four groups) of every artist followed by any user
+    in the run's weeks, plus each user's most played ones when RELEASE_RADAR_TOP_PLAYED_ARTISTS
+    is set; paging rules in lib/spotify/discography.py. An artist is fetched at most once per
+    week: one already fetched for the run's last week (or a later one) is skipped, whoever
+    follows it. A range run fetches once, for its last week."""
+    weeks = weeks_in(context.partition_time_window)
+    week = weeks[-1]
+    wanted: dict[str, Wanted] = defaultdict(Wanted)
+    for row in read_follows(warehouse, weeks).to_pylist():
+        wanted[row["artist_id"]].followers.add(row["user_id"])
+    for row in top_played(warehouse, week, settings.radar_top_played_artists).to_pylist():
+        wanted[row["artist_id"]].top_played_by.add(row["user_id"])
+    known, latest = known_discographies(warehouse)
+    done = {a for a, row in latest.items() if row["week"] >= week}
+    todo = sorted(a for a in wanted if a not in done)
+    active = {u.id for u in users.active_users()}
+
+    def one(artist: str) -> tuple[str, DiscographyFetch | UserFailure]:
+        return artist, _fetch_artist(spotify, artist, wanted[artist].askers(active),
+                                     known.get(artist))
+
+    with concurrent.futures.ThreadPoolExecutor(max_workers=WORKERS) as pool:
+        answers = list(pool.map(one, todo))
+    now = datetime.now(UTC)
+    new_rows: list[dict] = []
+    log_rows: list[dict] = []
+    failed = 0
+    for artist, answer in answers:
+        if isinstance(answer, UserFailure):
+            failed += 1
+            context.log.warning(f"artist {artist}: {answer.status}: {answer.message}")
+            continue
+        rows = release_rows(answer, known.get(artist), week, now)
+        new_rows += rows
+        log_rows.append(fetch_row(answer, week, now, wanted[artist], len(rows)))
+    written = _merge(warehouse, ARTIST_RELEASES, new_rows, week, ("artist_id", "album_id"))
+    logged = _merge(warehouse, ARTIST_RELEASE_FETCHES, log_rows, week, ("artist_id",))
+    warehouse.publish()
+    modes: dict[str, int] = defaultdict(int)
+    for row in log_rows:
+        modes[row["mode"]] += 1
+    yield dg.MaterializeResult(
+        asset_key="artist_releases",
+        metadata={
+            "dagster/row_count": written.rows,
+            "week": week.isoformat(),
+            "artists_wanted": len(wanted),
+            "artists_fetched": len(log_rows),
+            "artists_already_fetched": len(wanted) - len(todo),
+            "artists_failed": failed,
+            "new_releases": len(new_rows),
+            "artist_album_requests": sum(r["requests"] for r in log_rows),
+        },
+    )
+    yield dg.MaterializeResult(
+        asset_key="artist_release_fetches",
+        metadata={
+            "dagster/row_count": logged.rows,
+            "modes": dg.MetadataValue.json(dict(modes)),
+            "unordered_listings": modes.get("full_unordered", 0),
+            "predictions_missed": sum(r["predictions_missed"] for r in log_rows),
+        },
+    )
