@@ -21,8 +21,14 @@ def test_definitions_load_and_validate() -> None:
         "import_job",
         "listening_refresh_job",
         "listening_totals_job",
+        "release_radar_job",
+        "album_appearances_job",
     }
-    assert {s.name for s in definitions.schedules} >= {"poll_schedule"}
+    assert {s.name for s in definitions.schedules} >= {
+        "poll_schedule",
+        "release_radar_schedule",
+        "album_appearances_schedule",
+    }
     assert {s.name for s in definitions.sensors} >= {
         "inbox_export_sensor",
         "stale_days_sensor",
@@ -41,6 +47,13 @@ def test_definitions_load_and_validate() -> None:
         "listening_sessions",
         "listening_coverage",
         "listening_heatmap",
+        "followed_artists",
+        "artist_releases",
+        "artist_release_fetches",
+        "release_radar",
+        "release_radar_playlists",
+        "album_appearances",
+        "trending_artists",
     }
 
 

@@ -1,6 +1,6 @@
 """When the releases domain runs: the weekly radar on Monday morning, new releases every 6 h."""
 
-from datetime import timedelta
+from datetime import UTC, timedelta
 
 import dagster as dg
 
@@ -33,8 +33,10 @@ def release_radar_schedule(context: dg.ScheduleEvaluationContext) -> dg.RunReque
     local midnight of their day, so a Sunday release is out everywhere (UTC-10 is the last
     market) by Sunday 10:00 UTC; the 30-minute poll has the week's last plays by 00:30; six
     hours leave room for a late listing or a slow refresh without running into the week."""
-    week = weekly.get_last_partition_key(current_time=context.scheduled_execution_time)
-    assert week is not None
+    tick = context.scheduled_execution_time.astimezone(UTC).date()
+    # The last complete ISO week before the tick (on a Monday: the week that just ended).
+    week = (tick - timedelta(days=tick.weekday() + 7)).isoformat()
+    weekly.time_window_for_partition_key(week)  # a key of `weekly`, or this raises
     return dg.RunRequest(run_key=week, partition_key=week)
 
 

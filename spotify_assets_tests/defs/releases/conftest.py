@@ -54,6 +54,7 @@ class Radar:
     emulator: EmulatorHandle
     registry: UserRegistry
     instance: dg.DagsterInstance
+    resources_override: dict[str, Any] | None = None
 
     @property
     def world(self) -> World:
@@ -68,9 +69,10 @@ class Radar:
 
     def materialize(
         self, assets: Sequence[Any], partition_key: str | None = None, *,
-        settings: Settings | None = None, **kwargs: Any,
+        settings: Settings | None = None, overrides: dict[str, Any] | None = None,
+        **kwargs: Any,
     ) -> dg.ExecuteInProcessResult:
-        resources = build_resources(settings or self.settings)
+        resources = {**build_resources(settings or self.settings), **(overrides or {})}
         return dg.materialize(
             list(assets), partition_key=partition_key, resources=resources,
             instance=self.instance, run_config={**QUIET, **kwargs.pop("run_config", {})},
