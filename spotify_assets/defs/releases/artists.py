@@ -42,6 +42,17 @@ TOP_PLAYED_DAYS = 90
 WORKERS = 4
 
 
+# The enrolled listeners live in the user registry (SQLite with encrypted tokens, not a lake
+# table); as an external asset the graph shows that the weekly snapshots start from it.
+user_registry = dg.AssetSpec(
+    "user_registry",
+    group_name="users",
+    kinds={"sqlite"},
+    description="The enrolled listeners (data/state/users.sqlite3, `spotify-assets users`): "
+    "who is pulled, their opt-ins. Maintained by logins and operator commands, not by runs.",
+)
+
+
 def _partition(week: date, user_id: str) -> str:
     return f"{week.isoformat()}/{user_id}"
 
@@ -53,6 +64,7 @@ def _partition(week: date, user_id: str) -> str:
     partitions_def=weekly,
     group_name=GROUP,
     kinds={"spotify", "parquet"},
+    deps=[user_registry],
     backfill_policy=dg.BackfillPolicy.single_run(),
     check_specs=[dg.AssetCheckSpec(FOLLOWS_CHECK, asset="followed_artists")],
 )
