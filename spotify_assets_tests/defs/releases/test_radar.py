@@ -91,6 +91,9 @@ def test_request_budget_second_run_and_doubled_users(radar: Radar) -> None:
     fetches = radar.warehouse.scan(ARTIST_RELEASE_FETCHES).to_pylist()
     assert sorted(r["artist_id"] for r in fetches) == sorted(artists)  # once per artist
     assert all(r["mode"] == "full" and r["ordered"] for r in fetches)
+    # Every page's body is kept as received.
+    landed = list((radar.settings.raw_dir / "spotify_artists_id_albums").rglob("*.json.gz"))
+    assert len(landed) == expected
     print(f"week {week}: {len(artists)} distinct artists, {expected} artist-albums requests")
 
     radar.reset_counts()
