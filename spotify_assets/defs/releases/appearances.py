@@ -122,6 +122,21 @@ def musicbrainz_rows(
     return rows, stats
 
 
+def ask_new_releases(spotify: Any, user_ids: list[str]) -> tuple[str, list]:
+    """("spotify", albums), ("development_mode", []) on 403, or ("no_user", []). The endpoint
+    is the app's, not a user's: one user whose token works is asked, once."""
+    from spotify_assets.lib.spotify.errors import EndpointRemovedError, ReauthorizationRequired
+
+    for user_id in user_ids:
+        try:
+            return "spotify", spotify.new_releases(user_id)
+        except EndpointRemovedError:
+            return "development_mode", []
+        except ReauthorizationRequired:
+            continue
+    return "no_user", []
+
+
 @dg.asset(
     group_name=GROUP,
     kinds={"spotify", "musicbrainz", "parquet"},
@@ -138,29 +153,26 @@ def album_appearances(
 ) -> dg.MaterializeResult:
     """One row per album listed in one 6-hour new-releases snapshot (source, position,
     seen_at); rules in the module docstring. Re-running a slot replaces its snapshot."""
-    from spotify_assets.lib.spotify.errors import EndpointRemovedError
-
     slot = slot_of(config)
-    active = [u.id for u in users.active_users()]
     metadata: dict[str, Any] = {"slot": slot.isoformat()}
     rows: list[dict[str, Any]] = []
-    if not active:
-        metadata["source"] = "none (no active user to ask Spotify with)"
+    answer, albums = ask_new_releases(spotify, [u.id for u in users.active_users()])
+    if answer == "spotify":
+        rows = spotify_rows(albums, slot)
+        metadata["source"] = SPOTIFY_SOURCE
+    elif answer == "development_mode":
+        context.log.info(
+            "GET /browse/new-releases answers 403: this app is in development mode, where "
+            "Spotify removed it (February 2026). Listing recent MusicBrainz releases of the "
+            "artists our users play instead."
+        )
+        metadata["source"] = MB_SOURCE
+        metadata["new_releases_endpoint"] = "403: removed in development mode"
+        with MbCache(cache_path(settings)) as cache:
+            rows, stats = musicbrainz_rows(warehouse, musicbrainz, cache, slot)
+        metadata.update(stats)
     else:
-        try:
-            rows = spotify_rows(spotify.new_releases(active[0]), slot)
-            metadata["source"] = SPOTIFY_SOURCE
-        except EndpointRemovedError:
-            context.log.info(
-                "GET /browse/new-releases answers 403: this app is in development mode, where "
-                "Spotify removed it (February 2026). Listing recent MusicBrainz releases of "
-                "the artists our users play instead."
-            )
-            metadata["source"] = MB_SOURCE
-            metadata["new_releases_endpoint"] = "403: removed in development mode"
-            with MbCache(cache_path(settings)) as cache:
-                rows, stats = musicbrainz_rows(warehouse, musicbrainz, cache, slot)
-            metadata.update(stats)
+        metadata["source"] = "none (no user whose token works to ask Spotify with)"
     table = warehouse.write(ALBUM_APPEARANCES, rows, slot_key(slot))
     warehouse.publish()
     history = warehouse.scan(ALBUM_APPEARANCES)

@@ -161,7 +161,12 @@ TRENDING_ARTISTS = TableSpec(
         WEEK,
         Column("entity", pa.string(), "artist or track", nullable=False),
         Column("rank", pa.int32(), "1 = rising most (listeners, then capped minutes)", False),
-        Column("key", pa.string(), "artist id or name; track id or track_key", nullable=False),
+        Column(
+            "key",
+            pa.string(),
+            "artist: lower-cased primary artist name; track: track_key (artist<TAB>title)",
+            nullable=False,
+        ),
         Column("name", pa.string(), "artist or track name"),
         Column("artist_name", pa.string(), "primary artist"),
         Column("spotify_id", pa.string(), "Spotify id when known"),
