@@ -262,6 +262,8 @@ def _merge(warehouse: Warehouse, spec, rows: list[dict], week: date, key: tuple[
     ],
     partitions_def=weekly,
     backfill_policy=dg.BackfillPolicy.single_run(),
+    # Read-modify-write of the week's files: two runs of the same week must take turns.
+    pool="artist_releases",
 )
 def artist_releases(
     context: dg.AssetExecutionContext,

@@ -192,6 +192,8 @@ def _save(warehouse: Warehouse, key: str, week: date, user_id: str, state, album
     deps=["release_radar"],
     backfill_policy=dg.BackfillPolicy.single_run(),
     check_specs=[dg.AssetCheckSpec(PLAYLISTS_CHECK, asset="release_radar_playlists")],
+    # Two runs at once would both see no playlist yet and both create one.
+    pool="release_radar_playlists",
 )
 def release_radar_playlists(
     context: dg.AssetExecutionContext,
