@@ -9,4 +9,7 @@ POOL_LIMITS: dict[str, int] = {
     **{day_pool(name): 1 for name in HISTORY_ASSETS},
     # One enrichment run at a time asks MusicBrainz anything.
     MUSICBRAINZ_POOL: 1,
+    # Two runs of the same week take turns on its files (fetch log, playlists).
+    "artist_releases": 1,
+    "release_radar_playlists": 1,
 }

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
-import duckdb
 import pytest
 
 from spotify_assets.bench.musicbrainz import world_plays, write_plays
@@ -18,6 +17,7 @@ from spotify_assets.defs.musicbrainz.assets import ENRICHMENT_OP, musicbrainz_en
 from spotify_assets.defs.releases.appearances import FRESH_DAYS, album_appearances
 from spotify_assets.defs.releases.tables import ALBUM_APPEARANCES
 from spotify_assets.emulator.musicbrainz import mb_state
+from spotify_assets.lib import catalog
 from spotify_assets_tests.defs.musicbrainz.conftest import fast_client
 from spotify_assets_tests.defs.releases.conftest import Radar, metadata
 
@@ -51,7 +51,7 @@ def test_extended_quota_snapshots_spotifys_list_and_keeps_the_history(radar: Rad
         assert {r["seen_at"] for r in got} == {slot}
     assert radar.counts()[NEW_RELEASES] == 2 * 2  # two pages of 50 per snapshot
     radar.warehouse.publish()
-    con = duckdb.connect(str(radar.settings.warehouse_path), read_only=True)
+    con = catalog.connect(radar.settings.warehouse_path)
     try:
         since = dict(con.execute(
             "select album_key, first_seen_at from album_listed_since").fetchall())
