@@ -47,6 +47,42 @@ def _window_keys(pdef: dg.TimeWindowPartitionsDefinition, start: date, end: date
     return keys
 
 
+def _ordered_nodes(defs: dg.Definitions) -> list[tuple[dg.AssetKey, ...]]:
+    """The materializable assets definitions (all keys of one op together) in dependency order,
+    ties broken by name so the plan is stable."""
+    graph = defs.resolve_asset_graph()
+    owner: dict[dg.AssetKey, tuple[dg.AssetKey, ...]] = {}
+    for key in graph.materializable_asset_keys:
+        keys = tuple(sorted(graph.get(key).execution_set_asset_keys))
+        for member in keys:
+            owner[member] = keys
+    nodes = sorted(set(owner.values()))
+    needs = {
+        node: {
+            owner[parent]
+            for key in node
+            for parent in graph.get(key).parent_keys
+            if parent in owner and owner[parent] != node
+        }
+        for node in nodes
+    }
+    ordered: list[tuple[dg.AssetKey, ...]] = []
+    last_pdef: object = None
+    while needs:
+        ready = sorted(n for n, deps in needs.items() if not deps)
+        if not ready:
+            raise ValueError("the asset graph has a cycle")
+        # Prefer a node partitioned like the previous one: fewer, longer runs.
+        same = [n for n in ready if graph.get(n[0]).partitions_def == last_pdef]
+        node = (same or ready)[0]
+        last_pdef = graph.get(node[0]).partitions_def
+        ordered.append(node)
+        del needs[node]
+        for deps in needs.values():
+            deps.discard(node)
+    return ordered
+
+
 def plan(defs: dg.Definitions, start: date, end: date) -> list[Step]:
     graph = defs.resolve_asset_graph()
     steps: list[Step] = []
@@ -66,14 +102,13 @@ def plan(defs: dg.Definitions, start: date, end: date) -> list[Step]:
             raise TypeError(f"no demo plan for partitions {group_pdef!r} of {group}")
         group.clear()
 
-    for key in graph.toposorted_asset_keys:
-        node = graph.get(key)
-        if not node.is_materializable:
-            continue
-        if node.partitions_def != group_pdef:
+    # An op (a multi-asset's keys) always runs whole, in one run: Dagster cannot split it.
+    for node in _ordered_nodes(defs):
+        pdef = graph.get(node[0]).partitions_def
+        if pdef != group_pdef:
             flush()
-            group_pdef = node.partitions_def
-        group.append(key)
+            group_pdef = pdef
+        group.extend(node)
     flush()
     return steps
 
