@@ -107,16 +107,38 @@ def test_forget_removes_a_user_from_every_generation(tmp_path: Path) -> None:
     assert reader.stdout.readline().strip() == "12"
     lake.remove_user_rows("gone")
     refresh_catalog(lake, db)
-    report = housekeeping.forget(lake, db.parent, housekeeping.holds_user("gone"), wait_s=0.5)
-    assert report.readers_cut_off == [reader.pid]  # it did not close within the wait
+    report = housekeeping.forget(
+        lake, db.parent, housekeeping.holds_user("gone"), wait_s=0.5, cut_off=True
+    )
+    assert report.readers == [reader.pid]  # it did not close within the wait
     assert report.files_removed == 2 and report.snapshots_dropped == 1
     reader.stdin.write("\n")
     reader.stdin.flush()
-    assert reader.wait(timeout=30) != 0  # its catalog's files are gone: a loud error
+    assert reader.wait(timeout=30) != 0  # cut off: its catalog's files are gone, a loud error
     for path in (tmp_path / "lake").rglob("*.parquet"):
-        assert "gone" not in lake.read("t").column("user_id").to_pylist()
         assert not housekeeping.holds_user("gone")(path, "")
     assert sorted(lake.read("t").column("n").to_pylist()) == [4, 5]
+
+
+def test_forget_leaves_an_open_reader_working_until_it_closes(tmp_path: Path) -> None:
+    lake, db = Lake(tmp_path / "lake"), tmp_path / "warehouse.duckdb"
+    lake.write(T, [{"user_id": "gone", "n": 1}, {"user_id": "kept", "n": 2}], "k")
+    refresh_catalog(lake, db)
+    reader = _reader(db)
+    assert reader.stdout.readline().strip() == "3"
+    lake.remove_user_rows("gone")
+    refresh_catalog(lake, db)
+    report = housekeeping.forget(lake, db.parent, housekeeping.holds_user("gone"), wait_s=0.3)
+    assert (report.files_held, report.readers, report.files_removed) == (1, [reader.pid], 0)
+    reader.stdin.write("\n")
+    reader.stdin.flush()
+    assert reader.stdout.readline().strip() == "3"  # its generation, whole, no failure
+    assert reader.wait(timeout=30) == 0
+    # Closed: the very next housekeeping removes the held file, grace period or not.
+    freed = _collect(lake, db)
+    assert freed.files_removed == 1
+    for path in (tmp_path / "lake").rglob("*.parquet"):
+        assert not housekeeping.holds_user("gone")(path, "")
 
 
 def test_forget_waits_for_a_reader_that_closes(tmp_path: Path) -> None:
@@ -131,4 +153,4 @@ def test_forget_waits_for_a_reader_that_closes(tmp_path: Path) -> None:
     reader.stdin.flush()
     report = housekeeping.forget(lake, db.parent, housekeeping.holds_user("gone"), wait_s=30)
     assert reader.wait(timeout=30) == 0
-    assert report.readers_cut_off == [] and report.files_removed == 1
+    assert report.readers == [] and report.files_removed == 1

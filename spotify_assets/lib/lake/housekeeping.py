@@ -125,11 +125,12 @@ def collect(
     if catalog_generation is not None:
         live.add(catalog_generation)
     current = lake.manifest.current_paths()
+    pending = lake.manifest.forget_pending()
     removable: list[Superseded] = []
     for item in lake.manifest.superseded():
         if _referenced(item, live):
             report.files_kept_for_readers += 1
-        elif now - item.removed_at < grace:
+        elif now - item.removed_at < grace and item.id not in pending:
             report.files_in_grace += 1
         else:
             removable.append(item)
@@ -184,9 +185,10 @@ def holds_user(user_id: str) -> Callable[[Path, str], bool]:
 class ForgetReport:
     files_removed: int = 0
     snapshots_dropped: int = 0
-    # readers that still had an old catalog open when the wait ran out (their queries on it
-    # now fail: the files it lists are gone)
-    readers_cut_off: list[int] = field(default_factory=list)
+    # Files an analyst's connection, opened before the removal, still reads: they go as soon as
+    # it closes (the next housekeeping), unless `cut_off` removed them anyway.
+    files_held: int = 0
+    readers: list[int] = field(default_factory=list)
 
 
 def forget(
@@ -195,39 +197,51 @@ def forget(
     holds_user: Callable[[Path, str], bool],
     *,
     wait_s: float = 30.0,
+    cut_off: bool = False,
 ) -> ForgetReport:
     """After a user's rows left the current files (and a new catalog was published): remove
     every superseded or unreferenced file that `holds_user(path, partition)`, and every old
-    catalog (they list the files of earlier generations), regardless of grace. An old catalog a
-    reader has open is waited for, up to `wait_s`, then removed anyway."""
+    catalog (they list the files of earlier generations), regardless of grace.
+
+    An old catalog a reader has open is waited for, up to `wait_s`. One still open then keeps
+    working: the files it lists stay (`files_held`, named by `readers`) until it closes, and
+    housekeeping removes them at its next pass after that; with `cut_off`, they are removed now
+    and that reader's next query fails."""
     report = ForgetReport()
     deadline = time.monotonic() + wait_s
     while True:
-        pending = [
-            (name, pids)
-            for name, _ in lake.manifest.snapshots()
+        held = {
+            gen: pids
+            for name, gen in lake.manifest.snapshots()
             if (catalog_dir / name).exists() and (pids := readers_of(catalog_dir / name))
-        ]
-        if not pending or time.monotonic() >= deadline:
+        }
+        if not held or time.monotonic() >= deadline:
             break
         time.sleep(0.2)
-    report.readers_cut_off = sorted({pid for _, pids in pending for pid in pids})
+    report.readers = sorted({pid for pids in held.values() for pid in pids})
     scratch = HousekeepingReport()
-    _held_snapshots(lake, catalog_dir, scratch, keep_held=False)
+    _held_snapshots(lake, catalog_dir, scratch, keep_held=not cut_off)
     report.snapshots_dropped = scratch.snapshots_dropped
+    live = set() if cut_off else set(held)
     current = lake.manifest.current_paths()
     drop: list[int] = []
+    keep: list[int] = []
     for item in lake.manifest.superseded():
         path = lake.root / item.entry.path
-        if item.entry.path in current or not path.exists():
-            if not path.exists():
-                drop.append(item.id)
+        if item.entry.path in current:
             continue
-        if holds_user(path, item.entry.partition):
+        if not path.exists():
+            drop.append(item.id)
+        elif holds_user(path, item.entry.partition):
+            if _referenced(item, live):
+                keep.append(item.id)
+                continue
             _unlink(path)
             drop.append(item.id)
             report.files_removed += 1
     lake.manifest.drop_superseded(drop)
+    lake.manifest.mark_forget_pending(keep)
+    report.files_held = len(keep)
     known = lake.manifest.referenced_paths()
     for path in lake.root.rglob("*.parquet"):
         relative = path.relative_to(lake.root).as_posix()

@@ -20,6 +20,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from spotify_assets.lib import sqlite_db
+from spotify_assets.lib.process import check_parent_alive
 
 FILE_NAME = "_manifest.sqlite3"
 
@@ -62,6 +63,11 @@ _SCHEMA = [
         key text not null,
         version integer not null,
         primary key (run_id, scope, key)
+    )""",
+    # Superseded files a forgotten user's rows are in, that an open catalog still lists: removed
+    # as soon as no open catalog does, whatever the grace period.
+    """create table if not exists forget_pending (
+        file_id integer primary key
     )""",
     # Catalog files kept for readers that may still have them open (see housekeeping).
     """create table if not exists snapshots (
@@ -193,7 +199,9 @@ class Manifest:
 
         With `lake_root`, every new file must exist there: a commit never points at nothing.
         With `keep_existing`, a partition that already has a current file keeps it.
+        A step process whose run worker died commits nothing (`OrphanedError`).
         """
+        check_parent_alive()
         with self._tx(write=True) as con:
             gen = con.execute("select coalesce(max(gen), 0) from generations").fetchone()[0] + 1
             changed_tables: set[str] = set()
@@ -323,10 +331,19 @@ class Manifest:
 
     def drop_superseded(self, ids: Iterable[int]) -> None:
         with self._tx(write=True) as con:
+            rows = [(i,) for i in ids]
+            con.executemany("delete from files where id = ? and removed_gen is not null", rows)
+            con.executemany("delete from forget_pending where file_id = ?", rows)
+
+    def mark_forget_pending(self, ids: Iterable[int]) -> None:
+        with self._tx(write=True) as con:
             con.executemany(
-                "delete from files where id = ? and removed_gen is not null",
-                [(i,) for i in ids],
+                "insert or ignore into forget_pending (file_id) values (?)", [(i,) for i in ids]
             )
+
+    def forget_pending(self) -> set[int]:
+        with self._tx(write=False) as con:
+            return {r[0] for r in con.execute("select file_id from forget_pending").fetchall()}
 
     def record_snapshot(self, file: str, gen: int) -> None:
         with self._tx(write=True) as con:

@@ -42,6 +42,7 @@ from spotify_assets.lib.lake.spec import (
     validate_partition_key,
     validate_table,
 )
+from spotify_assets.lib.process import exit_with_parent
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -201,6 +202,7 @@ class Lake:
         """Writes (of any tables) that become current together, in one commit at the end; on
         an exception nothing is committed (staged files are swept by housekeeping)."""
         self.manifest.ensure()  # before any file is staged: a new manifest adopts what it finds
+        exit_with_parent()
         tx = LakeTransaction(self)
         yield tx
         tx.commit(stale=stale)

@@ -157,7 +157,7 @@ def _cmd_remove(args: argparse.Namespace) -> int:
             file=sys.stderr,
         )
         return 1
-    report = remove_user(settings, user_id)
+    report = remove_user(settings, user_id, cut_off_readers=args.cut_off_readers)
     for line in report.lines():
         print(line)
     return 0
@@ -178,8 +178,8 @@ class RemovalReport:
         self.registry_row = False
         self.raw_files = self.raw_bytes = 0
         self.lake_rows = self.lake_files = 0
-        self.old_files = self.old_snapshots = 0
-        self.readers_cut_off: list[int] = []
+        self.old_files = self.old_snapshots = self.held_files = 0
+        self.readers: list[int] = []
         self.inbox_files = self.inbox_bytes = 0
         self.catalog_refreshed = False
 
@@ -190,18 +190,25 @@ class RemovalReport:
             f"raw: {self.raw_files} file(s), {self.raw_bytes} bytes deleted",
             f"lake: {self.lake_rows} row(s) removed, {self.lake_files} file(s) rewritten; "
             f"{self.old_files} superseded file(s) and {self.old_snapshots} old catalog(s) "
-            "deleted"
-            + (
-                f" (readers cut off: pids {', '.join(map(str, self.readers_cut_off))})"
-                if self.readers_cut_off
-                else ""
+            "deleted",
+            *(
+                [
+                    f"lake: {self.held_files} superseded file(s) are still read by connection(s) "
+                    f"opened before the removal (pids {', '.join(map(str, self.readers))}): they "
+                    "are deleted when those close (next housekeeping), or now with "
+                    "--cut-off-readers"
+                ]
+                if self.held_files
+                else []
             ),
             f"inbox: {self.inbox_files} file(s), {self.inbox_bytes} bytes deleted",
             "catalog: " + ("refreshed" if self.catalog_refreshed else "none yet, nothing to do"),
         ]
 
 
-def remove_user(settings: Settings, user_id: str) -> RemovalReport:
+def remove_user(
+    settings: Settings, user_id: str, *, cut_off_readers: bool = False
+) -> RemovalReport:
     """Forget a user: registry row first (no new pulls start), then raw, lake, inbox, catalog.
 
     Each step tolerates a previous partial removal, so re-running completes an interrupted one.
@@ -220,16 +227,17 @@ def remove_user(settings: Settings, user_id: str) -> RemovalReport:
         _refresh_catalog(settings, lake)
         report.catalog_refreshed = True
     # The current catalog no longer lists them: now the superseded files and old catalogs that
-    # hold the user go too, not after the grace period (an old catalog a reader has open is
-    # waited for a little, then removed anyway).
+    # hold the user go too, not after the grace period (an old catalog a reader still has open
+    # after a short wait keeps its files until it closes, unless cut off).
     forgot = housekeeping.forget(
         lake,
         settings.warehouse_path.parent,
         housekeeping.holds_user(user_id),
         wait_s=settings.forget_wait_s,
+        cut_off=cut_off_readers,
     )
     report.old_files, report.old_snapshots = forgot.files_removed, forgot.snapshots_dropped
-    report.readers_cut_off = forgot.readers_cut_off
+    report.held_files, report.readers = forgot.files_held, forgot.readers
     return report
 
 
@@ -334,6 +342,12 @@ def add_subcommands(subparsers: argparse._SubParsersAction) -> None:
     )
     remove.add_argument("user_id", metavar="ID")
     remove.add_argument("--yes", action="store_true", help="do not ask for confirmation")
+    remove.add_argument(
+        "--cut-off-readers",
+        action="store_true",
+        help="delete the user's old files even if an analyst's open connection still reads "
+        "them (its next query fails); by default they go when it closes",
+    )
     remove.set_defaults(func=_cmd_remove)
 
     rotate = actions.add_parser(

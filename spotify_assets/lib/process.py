@@ -1,0 +1,49 @@
+"""A run's step process stops when its run worker is gone.
+
+Dagster's multiprocess executor starts each step as a child of the run worker. If the worker is
+killed (-9, an OOM kill, a reboot of the container), the default launcher cannot tell, and the
+step would write on after its run is gone. A step that writes the lake therefore watches its
+parent (a multiprocessing child is told through a pipe when its parent dies, even by SIGKILL)
+and exits at once; and a lake commit from such a process is refused. Nothing it staged becomes
+visible: uncommitted files are orphans that housekeeping removes.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import os
+import threading
+
+ORPHAN_EXIT_CODE = 70
+_lock = threading.Lock()
+_watching = False
+
+
+class OrphanedError(RuntimeError):
+    """This process's parent (the run worker) is gone: it must not commit anything."""
+
+
+def _watch(parent: multiprocessing.process.BaseProcess) -> None:
+    parent.join()  # returns when the parent's sentinel closes: the parent has exited
+    os._exit(ORPHAN_EXIT_CODE)
+
+
+def exit_with_parent() -> None:
+    """In a multiprocessing child (a Dagster step process), exit as soon as the parent dies.
+    A no-op anywhere else (the CLI, a run worker, tests), and after the first call."""
+    global _watching
+    parent = multiprocessing.parent_process()
+    if parent is None:
+        return
+    with _lock:
+        if _watching:
+            return
+        _watching = True
+    threading.Thread(target=_watch, args=(parent,), name="exit-with-parent", daemon=True).start()
+
+
+def check_parent_alive() -> None:
+    """Raise OrphanedError in a multiprocessing child whose parent has died."""
+    parent = multiprocessing.parent_process()
+    if parent is not None and not parent.is_alive():
+        raise OrphanedError("the run worker of this step is gone; nothing is committed")

@@ -1,0 +1,65 @@
+"""A step process whose run worker is killed with -9 exits, instead of writing on."""
+
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+from pathlib import Path
+
+PARENT = textwrap.dedent(
+    """
+    import multiprocessing, sys, time
+    sys.path.insert(0, {root!r})
+
+    def step(pid_file):
+        from spotify_assets.lib.process import exit_with_parent
+        exit_with_parent()
+        open(pid_file, "w").write(str(__import__("os").getpid()))
+        time.sleep(120)  # a long step: only its parent's death ends it early
+
+    if __name__ == "__main__":
+        ctx = multiprocessing.get_context("spawn")  # what Dagster's multiprocess executor uses
+        child = ctx.Process(target=step, args=({pid_file!r},))
+        child.start()
+        time.sleep(120)
+    """
+)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    # A zombie of an exited child counts as gone.
+    state = Path(f"/proc/{pid}/stat").read_text().split(") ", 1)[1].split()[0]
+    return state != "Z"
+
+
+def test_a_step_exits_when_its_run_worker_is_killed(tmp_path: Path) -> None:
+    pid_file = tmp_path / "child.pid"
+    script = tmp_path / "worker.py"
+    root = str(Path(__file__).resolve().parents[2])
+    script.write_text(PARENT.format(root=root, pid_file=str(pid_file)))
+    parent = subprocess.Popen([sys.executable, str(script)])
+    deadline = time.monotonic() + 60
+    while not pid_file.exists() or not pid_file.read_text():
+        assert time.monotonic() < deadline and parent.poll() is None
+        time.sleep(0.05)
+    child = int(pid_file.read_text())
+    assert _alive(child)
+    os.kill(parent.pid, signal.SIGKILL)
+    parent.wait()
+    deadline = time.monotonic() + 10
+    while _alive(child):
+        assert time.monotonic() < deadline, "the orphaned step kept running"
+        time.sleep(0.05)
+
+
+def test_outside_a_multiprocessing_child_nothing_is_watched() -> None:
+    from spotify_assets.lib.process import check_parent_alive, exit_with_parent
+
+    exit_with_parent()  # the CLI, a run worker, a test: no parent to follow
+    check_parent_alive()
