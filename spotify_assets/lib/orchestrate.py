@@ -47,6 +47,13 @@ def _window_keys(pdef: dg.TimeWindowPartitionsDefinition, start: date, end: date
     return keys
 
 
+UPKEEP_TAG = "spotify_assets/upkeep"
+
+
+def _is_upkeep(graph, node: tuple[dg.AssetKey, ...]) -> bool:
+    return UPKEEP_TAG in (graph.get(node[0]).tags or {})
+
+
 def _ordered_nodes(defs: dg.Definitions) -> list[tuple[dg.AssetKey, ...]]:
     """The materializable assets definitions (all keys of one op together) in dependency order,
     ties broken by name so the plan is stable."""
@@ -72,6 +79,8 @@ def _ordered_nodes(defs: dg.Definitions) -> list[tuple[dg.AssetKey, ...]]:
         ready = sorted(n for n, deps in needs.items() if not deps)
         if not ready:
             raise ValueError("the asset graph has a cycle")
+        # Upkeep (housekeeping) runs after everything it describes.
+        ready = [n for n in ready if not _is_upkeep(graph, n)] or ready
         # Prefer a node partitioned like the previous one: fewer, longer runs.
         same = [n for n in ready if graph.get(n[0]).partitions_def == last_pdef]
         node = (same or ready)[0]

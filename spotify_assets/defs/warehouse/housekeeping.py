@@ -11,6 +11,7 @@ import pyarrow as pa
 from spotify_assets.defs.resources import Warehouse
 from spotify_assets.lib.catalog import catalog_generation
 from spotify_assets.lib.lake import Column, TableSpec, housekeeping
+from spotify_assets.lib.orchestrate import UPKEEP_TAG
 from spotify_assets.lib.settings import Settings
 
 LAKE_STORAGE = TableSpec(
@@ -31,7 +32,7 @@ LAKE_STORAGE = TableSpec(
 )
 
 
-@dg.asset(group_name="warehouse", kinds={"parquet"})
+@dg.asset(group_name="warehouse", kinds={"parquet"}, tags={UPKEEP_TAG: ""})
 def lake_storage(
     settings: dg.ResourceParam[Settings], warehouse: dg.ResourceParam[Warehouse]
 ) -> dg.MaterializeResult:
