@@ -68,7 +68,8 @@ def lake_storage(
             "superseded_bytes": old.get(table, [0, 0])[1],
             "generation": report.generation,
         }
-        for table in sorted(set(stats) | set(old))
+        # Every table the lake knows (itself included), with files or not: a stable set.
+        for table in sorted({*lake.tables(), LAKE_STORAGE.name})
     ]
     warehouse.write(LAKE_STORAGE, rows)
     warehouse.publish()
