@@ -56,6 +56,16 @@ def create(path: Path, schema: list[str], *, mode: int = 0o600) -> None:
         con.close()
 
 
+def purge_freed_pages(path: Path) -> None:
+    """After deleting someone's rows: move the WAL into the file and empty it, so no older page
+    image holding those rows stays on disk (secure_delete zeroes the freed space itself)."""
+    con = open_db(path)
+    try:
+        con.execute("pragma wal_checkpoint(TRUNCATE)")
+    finally:
+        con.close()
+
+
 @contextlib.contextmanager
 def transaction(path: Path, *, write: bool) -> Iterator[sqlite3.Connection]:
     """One transaction on a fresh connection (safe across threads and processes)."""

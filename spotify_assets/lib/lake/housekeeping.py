@@ -29,6 +29,7 @@ from spotify_assets.lib.lake.manifest import FILE_NAME, Superseded
 from spotify_assets.lib.lake.store import Lake
 
 DEFAULT_GRACE = timedelta(minutes=60)
+FORGET_LOCK_TIMEOUT_S = 600.0
 # struct flock on Linux: l_type, l_whence (short), l_start, l_len (off_t), l_pid (pid_t).
 _FLOCK = "hhqqi"
 
@@ -60,6 +61,8 @@ class HousekeepingReport:
     snapshots_held: list[tuple[str, int, list[int]]] = field(default_factory=list)
     files_kept_for_readers: int = 0
     files_in_grace: int = 0
+    # Writers held the lake for the whole wait: nothing was deleted this time.
+    writers_busy: bool = False
 
     def as_metadata(self) -> dict[str, int]:
         return {
@@ -72,6 +75,7 @@ class HousekeepingReport:
             "snapshots_held_by_readers": len(self.snapshots_held),
             "files_kept_for_readers": self.files_kept_for_readers,
             "files_in_grace_period": self.files_in_grace,
+            "skipped_writers_busy": int(self.writers_busy),
         }
 
 
@@ -117,9 +121,25 @@ def collect(
     catalog_generation: int | None,
     grace: timedelta = DEFAULT_GRACE,
     now: datetime | None = None,
+    lock_timeout_s: float = 60.0,
 ) -> HousekeepingReport:
-    """Remove superseded files no reader can need, dropped snapshots, orphans and dead temps."""
-    now = now or datetime.now(UTC)
+    """Remove superseded files no reader can need, dropped snapshots, orphans and dead temps
+    (while no writer is between staging and committing: see `Lake.writing`)."""
+    with lake.deleting(lock_timeout_s) as free:
+        if not free:
+            report = HousekeepingReport(generation=lake.generation())
+            report.writers_busy = True
+            return report
+        return _collect(lake, catalog_dir, catalog_generation, grace, now or datetime.now(UTC))
+
+
+def _collect(
+    lake: Lake,
+    catalog_dir: Path,
+    catalog_generation: int | None,
+    grace: timedelta,
+    now: datetime,
+) -> HousekeepingReport:
     report = HousekeepingReport(generation=lake.generation())
     live = _held_snapshots(lake, catalog_dir, report)
     if catalog_generation is not None:
@@ -207,6 +227,21 @@ def forget(
     working: the files it lists stay (`files_held`, named by `readers`) until it closes, and
     housekeeping removes them at its next pass after that; with `cut_off`, they are removed now
     and that reader's next query fails."""
+    with lake.deleting(FORGET_LOCK_TIMEOUT_S) as free:
+        if not free:
+            raise TimeoutError(
+                f"writers kept the lake busy for {FORGET_LOCK_TIMEOUT_S:.0f} s; run it again"
+            )
+        return _forget(lake, catalog_dir, holds_user, wait_s, cut_off)
+
+
+def _forget(
+    lake: Lake,
+    catalog_dir: Path,
+    holds_user: Callable[[Path, str], bool],
+    wait_s: float,
+    cut_off: bool,
+) -> ForgetReport:
     report = ForgetReport()
     deadline = time.monotonic() + wait_s
     while True:
@@ -248,4 +283,5 @@ def forget(
         if relative not in known and relative != FILE_NAME and holds_user(path, ""):
             _unlink(path)
             report.files_removed += 1
+    lake.manifest.purge_freed_pages()  # removed rows named the user's partitions
     return report

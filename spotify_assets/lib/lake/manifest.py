@@ -345,6 +345,9 @@ class Manifest:
         with self._tx(write=False) as con:
             return {r[0] for r in con.execute("select file_id from forget_pending").fetchall()}
 
+    def purge_freed_pages(self) -> None:
+        sqlite_db.purge_freed_pages(self.path)
+
     def record_snapshot(self, file: str, gen: int) -> None:
         with self._tx(write=True) as con:
             con.execute(

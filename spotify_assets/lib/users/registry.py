@@ -25,6 +25,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Literal
 
+from spotify_assets.lib import sqlite_db
 from spotify_assets.lib.ids import InvalidIdError, validate_user_id
 from spotify_assets.lib.spotify.errors import ReauthorizationRequired
 from spotify_assets.lib.users import crypto
@@ -388,6 +389,7 @@ class UserRegistry:
         check_user_id(user_id)
         with self._tx(write=True) as con:
             deleted = con.execute("delete from users where id = ?", (user_id,)).rowcount
+        sqlite_db.purge_freed_pages(self.path)
         return deleted > 0
 
     def set_timezone(self, user_id: str, timezone: str) -> None:
