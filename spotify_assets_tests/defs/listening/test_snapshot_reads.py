@@ -117,7 +117,8 @@ def test_readers_see_whole_generations_during_import_refresh_and_forget(
     cli = str(Path(sys.executable).parent / "duckdb")
     readers = {
         mode: subprocess.Popen(
-            [sys.executable, "-c", READER, mode, str(settings.warehouse_path), str(stop), cli, QUERY],
+            [sys.executable, "-c", READER, mode, str(settings.warehouse_path), str(stop), cli]
+            + [QUERY],
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
             text=True,
