@@ -115,10 +115,10 @@ def test_readers_see_whole_generations_during_import_refresh_and_forget(
     states = [_state(settings)]
     stop = tmp_path / "stop"
     cli = str(Path(sys.executable).parent / "duckdb")
+    args = [str(settings.warehouse_path), str(stop), cli, QUERY]
     readers = {
         mode: subprocess.Popen(
-            [sys.executable, "-c", READER, mode, str(settings.warehouse_path), str(stop), cli]
-            + [QUERY],
+            [sys.executable, "-c", READER, mode, *args],
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
             text=True,
