@@ -51,6 +51,18 @@ def _cmd_catalog(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_runs(args: argparse.Namespace) -> int:
+    from spotify_assets.lib.instance import deployment_instance
+    from spotify_assets.lib.runs import fail_dead_runs
+
+    instance = deployment_instance(get_settings())
+    failed = fail_dead_runs(instance)
+    for run_id in failed:
+        print(f"run {run_id}: its worker is gone; marked failed, pool slots freed")
+    print(f"{len(failed)} run(s) with a dead worker" if failed else "no run with a dead worker")
+    return 0
+
+
 def _core_subcommands(sub: argparse._SubParsersAction) -> None:
     emulator = sub.add_parser("emulator", help="serve the local Spotify + MusicBrainz emulator")
     emulator.add_argument("--port", type=int, default=get_settings().emulator_port)
@@ -76,6 +88,14 @@ def _core_subcommands(sub: argparse._SubParsersAction) -> None:
     )
     demo.add_argument("--port", type=int, default=3000, help="Dagster UI port")
     demo.set_defaults(func=_cmd_demo)
+
+    runs = sub.add_parser(
+        "runs",
+        help="fail started runs whose worker process is gone and free their pool slots "
+        "(what dead_run_sensor does when a daemon runs)",
+    )
+    runs.add_argument("action", choices=["check"])
+    runs.set_defaults(func=_cmd_runs)
 
     catalog = sub.add_parser("catalog", help="the DuckDB catalog over the lake")
     catalog.add_argument("action", choices=["refresh", "summary"])

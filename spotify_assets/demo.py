@@ -23,6 +23,7 @@ import httpx
 
 from spotify_assets.defs.pools import POOL_LIMITS
 from spotify_assets.lib.instance import ensure_pool_limits, prepare_dagster_home
+from spotify_assets.lib.runs import fail_dead_runs
 from spotify_assets.lib.settings import Settings, get_settings
 
 # MusicBrainz allows 1 request a second. The emulator enforces that too, unless told otherwise:
@@ -34,32 +35,6 @@ DEMO_OP_CONFIG = {"musicbrainz_enrichment": {"max_entities": 100_000}}
 
 def _log(message: str) -> None:
     print(f"[demo] {message}", flush=True)
-
-
-def release_interrupted_runs(instance: dg.DagsterInstance) -> list[str]:
-    """Cancel runs a previous demo left unfinished, and free their pool slots.
-
-    Only for the demo's own instance, before its daemon starts, when no run can be legitimately
-    in flight. A demo stopped mid-run (Ctrl-C, then SIGKILL after 10 s) can leave a run
-    "started" and holding a slot of a limit-1 pool (`days_plays`...); the default run launcher
-    cannot health-check run workers, so nothing would free it, and every later refresh of that
-    asset would wait for the slot forever.
-    """
-    unfinished = instance.get_runs(
-        filters=dg.RunsFilter(
-            statuses=[
-                dg.DagsterRunStatus.NOT_STARTED,
-                dg.DagsterRunStatus.QUEUED,
-                dg.DagsterRunStatus.STARTING,
-                dg.DagsterRunStatus.STARTED,
-                dg.DagsterRunStatus.CANCELING,
-            ]
-        )
-    )
-    for run in unfinished:
-        instance.report_run_canceled(run, message="cut off when the previous demo stopped")
-        instance.event_log_storage.free_concurrency_slots_for_run(run.run_id)
-    return [run.run_id for run in unfinished]
 
 
 def _spawn(args: list[str], env: dict[str, str] | None = None) -> subprocess.Popen[bytes]:
@@ -217,8 +192,10 @@ def run_demo(settings: Settings, *, exit_after_summary: bool = False, ui_port: i
     prepare_dagster_home(settings)
     instance = dg.DagsterInstance.get()
     ensure_pool_limits(instance, POOL_LIMITS)
-    for run_id in release_interrupted_runs(instance):
-        _log(f"run {run_id} was cut off when the last demo stopped: marked canceled")
+    # Runs a previous demo was executing when it stopped have no worker now: failed (so the
+    # refresh job's run retries fire once the UI's daemon is up) and their pool slots freed.
+    for run_id in fail_dead_runs(instance):
+        _log(f"run {run_id} was cut off when the last demo stopped: marked failed")
     with running_emulator_process(settings) as base_url:
         run_pipeline(settings, base_url)
         print_summary(settings)

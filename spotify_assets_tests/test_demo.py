@@ -103,29 +103,3 @@ def test_no_token_in_any_file_or_log_after_a_full_run(
                 body = gzip.decompress(body)
             found = [t[:6] for t in tokens if t.encode() in body]
             assert found == [], f"token material in {path}"
-
-
-def test_a_run_cut_off_by_a_stopped_demo_no_longer_holds_its_pool_slot(tmp_path: Path) -> None:
-    from dagster._core.storage.dagster_run import DagsterRun
-
-    from spotify_assets.demo import release_interrupted_runs
-    from spotify_assets.lib.instance import LOCAL_DAGSTER_YAML as DAGSTER_YAML
-
-    assert "default_limit: 1" in DAGSTER_YAML  # what the demo's pools get
-    with dg.instance_for_test(temp_dir=str(tmp_path)) as instance:
-        storage = instance.event_log_storage
-        storage.set_concurrency_slots("days_plays", 1)
-        # What a demo killed mid-refresh leaves: a "started" run holding the pool's one slot.
-        cut_off = DagsterRun(job_name="listening_refresh_job", status=dg.DagsterRunStatus.STARTED)
-        done = DagsterRun(job_name="listening_refresh_job", status=dg.DagsterRunStatus.SUCCESS)
-        instance.add_run(cut_off)
-        instance.add_run(done)
-        assert storage.claim_concurrency_slot("days_plays", cut_off.run_id, "plays").is_claimed
-        assert not storage.claim_concurrency_slot("days_plays", "next-run", "plays").is_claimed
-
-        assert release_interrupted_runs(instance) == [cut_off.run_id]
-
-        assert instance.get_run_by_id(cut_off.run_id).status == dg.DagsterRunStatus.CANCELED
-        assert instance.get_run_by_id(done.run_id).status == dg.DagsterRunStatus.SUCCESS
-        assert storage.get_concurrency_info("days_plays").active_run_ids == set()
-        assert storage.claim_concurrency_slot("days_plays", "next-run", "plays").is_claimed

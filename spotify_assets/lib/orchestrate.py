@@ -13,6 +13,7 @@ from datetime import UTC, date, datetime, time, timedelta
 
 import dagster as dg
 
+from spotify_assets.lib.runs import worker_tags
 from spotify_assets.lib.settings import Settings
 
 RANGE_START_TAG = "dagster/asset_partition_range_start"
@@ -173,7 +174,8 @@ def materialize_selection(
         selection=dg.AssetSelection.assets(*keys),
         instance=instance or dg.DagsterInstance.get(),
         resources=build_resources(settings),
-        tags=tags or {},
+        # In process: the run's worker is this process, as the dead-run watchdog must know.
+        tags={**worker_tags(), **(tags or {})},
         raise_on_error=True,
         run_config={**QUIET, "ops": op_config or {}},
     )

@@ -71,6 +71,9 @@ class Settings(BaseSettings):
     radar_top_played_artists: int = Field(
         0, alias="RELEASE_RADAR_TOP_PLAYED_ARTISTS", ge=0, le=50
     )
+    # A started run whose worker process is gone is failed (and its pool slots freed) once it
+    # is at least this old: younger runs may not have recorded their worker yet.
+    dead_run_grace_s: float = Field(10.0, alias="SPOTIFY_ASSETS_DEAD_RUN_GRACE_SECONDS", ge=0)
     # Memory an import may use; unset = what the machine has available when the import runs.
     import_memory_bytes: int | None = Field(None, alias="SPOTIFY_ASSETS_IMPORT_MEMORY", gt=0)
 

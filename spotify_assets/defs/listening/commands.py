@@ -24,8 +24,12 @@ def refresh_stale(settings: Settings, instance) -> int:
     number of failed runs."""
     from spotify_assets.defs.pools import POOL_LIMITS
     from spotify_assets.lib.instance import ensure_pool_limits
+    from spotify_assets.lib.runs import fail_dead_runs, worker_tags
 
     ensure_pool_limits(instance, POOL_LIMITS)
+    # Without a daemon nothing else notices a refresh killed earlier: free its slots first.
+    for run_id in fail_dead_runs(instance):
+        print(f"run {run_id}: its worker is gone; marked failed, pool slots freed")
     from spotify_assets.definitions import defs
     from spotify_assets.defs.listening.history import STALE_SCOPE
     from spotify_assets.defs.listening.sensors import refresh_requests, settle, stats_requests
@@ -47,7 +51,7 @@ def refresh_stale(settings: Settings, instance) -> int:
         print(f"refreshing {request.job_name} {span or ''}".rstrip(), flush=True)
         result = job.execute_in_process(
             instance=instance,
-            tags=request.tags,
+            tags={**worker_tags(), **request.tags},
             partition_key=request.partition_key,
             run_config=QUIET,
             raise_on_error=False,

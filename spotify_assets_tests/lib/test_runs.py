@@ -1,0 +1,94 @@
+"""Runs whose worker died are failed and free their pool slots; live ones are left alone."""
+
+import os
+import subprocess
+import sys
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import dagster as dg
+import pytest
+from dagster._core.events import EngineEventData
+from dagster._core.storage.dagster_run import DagsterRun
+
+from spotify_assets.lib.runs import WORKER_TAG, fail_dead_runs, process_start_time, worker_tags
+
+
+def _dead_pid() -> int:
+    child = subprocess.Popen([sys.executable, "-c", "pass"])
+    child.wait()
+    return child.pid
+
+
+def _started_run(
+    instance: dg.DagsterInstance, tags: dict[str, str], started: datetime | None = None
+) -> DagsterRun:
+    run = DagsterRun(
+        job_name="listening_refresh_job", status=dg.DagsterRunStatus.NOT_STARTED, tags=tags
+    )
+    instance.add_run(run)
+    instance.handle_run_event(
+        run.run_id,
+        dg.DagsterEvent(
+            event_type_value=dg.DagsterEventType.RUN_START.value, job_name=run.job_name
+        ),
+        update_timestamp=started,
+    )
+    return instance.get_run_by_id(run.run_id)
+
+
+@pytest.fixture
+def instance(tmp_path: Path):
+    with dg.instance_for_test(temp_dir=str(tmp_path)) as instance:
+        instance.event_log_storage.set_concurrency_slots("days_plays", 1)
+        yield instance
+
+
+def test_a_run_whose_in_process_worker_died_is_failed_and_frees_its_slot(instance) -> None:
+    host = worker_tags()[WORKER_TAG].rpartition(":")[0]
+    dead = _started_run(instance, {WORKER_TAG: f"{host}:{_dead_pid()}"})
+    alive = _started_run(instance, worker_tags())  # this very process: alive
+    storage = instance.event_log_storage
+    assert storage.claim_concurrency_slot("days_plays", dead.run_id, "plays").is_claimed
+    assert not storage.claim_concurrency_slot("days_plays", "next-run", "plays").is_claimed
+
+    assert fail_dead_runs(instance) == [dead.run_id]
+
+    assert instance.get_run_by_id(dead.run_id).status == dg.DagsterRunStatus.FAILURE
+    assert instance.get_run_by_id(alive.run_id).status == dg.DagsterRunStatus.STARTED
+    assert storage.get_concurrency_info("days_plays").active_run_ids == set()
+    assert storage.claim_concurrency_slot("days_plays", "next-run", "plays").is_claimed
+
+
+def test_a_launched_worker_is_found_by_its_started_process_event(instance) -> None:
+    run = _started_run(instance, {})
+    pid = _dead_pid()
+    instance.report_engine_event(
+        f"Started process for run (pid: {pid}).", run, EngineEventData.in_process(pid)
+    )
+    assert fail_dead_runs(instance) == [run.run_id]
+
+
+def test_a_reused_pid_is_not_the_runs_worker(instance) -> None:
+    # A run that started a minute ago, and a process that started now with the pid its
+    # launcher reported: a different process, so the run's worker is gone.
+    run = _started_run(instance, {}, started=datetime.now(UTC) - timedelta(minutes=1))
+    later = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(30)"])
+    try:
+        started = instance.get_run_record_by_id(run.run_id).start_time
+        assert process_start_time(later.pid) > started + 30
+        message = f"Started process for run (pid: {later.pid})."
+        instance.report_engine_event(message, run, EngineEventData.in_process(later.pid))
+        assert fail_dead_runs(instance) == [run.run_id]
+    finally:
+        later.kill()
+        later.wait()
+
+
+def test_young_runs_and_runs_elsewhere_are_left_alone(instance) -> None:
+    host = worker_tags()[WORKER_TAG].rpartition(":")[0]
+    young = _started_run(instance, {WORKER_TAG: f"{host}:{_dead_pid()}"})
+    elsewhere = _started_run(instance, {WORKER_TAG: f"another-host:{os.getpid()}"})
+    assert fail_dead_runs(instance, min_age_s=3600) == []
+    assert fail_dead_runs(instance) == [young.run_id]
+    assert instance.get_run_by_id(elsewhere.run_id).status == dg.DagsterRunStatus.STARTED
