@@ -4,7 +4,6 @@
 
 import argparse
 import re
-from datetime import date
 
 from spotify_assets.bench.commands import add_bench_arguments, run_musicbrainz
 from spotify_assets.cli import build_parser
@@ -39,18 +38,24 @@ def test_the_cli_routes_bench_musicbrainz_with_its_options():
     assert (args.tracks, args.days, args.max_entities) == (300, 2, 500)
 
 
-def test_bench_import_measures_pipeline_floor_and_baseline_on_the_same_days(tmp_path):
+def test_bench_import_measures_both_layouts_the_floor_and_a_poll(tmp_path):
     from spotify_assets.bench import imports
 
-    result = imports.run(rows=1500, workdir=tmp_path)
-    for storage in ("", "-memory"):
-        pipeline, floor = result[f"pipeline{storage}"], result[f"floor{storage}"]
-        assert floor["days"] == (
-            date.fromisoformat(pipeline["last_day"]) - date.fromisoformat(pipeline["first_day"])
-        ).days + 1
-        assert pipeline["days"] <= floor["days"]
-        assert pipeline["seconds"] > 0 and floor["seconds"] > 0
-    assert result["baseline"]["days"] > 0
+    result = imports.run(rows=3000, workdir=tmp_path)
+    for layout in imports.LAYOUTS:
+        baseline, pipeline = result[layout]["baseline"], result[layout]["pipeline"]
+        assert baseline["days"] > 0 and baseline["seconds"] > 0
+        assert pipeline["seconds_whole"] > pipeline["seconds_issue6"] > 0
+        assert pipeline["events_whole"] > pipeline["events_issue6"] > 0
+        # The poll's refresh rewrote its day and the days beside it, in every history table.
+        assert 0 < pipeline["poll"]["day_files_rewritten"] <= 3 * 5
+        assert pipeline["poll"]["daily_grain_days"] == 3
+    # Both layouts hold the same rows: the same days, the same runs.
+    assert result["file"]["baseline"]["days"] == result["zip"]["baseline"]["days"]
+    assert result["file"]["pipeline"]["months"] == result["zip"]["pipeline"]["months"]
+    # The daily grain wrote an event per day and asset where the month grain writes one per
+    # month: many more rows for the same two assets.
+    assert result["floor"]["day"]["events"] > 3 * result["floor"]["month"]["events"]
     text = imports.report(result)
-    assert "rows: 1,500" in text and text.count("pipeline minus floor") == 2
+    assert "rows: 3,000" in text and text.count("issue 6's pipeline") == 4
     assert not (tmp_path / "data").exists()  # the lake of each side is removed

@@ -95,6 +95,48 @@ def write_extended_file(path: Path, rows: int, seed: int = 7, indent: bool = Fal
     return Path(path).stat().st_size
 
 
+def write_spotify_layout(
+    zip_path: Path, rows: int, seed: int = 7, max_bytes: int = 12 * 1024**2
+) -> list[str]:
+    """The same rows as `write_extended_file` (same seed, same order), laid out the way Spotify
+    mails an extended history: a zip of `Spotify Extended Streaming History/
+    Streaming_History_Audio_<first year>-<last year>_<n>.json` files of about 12 MB each.
+    Returns the member names."""
+    import zipfile
+
+    rng = random.Random(seed)
+    tracks = _catalog(rng, 20_000)
+    ended = datetime(2020, 1, 1, tzinfo=UTC)
+    folder = "Spotify Extended Streaming History"
+    names: list[str] = []
+    chunk: list[str] = []
+    size = 0
+    years: list[int] = []
+
+    def flush(archive: zipfile.ZipFile) -> None:
+        nonlocal chunk, size, years
+        if not chunk:
+            return
+        span = f"{years[0]}" if years[0] == years[-1] else f"{years[0]}-{years[-1]}"
+        name = f"{folder}/Streaming_History_Audio_{span}_{len(names)}.json"
+        archive.writestr(name, "[" + ",".join(chunk) + "]")
+        names.append(name)
+        chunk, size, years = [], 0, []
+
+    with zipfile.ZipFile(zip_path, "w", compression=zipfile.ZIP_DEFLATED) as archive:
+        for _ in range(rows):
+            ended += timedelta(seconds=rng.randint(20, 400))
+            text = json.dumps(_row(rng, ended, tracks), separators=(",", ":"))
+            chunk.append(text)
+            size += len(text) + 1
+            if not years or years[-1] != ended.year:
+                years.append(ended.year)
+            if size >= max_bytes:
+                flush(archive)
+        flush(archive)
+    return names
+
+
 def _measure(file: Path, engine: str) -> dict:
     from spotify_assets.lib.exports.parse import parse_export_path
 

@@ -58,7 +58,7 @@ def test_an_upgraded_daily_layout_reads_the_same_and_shows_its_months(
     con = catalog.connect(settings.warehouse_path)
     try:
         for table, rows in before.items():
-            assert _rows(con.execute(f"select * from {table}").to_arrow_table()) == rows, table
+            assert _rows(con.sql(f"select * from {table}").to_arrow_table()) == rows, table
     finally:
         con.close()
 
