@@ -5,7 +5,7 @@ Benchmark modules are imported only when the command runs, never when Dagster lo
 
 import argparse
 
-BENCHMARKS = ["load", "aggregate", "import", "musicbrainz"]
+BENCHMARKS = ["load", "aggregate", "import", "catalog", "musicbrainz"]
 # The MusicBrainz world of the published numbers: its plays touch 2,424 distinct tracks
 # (issue 7 asks for >= 2,000).
 MB_SEED, MB_TRACKS, MB_ARTISTS, MB_DAYS, MB_MAX_ENTITIES = 7, 4000, 150, 365, 500
@@ -55,6 +55,10 @@ def _cmd_bench(args: argparse.Namespace) -> int:
             from spotify_assets.bench import imports
 
             print(imports.report(imports.run(rows=args.rows or 1_000_000)))
+        elif what == "catalog":
+            from spotify_assets.bench import catalog
+
+            print(catalog.report(catalog.run()))
         elif what == "musicbrainz":
             run_musicbrainz(args)
     return 0
