@@ -192,4 +192,7 @@ def print_summary(settings: Settings) -> None:
         print(f"  {name:36} {rows:>10,}")
     print(f"\nwarehouse: {summary.path.resolve()}")
     print(f"lake:      {settings.lake_dir.resolve()}")
-    print(f"open it:   duckdb {summary.path.resolve()}  (or python -c 'import duckdb; ...')")
+    print(
+        f"open it:   cd {summary.path.resolve().parent} && duckdb -readonly {summary.path.name}"
+        "  (its lake paths are relative to that folder)"
+    )
