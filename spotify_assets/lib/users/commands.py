@@ -99,6 +99,7 @@ def _row(user: User) -> list[str]:
     pulls = ", ".join(f"{src} {_when(at)}" for src, at in sorted(user.last_pull.items()))
     return [
         user.id,
+        user.handle,
         user.display_name,
         user.timezone,
         status,
@@ -114,7 +115,8 @@ def _cmd_list(args: argparse.Namespace) -> int:
     if not users:
         print("no users enrolled; add one with `spotify-assets login`")
         return 0
-    header = ["id", "name", "timezone", "status", "opt-ins", "authorized", "last pulls"]
+    # The handle is how run metadata and logs name a user (they outlive `users remove`).
+    header = ["id", "handle", "name", "timezone", "status", "opt-ins", "authorized", "last pulls"]
     rows = [header, *(_row(user) for user in users)]
     widths = [max(len(row[i]) for row in rows) for i in range(len(header) - 1)]
     for row in rows:

@@ -17,6 +17,7 @@ import functools
 import json
 import os
 import re
+import secrets
 import sqlite3
 import time
 import zoneinfo
@@ -118,6 +119,9 @@ class User:
     reauth_reason: str | None = None
     # When the user last authorized us: Spotify refresh tokens die 6 months after this.
     token_authorized_at: datetime | None = None
+    # A random pseudonym ("l-3fa9c2d1") for run metadata, logs and report paths: Dagster's
+    # event log keeps them after `users remove`, and without the registry row they name nobody.
+    handle: str = ""
 
 
 def check_user_id(user_id: str) -> str:
@@ -179,6 +183,19 @@ def _use_wal(con: sqlite3.Connection) -> None:
             time.sleep(0.05)
 
 
+def new_handle() -> str:
+    return f"l-{secrets.token_hex(4)}"
+
+
+def _migrate(con: sqlite3.Connection) -> None:
+    """Columns added since a registry file was created (inside the schema transaction)."""
+    columns = {row[1] for row in con.execute("pragma table_info(users)")}
+    if "handle" not in columns:
+        con.execute("alter table users add column handle text")
+    for (user_id,) in con.execute("select id from users where handle is null").fetchall():
+        con.execute("update users set handle = ? where id = ?", (new_handle(), user_id))
+
+
 class UserRegistry:
     """Enrolled users over `<state_dir>/users.sqlite3`; also the Spotify client's TokenStore."""
 
@@ -203,6 +220,7 @@ class UserRegistry:
             con.execute("begin immediate")
             for statement in _SCHEMA:
                 con.execute(statement)
+            _migrate(con)
             con.execute("commit")
         finally:
             con.close()
@@ -286,8 +304,8 @@ class UserRegistry:
                 """
                 insert into users (id, display_name, timezone, enrolled_at, status,
                                    reauth_reason, opt_ins, encrypted_refresh_token,
-                                   token_authorized_at)
-                values (?, ?, ?, ?, 'active', null, '[]', ?, ?)
+                                   token_authorized_at, handle)
+                values (?, ?, ?, ?, 'active', null, '[]', ?, ?, ?)
                 on conflict (id) do update set
                     display_name = excluded.display_name,
                     timezone = coalesce(?, users.timezone),
@@ -303,6 +321,7 @@ class UserRegistry:
                     _utc_text(now, "enrolled_at"),
                     blob,
                     authorized,
+                    new_handle(),
                     timezone,
                 ),
             )
@@ -343,7 +362,7 @@ class UserRegistry:
         with self._tx(write=False) as con:
             rows = con.execute(
                 "select id, display_name, timezone, enrolled_at, status, reauth_reason, "
-                f"opt_ins, token_authorized_at from users {where} order by id",
+                f"opt_ins, token_authorized_at, handle from users {where} order by id",
                 params,
             ).fetchall()
             pulls: dict[str, dict[str, datetime]] = {}
@@ -364,6 +383,7 @@ class UserRegistry:
                 last_pull=pulls.get(row[0], {}),
                 reauth_reason=row[5],
                 token_authorized_at=_from_text(row[7]),
+                handle=row[8] or "",
             )
             for row in rows
         ]

@@ -68,8 +68,11 @@ def test_list_shows_users_never_tokens(
 
     assert code == 0
     header, alice, bob = out.splitlines()
-    assert header.split()[:5] == ["id", "name", "timezone", "status", "opt-ins"]
+    assert header.split()[:6] == ["id", "handle", "name", "timezone", "status", "opt-ins"]
     assert alice.startswith("alice ") and "Alice A." in alice and "Europe/Berlin" in alice
+    handles = {u.id: u.handle for u in two_users.list()}
+    assert handles["alice"] in alice and handles["alice"] != handles["bob"]
+    assert all(h.startswith("l-") and len(h) == 10 for h in handles.values())
     assert "active" in alice and "wrapped_playlist" in alice
     assert "recently_played 2026-05-01 12:30Z" in alice
     assert bob.startswith("bob ") and "needs_reauth: invalid_grant" in bob and "never" in bob
