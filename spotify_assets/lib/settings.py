@@ -77,7 +77,10 @@ class Settings(BaseSettings):
     # Memory an import may use; unset = what the machine has available when the import runs.
     import_memory_bytes: int | None = Field(None, alias="SPOTIFY_ASSETS_IMPORT_MEMORY", gt=0)
 
-    @field_validator("demo_end")
+    # Pins the pipeline's clock (`lib/clock.py`): tests and reproducible demos only.
+    now: datetime | None = Field(None, alias="SPOTIFY_ASSETS_NOW")
+
+    @field_validator("demo_end", "now")
     @classmethod
     def _aware(cls, value: datetime | None) -> datetime | None:
         if value is not None and value.tzinfo is None:

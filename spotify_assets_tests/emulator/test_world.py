@@ -11,7 +11,6 @@ import os
 import re
 import subprocess
 import sys
-import time
 import unicodedata
 from collections import Counter
 from datetime import UTC, datetime, timedelta
@@ -110,13 +109,9 @@ def test_bad_config_is_refused_with_the_field_named(kwargs: dict, message: str) 
         WorldConfig(**kwargs).resolved()
 
 
-def test_build_time_default_and_large() -> None:
-    started = time.perf_counter()
-    World(WorldConfig(end=FIXED_END))
-    assert time.perf_counter() - started < 2.0
-    started = time.perf_counter()
+def test_a_large_world_builds() -> None:
+    # How long it takes is a benchmark's business, never a test's.
     large = World(WorldConfig(end=FIXED_END, n_tracks=3000, days=60))
-    assert time.perf_counter() - started < 10.0
     assert len(large.tracks) == 3000
 
 

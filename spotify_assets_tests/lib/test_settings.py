@@ -66,3 +66,18 @@ def test_musicbrainz_may_only_be_asked_faster_than_1_per_second_on_loopback(
     monkeypatch.setenv("MUSICBRAINZ_URL", "https://musicbrainz.org")
     with pytest.raises(SettingsError, match="MUSICBRAINZ_MIN_INTERVAL"):
         load_settings()
+
+
+def test_env_example_lists_every_setting() -> None:
+    from pathlib import Path
+
+    from spotify_assets.lib.settings import Settings
+
+    example = (Path(__file__).resolve().parents[2] / ".env.example").read_text()
+    listed = {
+        line.lstrip("# ").split("=", 1)[0]
+        for line in example.splitlines()
+        if "=" in line and line.lstrip("# ")[:1].isupper()
+    }
+    aliases = {field.alias for field in Settings.model_fields.values() if field.alias}
+    assert aliases - listed == set(), "settings missing from .env.example"

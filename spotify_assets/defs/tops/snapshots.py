@@ -20,7 +20,7 @@ others: their files for D are left untouched, and the check names them.
 import concurrent.futures
 import json
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, timedelta
+from datetime import date, datetime, timedelta
 from typing import Any
 
 import dagster as dg
@@ -30,7 +30,9 @@ from spotify_assets.defs.partitions import daily
 from spotify_assets.defs.resources import Warehouse
 from spotify_assets.defs.tops.common import partitions_of_day, top_markdown, window_days
 from spotify_assets.defs.tops.tables import TIME_RANGES, TOP_ARTISTS, TOP_TRACKS
+from spotify_assets.lib import clock
 from spotify_assets.lib.lake import TableSpec
+from spotify_assets.lib.settings import Settings
 
 SOURCE = "top_items"
 TOP_ITEMS_OP = "top_items"
@@ -131,9 +133,10 @@ def _has_snapshot(warehouse: Warehouse, day: date, user_id: str) -> bool:
     )
 
 
-def _fetch(spotify, warehouse: Warehouse, users, user_id: str, day: date) -> UserSnapshot:
+def _fetch(
+    spotify, warehouse: Warehouse, users, user_id: str, day: date, now: datetime
+) -> UserSnapshot:
     """Read the 6 lists, then write both files; nothing is written unless all 6 succeeded."""
-    now = datetime.now(UTC)
     rows: dict[str, list[dict[str, Any]]] = {kind: [] for kind in SPECS}
     for kind, build in ROW_BUILDERS.items():
         for time_range in TIME_RANGES:
@@ -191,7 +194,7 @@ def snapshot_user(
         if cursor and _has_snapshot(warehouse, date.fromisoformat(cursor), user_id):
             return _copy(warehouse, user_id, date.fromisoformat(cursor), day)
     try:
-        return _fetch(spotify, warehouse, users, user_id, day)
+        return _fetch(spotify, warehouse, users, user_id, day, now)
     except ReauthorizationRequired as exc:
         return UserSnapshot(user_id, day, "needs_reauth", str(exc))
     except (RateLimitDeferred, QuotaExceededError) as exc:
@@ -271,6 +274,7 @@ def _result(
 def top_items(
     context: dg.AssetExecutionContext,
     config: TopItemsConfig,
+    settings: dg.ResourceParam[Settings],
     warehouse: dg.ResourceParam[Warehouse],
     users: dg.ResourceParam[object],
     spotify: dg.ResourceParam[object],
@@ -285,7 +289,7 @@ def top_items(
     # Latest day first: in a range run only today (or yesterday) can be fetched, and the days
     # after the first pull reuse it inside the cooldown instead of spending requests again.
     for day in sorted(days, reverse=True):
-        now = datetime.now(UTC)
+        now = clock.now(settings)
 
         def one(uid: str, day: date = day, now: datetime = now) -> UserSnapshot:
             return snapshot_user(

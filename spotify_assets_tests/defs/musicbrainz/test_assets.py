@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import math
 from collections import Counter
-from datetime import UTC, datetime
 
 import dagster as dg
 
@@ -117,7 +116,8 @@ def test_artist_genres_holds_the_worlds_genres_and_tops_rank_genres_with_it(
         # The world's artists carry genres, or nothing at all (then no row).
         assert found.get(row["artist_id"], set()) == {g for g, _ in mb.genres}, row["name"]
 
-    day = datetime.now(UTC).date().isoformat()
+    # As of the world's last day: every play of its window counts for all_time.
+    day = e.world.config.end.date().isoformat()
     result = dg.materialize([tops_from_plays], partition_key=day, resources=e.resources,
                             instance=e.instance)
     assert result.success

@@ -6,7 +6,6 @@ from __future__ import annotations
 import socket
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
 
 import dagster as dg
 import httpx
@@ -16,8 +15,10 @@ from spotify_assets.defs.resources import Warehouse, build_resources
 from spotify_assets.lib.settings import Settings
 from spotify_assets.lib.users.login import login
 from spotify_assets.lib.users.registry import UserRegistry
+from spotify_assets_tests.conftest import EMULATOR_TEST_CONFIG
 
 TOP_ENDPOINT = "GET /v1/me/top/{type}"
+NOW = EMULATOR_TEST_CONFIG.end
 # A heavy listener, one in Tokyo, and a light one whose lists are shorter than 50.
 USERS = ("demo_heavy", "demo_tokyo", "demo_light")
 
@@ -72,6 +73,9 @@ def enrolled(emu, emu_settings: Settings) -> Enrolled:
         update={
             "spotify_redirect_uri": f"http://127.0.0.1:{_free_port()}/callback",
             "token_key": None,
+            # The pipeline's "now" is the world's: today's lists can be fetched, and a test
+            # that runs across midnight UTC sees the same day.
+            "now": NOW,
         }
     )
     registry = UserRegistry(settings)
@@ -84,7 +88,7 @@ def enrolled(emu, emu_settings: Settings) -> Enrolled:
 
 
 def today() -> str:
-    return datetime.now(UTC).date().isoformat()
+    return NOW.date().isoformat()
 
 
 def metadata(result: dg.ExecuteInProcessResult, asset: str) -> dict:

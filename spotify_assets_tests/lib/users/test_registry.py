@@ -65,13 +65,15 @@ def _enroll(registry: UserRegistry, user_id: str = "alice", **kwargs: object) ->
 
 
 def test_enroll_then_get(registry: UserRegistry) -> None:
+    before = datetime.now(UTC)
     user = registry.enroll("alice", "Alice A.", TOKEN, authorized_at=T0)
+    after = datetime.now(UTC)
     assert user.id == "alice" and user.display_name == "Alice A."
     assert user.status == "active" and user.reauth_reason is None
     assert user.timezone == "UTC"  # settings.default_timezone
     assert user.opt_ins == frozenset() and user.last_pull == {}
     assert user.token_authorized_at == T0
-    assert abs(user.enrolled_at - datetime.now(UTC)) < timedelta(minutes=1)
+    assert before <= user.enrolled_at <= after  # stamped when enrolled
     assert registry.get("alice") == user
     assert registry.get_refresh_token("alice") == TOKEN
 
