@@ -185,6 +185,10 @@ def run_demo(settings: Settings, *, exit_after_summary: bool = False, ui_port: i
         raise SystemExit("the demo runs on the emulator; unset SPOTIFY_ASSETS_MODE=live")
     # Children (the UI's code server and runs) read the same value from the environment.
     os.environ.setdefault("MUSICBRAINZ_MIN_INTERVAL", str(DEMO_MB_MIN_INTERVAL_S))
+    if settings.demo_end is not None:
+        # A world pinned in the past: the pipeline's "now" is the world's, so today's top lists
+        # (the world's last day) can still be taken.
+        os.environ.setdefault("SPOTIFY_ASSETS_NOW", settings.demo_end.isoformat())
     get_settings.cache_clear()
     settings = get_settings()
     from spotify_assets.lib.orchestrate import print_summary
