@@ -11,6 +11,7 @@ import os
 import sys
 from collections.abc import Callable, Sequence
 from datetime import datetime
+from typing import NoReturn
 
 from spotify_assets.lib.settings import SettingsError, get_settings
 
@@ -65,7 +66,7 @@ def _cmd_runs(args: argparse.Namespace) -> int:
 
 def _core_subcommands(sub: argparse._SubParsersAction) -> None:
     emulator = sub.add_parser("emulator", help="serve the local Spotify + MusicBrainz emulator")
-    emulator.add_argument("--port", type=int, default=get_settings().emulator_port)
+    emulator.add_argument("--port", type=_port, default=get_settings().emulator_port)
     emulator.add_argument("--seed", type=int, default=42)
     emulator.add_argument("--days", type=int, default=get_settings().demo_days)
     emulator.add_argument("--end", help="the world's 'now' (ISO, with timezone)")
@@ -86,7 +87,7 @@ def _core_subcommands(sub: argparse._SubParsersAction) -> None:
         help="exit after the summary instead of serving the Dagster UI "
         "(or set DEMO_EXIT_AFTER_SUMMARY=1)",
     )
-    demo.add_argument("--port", type=int, default=3000, help="Dagster UI port")
+    demo.add_argument("--port", type=_port, default=3000, help="Dagster UI port")
     demo.set_defaults(func=_cmd_demo)
 
     runs = sub.add_parser(
@@ -120,9 +121,23 @@ def _domain_registrars() -> list[Callable[[argparse._SubParsersAction], None]]:
     return registrars
 
 
+class _Parser(argparse.ArgumentParser):
+    """argparse, but a usage error is one line that says where the help is."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"{self.prog}: {message} (see `{self.prog} --help`)\n")
+
+
+def _port(text: str) -> int:
+    port = int(text)
+    if not 1 <= port <= 65535:
+        raise argparse.ArgumentTypeError(f"port {port} is not between 1 and 65535")
+    return port
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="spotify-assets", description=__doc__)
-    sub = parser.add_subparsers(dest="command", required=True)
+    parser = _Parser(prog="spotify-assets", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
     _core_subcommands(sub)
     for register in _domain_registrars():
         register(sub)

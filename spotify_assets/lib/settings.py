@@ -186,8 +186,9 @@ def _describe(error: ValidationError) -> str:
         loc = item.get("loc") or ()
         field = str(loc[0]) if loc else "settings"
         alias = Settings.model_fields[field].alias if field in Settings.model_fields else field
-        lines.append(f"  {alias or field}: {item['msg']}")
-    return "invalid settings (environment or .env):\n" + "\n".join(lines)
+        lines.append(f"{alias or field}: {item['msg']}")
+    # One line: it is what the CLI prints, and what a log line shows.
+    return "invalid settings (environment or .env): " + "; ".join(lines)
 
 
 def load_settings(**overrides: object) -> Settings:

@@ -67,9 +67,11 @@ def purge_freed_pages(path: Path) -> None:
 
 
 @contextlib.contextmanager
-def transaction(path: Path, *, write: bool) -> Iterator[sqlite3.Connection]:
+def transaction(
+    path: Path, *, write: bool, timeout_ms: int = BUSY_TIMEOUT_MS
+) -> Iterator[sqlite3.Connection]:
     """One transaction on a fresh connection (safe across threads and processes)."""
-    con = open_db(path)
+    con = open_db(path, timeout_ms=timeout_ms)
     try:
         con.execute("begin immediate" if write else "begin")
         try:

@@ -318,6 +318,22 @@ def add_subcommands(subparsers: argparse._SubParsersAction) -> None:
         parser.add_argument("user_id", metavar="ID")
         parser.set_defaults(func=_simple(action, done))
 
+    add = actions.add_parser(
+        "add",
+        help="enroll a listener who only gives an export (no Spotify login; never polled)",
+    )
+    add.add_argument("user_id", metavar="ID", help="their Spotify user id (or any id you choose)")
+    add.add_argument(
+        "--timezone", required=True, metavar="TZ", help="IANA name their days are cut in"
+    )
+    add.add_argument("--name", default="", help="display name (default: the id)")
+    add.set_defaults(
+        func=_simple(
+            lambda r, a: r.add_export_only(a.user_id, a.name, a.timezone),
+            "enrolled {user_id} (export only); drop their export into data/inbox/{user_id}/",
+        )
+    )
+
     timezone = actions.add_parser("set-timezone", help="the timezone a user's days are cut in")
     timezone.add_argument("user_id", metavar="ID")
     timezone.add_argument("timezone", metavar="TZ", help="IANA name, e.g. Europe/Berlin")

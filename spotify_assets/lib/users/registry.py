@@ -12,151 +12,49 @@ validated before it reaches SQL (and all SQL is parameterized) or a path.
 from __future__ import annotations
 
 import builtins
-import contextlib
-import functools
 import json
-import os
-import re
-import secrets
 import sqlite3
-import time
-import zoneinfo
-from collections.abc import Iterator
-from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING
 
 from spotify_assets.lib import sqlite_db
-from spotify_assets.lib.ids import InvalidIdError, validate_user_id
-from spotify_assets.lib.spotify.errors import ReauthorizationRequired
 from spotify_assets.lib.users import crypto
+from spotify_assets.lib.users.model import (  # re-exported: the registry's public names
+    OPT_IN_FLAGS,
+    STATUSES,
+    Status,
+    TokenUnavailableError,
+    UnknownUserError,
+    User,
+    check_opt_in,
+    check_source,
+    check_timezone,
+    check_user_id,
+    new_handle,
+)
+from spotify_assets.lib.users.schema import DB_FILE_NAME, SCHEMA, migrate
 
 if TYPE_CHECKING:
     from pathlib import Path
 
     from spotify_assets.lib.settings import Settings
 
-Status = Literal["active", "needs_reauth", "paused"]
-STATUSES: tuple[Status, ...] = ("active", "needs_reauth", "paused")
-OPT_IN_FLAGS = frozenset({"wrapped_playlist", "release_radar_playlist"})
-DB_FILE_NAME = "users.sqlite3"
-_SOURCE = re.compile(r"^[a-z][a-z0-9_]{0,63}$")
+__all__ = [
+    "OPT_IN_FLAGS",
+    "STATUSES",
+    "Status",
+    "TokenUnavailableError",
+    "UnknownUserError",
+    "User",
+    "UserRegistry",
+    "check_opt_in",
+    "check_timezone",
+    "check_user_id",
+]
 # Long enough to outlast another process's write (all writes are a few rows), short enough
 # that a stuck writer surfaces as an error instead of a hung run.
 BUSY_TIMEOUT_MS = 30_000
 _MAX_REASON = 500
-
-_SCHEMA = (
-    """
-    create table if not exists users (
-        id text primary key,
-        display_name text not null,
-        timezone text not null,
-        enrolled_at text not null,
-        status text not null check (status in ('active', 'needs_reauth', 'paused')),
-        reauth_reason text,
-        opt_ins text not null default '[]',
-        encrypted_refresh_token blob,
-        token_authorized_at text
-    )
-    """,
-    """
-    create table if not exists pulls (
-        user_id text not null references users(id) on delete cascade,
-        source text not null,
-        last_success_at text not null,
-        cursor text,
-        primary key (user_id, source)
-    )
-    """,
-)
-
-
-class UnknownUserError(LookupError):
-    """No enrolled user has this id."""
-
-    def __str__(self) -> str:
-        return str(self.args[0]) if self.args else "unknown user"
-
-
-class TokenUnavailableError(ReauthorizationRequired):
-    """The user's refresh token may not be used: paused, needs re-authorization, or none stored.
-
-    A ReauthorizationRequired, so a pull loop parks this user and goes on with the others,
-    exactly as when Spotify itself rejects the token.
-    """
-
-    def __init__(self, user_id: str, user_status: str, reason: str | None) -> None:
-        self.user_status = user_status
-        self.reason = reason
-        if user_status == "needs_reauth":
-            why = f" ({reason})" if reason else ""
-            text = f"user {user_id!r} needs to log in again{why}: run `spotify-assets login`"
-        elif user_status == "paused":
-            text = (
-                f"user {user_id!r} is paused: no pulls until "
-                f"`spotify-assets users resume {user_id}`"
-            )
-        else:
-            text = f"user {user_id!r} has no stored refresh token: run `spotify-assets login`"
-        super().__init__(user_id, "token store", None, text)
-
-    def _render(self) -> str:
-        return self.message
-
-
-@dataclass(frozen=True)
-class User:
-    """An enrolled account. Holds no token material, so its repr is safe to log."""
-
-    id: str
-    display_name: str
-    timezone: str
-    enrolled_at: datetime
-    status: Status
-    opt_ins: frozenset[str]
-    last_pull: dict[str, datetime] = field(default_factory=dict)
-    reauth_reason: str | None = None
-    # When the user last authorized us: Spotify refresh tokens die 6 months after this.
-    token_authorized_at: datetime | None = None
-    # A random pseudonym ("l-3fa9c2d1") for run metadata, logs and report paths: Dagster's
-    # event log keeps them after `users remove`, and without the registry row they name nobody.
-    handle: str = ""
-
-
-def check_user_id(user_id: str) -> str:
-    """validate_user_id, plus an explicit refusal of line breaks (ids go into log lines)."""
-    validate_user_id(user_id)
-    if "\n" in user_id:
-        raise InvalidIdError(f"invalid user id {user_id!r}: contains a line break")
-    return user_id
-
-
-@functools.cache
-def _known_timezones() -> frozenset[str]:
-    return frozenset(zoneinfo.available_timezones())
-
-
-def check_timezone(name: str) -> str:
-    """An IANA timezone name known to this system's tz database, else ValueError."""
-    if not isinstance(name, str) or name not in _known_timezones():
-        raise ValueError(
-            f"unknown timezone {name!r}: use an IANA name such as 'Europe/Berlin' or 'UTC'"
-        )
-    return name
-
-
-def check_opt_in(flag: str) -> str:
-    if flag not in OPT_IN_FLAGS:
-        raise ValueError(f"unknown opt-in {flag!r}: choose one of {sorted(OPT_IN_FLAGS)}")
-    return flag
-
-
-def _check_source(source: str) -> str:
-    if not isinstance(source, str) or not _SOURCE.match(source) or "\n" in source:
-        raise ValueError(f"invalid pull source name {source!r}: use [a-z0-9_], at most 64")
-    return source
-
 
 def _utc_text(value: datetime, what: str) -> str:
     if not isinstance(value, datetime) or value.tzinfo is None:
@@ -167,33 +65,6 @@ def _utc_text(value: datetime, what: str) -> str:
 
 def _from_text(value: str | None) -> datetime | None:
     return datetime.fromisoformat(value) if value else None
-
-
-def _use_wal(con: sqlite3.Connection) -> None:
-    """Switch the file to WAL once. Switching needs an exclusive lock and SQLite does not wait
-    on its busy handler for it, so two processes opening a new registry at once would see
-    "database is locked": read the mode first, and retry the switch while it is contended."""
-    deadline = time.monotonic() + BUSY_TIMEOUT_MS / 1000
-    while con.execute("pragma journal_mode").fetchone()[0] != "wal":
-        try:
-            con.execute("pragma journal_mode = wal")
-        except sqlite3.OperationalError as exc:
-            if "locked" not in str(exc) or time.monotonic() > deadline:
-                raise
-            time.sleep(0.05)
-
-
-def new_handle() -> str:
-    return f"l-{secrets.token_hex(4)}"
-
-
-def _migrate(con: sqlite3.Connection) -> None:
-    """Columns added since a registry file was created (inside the schema transaction)."""
-    columns = {row[1] for row in con.execute("pragma table_info(users)")}
-    if "handle" not in columns:
-        con.execute("alter table users add column handle text")
-    for (user_id,) in con.execute("select id from users where handle is null").fetchall():
-        con.execute("update users set handle = ? where id = ?", (new_handle(), user_id))
 
 
 class UserRegistry:
@@ -211,44 +82,24 @@ class UserRegistry:
     # -- storage plumbing -------------------------------------------------------------------
 
     def _init_db(self) -> None:
-        self.path.parent.mkdir(parents=True, exist_ok=True)
         # Created 0600 before SQLite sees it; SQLite gives its -wal/-shm files the same mode.
-        os.close(os.open(self.path, os.O_RDWR | os.O_CREAT, 0o600))
-        con = self._open()
+        sqlite_db.create(self.path, [], mode=0o600)
+        con = sqlite_db.open_db(self.path, timeout_ms=BUSY_TIMEOUT_MS)
         try:
-            _use_wal(con)
+            # Foreign keys off while the schema may be rebuilt (a `users` copy must not cascade
+            # into `pulls`); the pragma is ignored inside a transaction, so it comes first.
+            con.execute("pragma foreign_keys = off")
             con.execute("begin immediate")
-            for statement in _SCHEMA:
+            for statement in SCHEMA:
                 con.execute(statement)
-            _migrate(con)
+            migrate(con)
             con.execute("commit")
         finally:
             con.close()
 
-    def _open(self) -> sqlite3.Connection:
-        con = sqlite3.connect(self.path, timeout=BUSY_TIMEOUT_MS / 1000, isolation_level=None)
-        con.execute(f"pragma busy_timeout = {BUSY_TIMEOUT_MS:d}")
-        con.execute("pragma foreign_keys = on")
-        # Overwrite freed pages, so a removed user's rows do not linger in the file.
-        con.execute("pragma secure_delete = on")
-        return con
-
-    @contextlib.contextmanager
-    def _tx(self, *, write: bool) -> Iterator[sqlite3.Connection]:
+    def _tx(self, *, write: bool):
         """One transaction on a fresh connection (safe across threads and processes)."""
-        con = self._open()
-        try:
-            # IMMEDIATE takes the write lock up front: a deferred transaction that upgrades
-            # later can fail with SQLITE_BUSY without waiting for busy_timeout.
-            con.execute("begin immediate" if write else "begin")
-            try:
-                yield con
-            except BaseException:
-                con.execute("rollback")
-                raise
-            con.execute("commit")
-        finally:
-            con.close()
+        return sqlite_db.transaction(self.path, write=write, timeout_ms=BUSY_TIMEOUT_MS)
 
     def _require(self, con: sqlite3.Connection, user_id: str) -> tuple:
         row = con.execute(
@@ -327,6 +178,28 @@ class UserRegistry:
             )
         return self.require(user_id)
 
+    def add_export_only(self, user_id: str, display_name: str, timezone: str) -> User:
+        """Enroll a listener who gives only their privacy export (no Spotify login): their
+        imports are accepted and their stats computed in `timezone`; nobody polls them. A later
+        `spotify-assets login` makes them an active listener."""
+        check_user_id(user_id)
+        check_timezone(timezone)
+        with self._tx(write=True) as con:
+            if con.execute("select 1 from users where id = ?", (user_id,)).fetchone():
+                raise ValueError(f"user {user_id!r} is already enrolled")
+            con.execute(
+                "insert into users (id, display_name, timezone, enrolled_at, status, opt_ins, "
+                "handle) values (?, ?, ?, ?, 'export_only', '[]', ?)",
+                (
+                    user_id,
+                    display_name or user_id,
+                    timezone,
+                    _utc_text(datetime.now(UTC), "enrolled_at"),
+                    new_handle(),
+                ),
+            )
+        return self.require(user_id)
+
     def get(self, user_id: str) -> User | None:
         """The user, or None if nobody with this id is enrolled."""
         check_user_id(user_id)
@@ -351,7 +224,8 @@ class UserRegistry:
         hint = f" Did you mean {close[0]!r}?" if close else ""
         raise UnknownUserError(
             f"no listener {user_id!r} is enrolled.{hint} Enroll them first: "
-            "`spotify-assets login` (see `spotify-assets users list` for who is)."
+            "`spotify-assets login`, or `spotify-assets users add ID --timezone TZ` for a "
+            "listener who only gives an export (see `spotify-assets users list` for who is)."
         )
 
     def active_users(self) -> builtins.list[User]:
@@ -400,7 +274,7 @@ class UserRegistry:
         check_user_id(user_id)
         with self._tx(write=True) as con:
             status, reason, _ = self._require(con, user_id)
-            if status == "needs_reauth":
+            if status in ("needs_reauth", "export_only"):
                 raise TokenUnavailableError(user_id, status, reason)
             con.execute("update users set status = 'active' where id = ?", (user_id,))
 
@@ -445,7 +319,7 @@ class UserRegistry:
     ) -> None:
         """Remember the last successful pull of `source` for the user (and its cursor)."""
         check_user_id(user_id)
-        _check_source(source)
+        check_source(source)
         when = _utc_text(at, "at")
         with self._tx(write=True) as con:
             self._require(con, user_id)
@@ -463,7 +337,7 @@ class UserRegistry:
     def pull_state(self, user_id: str, source: str) -> tuple[datetime | None, str | None]:
         """(last_success_at, cursor) of the user's last successful pull, (None, None) if none."""
         check_user_id(user_id)
-        _check_source(source)
+        check_source(source)
         with self._tx(write=False) as con:
             self._require(con, user_id)
             row = con.execute(

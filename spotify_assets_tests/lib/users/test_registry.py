@@ -376,3 +376,43 @@ def test_save_refresh_token_keeps_authorization_date(registry: UserRegistry) -> 
     registry.save_refresh_token("alice", TOKEN + "-rotated")
     assert registry.get_refresh_token("alice") == TOKEN + "-rotated"
     assert registry.get("alice").token_authorized_at == T0
+
+
+def test_an_export_only_listener_is_enrolled_without_a_token_and_never_polled(
+    registry: UserRegistry,
+) -> None:
+    user = registry.add_export_only("erin", "Erin", "Asia/Tokyo")
+    assert (user.status, user.timezone) == ("export_only", "Asia/Tokyo")
+    assert registry.require_listener("erin") == user  # imports are accepted for them
+    assert registry.active_users() == []  # nobody polls them
+    with pytest.raises(TokenUnavailableError, match="only an export"):
+        registry.get_refresh_token("erin")
+    with pytest.raises(TokenUnavailableError, match="spotify-assets login"):
+        registry.resume("erin")
+    with pytest.raises(ValueError, match="already enrolled"):
+        registry.add_export_only("erin", "Erin", "UTC")
+    # Logging in later makes them an ordinary, polled listener.
+    registry.enroll("erin", "Erin", TOKEN)
+    assert registry.get("erin").status == "active"
+    assert registry.get("erin").timezone == "Asia/Tokyo"
+
+
+def test_a_registry_made_by_an_earlier_version_is_migrated(tmp_path) -> None:
+    import tarfile
+    from pathlib import Path
+
+    from spotify_assets.lib.settings import load_settings
+
+    fixture = Path(__file__).parents[2] / "fixtures" / "daily_layout_data.tgz"
+    with tarfile.open(fixture) as archive:
+        archive.extract("state/users.sqlite3", tmp_path, filter="data")
+    old = sqlite3.connect(tmp_path / "state" / "users.sqlite3")
+    before = old.execute("select id, status, timezone from users order by id").fetchall()
+    old.close()
+    registry = UserRegistry(load_settings(data_dir=tmp_path))
+    users = registry.list()
+    assert [(u.id, u.status, u.timezone) for u in users] == before and len(before) == 5
+    assert all(u.handle.startswith("l-") for u in users)
+    assert len({u.handle for u in users}) == len(users)
+    registry.add_export_only("newcomer", "", "UTC")  # the new status fits the migrated table
+    assert UserRegistry(load_settings(data_dir=tmp_path)).get("newcomer").status == "export_only"
