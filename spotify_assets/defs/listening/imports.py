@@ -83,6 +83,14 @@ def import_item(
         parsed = []
         scan = scan_inbox_item(item)
         result.skipped = [f"{s.name} ({s.reason})" for s in scan.skipped]
+        if not scan.files:
+            # A zip of the wrong kind (account data without history, a playlist export): not
+            # "already imported", which would hide that nothing of it was ever read.
+            seen = ", ".join(s.name for s in scan.skipped[:5]) or "nothing"
+            raise ExportImportError(
+                f"{item.name}: no streaming-history file in it (request \"Extended streaming "
+                f"history\" or \"Account data\" on Spotify's privacy page); entries: {seen}"
+            )
         todo = [f for f in scan.files if f.sha256 not in done]
         check_memory(todo, settings.import_memory_bytes)
         staged: list[Future[StagedRaw]] = []

@@ -57,7 +57,9 @@ class ExportFile:
     local_path: Path | None = None
 
     @classmethod
-    def from_path(cls, path: Path, name: str | None = None) -> ExportFile:
+    def from_path(
+        cls, path: Path, name: str | None = None, origin: str | None = None
+    ) -> ExportFile:
         """A local `.json` file (or `.json.gz`, e.g. from the raw landing zone)."""
         path = Path(path)
         gz = path.suffix == ".gz"
@@ -66,7 +68,7 @@ class ExportFile:
             return gzip.open(path, "rb") if gz else open(path, "rb")
 
         digest, size = _hash_stream(opener())
-        return cls(name or path.name, digest, size, str(path), opener, path)
+        return cls(name or path.name, digest, size, origin or str(path), opener, path)
 
     @classmethod
     def from_bytes(cls, name: str, data: bytes) -> ExportFile:
@@ -107,11 +109,12 @@ def scan_inbox_item(path: Path) -> InboxScan:
     path = Path(path)
     suffix = path.suffix.lower()
     if suffix == ".json":
-        return InboxScan(path, (ExportFile.from_path(path),), ())
+        # Named by the item alone: reports and messages never hold where the data folder is.
+        return InboxScan(path, (ExportFile.from_path(path, origin=path.name),), ())
     if suffix == ".zip":
         return _scan_zip(path)
     raise UnsupportedInboxItemError(
-        f"{path}: not an export (expected a .json file or the .zip Spotify sends)"
+        f"{path.name}: not an export (expected a .json file or the .zip Spotify sends)"
     )
 
 
@@ -148,7 +151,7 @@ def _scan_zip(path: Path) -> InboxScan:
     try:
         archive = zipfile.ZipFile(path)
     except zipfile.BadZipFile as exc:
-        raise CorruptArchiveError(str(path), "", f"is not a readable zip ({exc})") from exc
+        raise CorruptArchiveError(path.name, "", f"is not a readable zip ({exc})") from exc
     with archive:
         infos = archive.infolist()
         seen: set[str] = set()
@@ -157,7 +160,7 @@ def _scan_zip(path: Path) -> InboxScan:
             if reason is None and info.filename in seen:
                 reason = "appears twice in the archive"
             if reason is not None:
-                raise UnsafeArchiveError(str(path), info.filename, reason)
+                raise UnsafeArchiveError(path.name, info.filename, reason)
             seen.add(info.filename)
     wanted = [i for i in infos if not i.is_dir() and is_history_file_name(i.filename)]
     skipped = tuple(
@@ -174,7 +177,7 @@ def _member_file(path: Path, info: zipfile.ZipInfo) -> ExportFile:
         return _MemberStream(path, info)
 
     digest, size = _hash_stream(opener())
-    return ExportFile(info.filename, digest, size, f"{path}!{info.filename}", opener)
+    return ExportFile(info.filename, digest, size, f"{path.name}!{info.filename}", opener)
 
 
 class _MemberStream(io.RawIOBase):
@@ -187,7 +190,7 @@ class _MemberStream(io.RawIOBase):
             self._member = self._archive.open(info)
         except (zipfile.BadZipFile, NotImplementedError) as exc:
             self._archive.close()
-            raise CorruptArchiveError(str(path), info.filename, f"cannot be read ({exc})") from exc
+            raise CorruptArchiveError(path.name, info.filename, f"cannot be read ({exc})") from exc
         self._info = info
         self._path = path
         self._read = 0
@@ -202,12 +205,12 @@ class _MemberStream(io.RawIOBase):
             data = self._member.read(size)
         except (zipfile.BadZipFile, zlib.error, EOFError) as exc:
             raise CorruptArchiveError(
-                str(self._path), self._info.filename, f"is damaged ({exc})"
+                self._path.name, self._info.filename, f"is damaged ({exc})"
             ) from exc
         self._read += len(data)
         if self._read > self._info.file_size:
             raise UnsafeArchiveError(
-                str(self._path), self._info.filename, "inflates past its declared size"
+                self._path.name, self._info.filename, "inflates past its declared size"
             )
         return data
 

@@ -84,7 +84,7 @@ def test_a_spotify_zip_yields_its_history_files_and_skips_the_rest(tmp_path):
         data = HISTORY[export_file.name].read_bytes()
         assert export_file.sha256 == hashlib.sha256(data).hexdigest()
         assert export_file.size == len(data)
-        assert export_file.origin == f"{item}!{export_file.name}"
+        assert export_file.origin == f"{item.name}!{export_file.name}"  # no folder of ours
         with export_file.open_stream() as stream:
             assert stream.read() == data
 
