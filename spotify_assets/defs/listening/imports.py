@@ -10,8 +10,11 @@ gzip'd) and leaves a receipt in `imported/`; a refused one moves to `failed/` wi
 `.error.txt` beside it.
 """
 
+import errno
+import hashlib
 import json
 import shutil
+import time
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -23,12 +26,13 @@ import pyarrow as pa
 from spotify_assets.defs.listening.history import STALE_SCOPE
 from spotify_assets.defs.listening.tables import EXPORTED_PLAYS, IMPORT_REJECTS, IMPORT_REPORTS
 from spotify_assets.defs.resources import Warehouse
-from spotify_assets.lib.ids import InvalidIdError, validate_user_id
+from spotify_assets.lib.ids import InvalidIdError
 from spotify_assets.lib.lake import LakeTransaction
 from spotify_assets.lib.raw import RawStore, StagedRaw
 from spotify_assets.lib.settings import Settings
 
 RAW_SOURCE = "exports"
+INBOX_TAG = "spotify_assets/inbox"
 INBOX_SUFFIXES = (".zip", ".json")
 
 
@@ -36,7 +40,9 @@ INBOX_SUFFIXES = (".zip", ".json")
 class ItemResult:
     user_id: str
     item: str
-    status: str  # imported | already_imported | failed | still_changing
+    # imported | already_imported | failed | still_changing | postponed (the machine, not the
+    # file, failed: e.g. the disk is full; left in the inbox and tried again)
+    status: str
     reports: list = field(default_factory=list)
     skipped: list[str] = field(default_factory=list)  # zip entries that are not history
     error: str = ""
@@ -74,11 +80,13 @@ def import_item(
     """Import one inbox item for one user; never raises for bad input (it is reported)."""
     from spotify_assets.lib.exports import ExportImportError, parse_export_file, scan_inbox_item
     from spotify_assets.lib.exports.memory import check_memory
+    from spotify_assets.lib.users.registry import UnknownUserError, UserRegistry
 
     result = ItemResult(user_id, item.name, "imported")
     before = _stamp(item)
     try:
-        validate_user_id(user_id)
+        # A typo'd folder (`inbox/DEMO_LIGHT/`) must not make a phantom listener, in UTC.
+        UserRegistry(settings).require_listener(user_id)
         done = imported_hashes(warehouse, user_id)
         parsed = []
         scan = scan_inbox_item(item)
@@ -120,16 +128,38 @@ def import_item(
         if not parsed:
             result.status = "already_imported"
         _receipt(item, settings.inbox_dir / user_id / "imported", scan, result)
-    except (ExportImportError, InvalidIdError, OSError, ValueError) as exc:
-        if _stamp(item) != before:
-            # Still being copied in (a large export read half-written fails as truncated):
-            # left where it is; the sensor sees it change and tries again once it is whole.
-            result.status = "still_changing"
-            result.error = f"changed while importing, left in the inbox to retry ({exc})"
-            return result
-        result.status, result.error = "failed", f"{type(exc).__name__}: {exc}"
-        target = _move(item, settings.inbox_dir / user_id / "failed")
-        target.with_name(target.name + ".error.txt").write_text(result.error + "\n")
+    except OSError as exc:
+        if exc.errno not in _MACHINE_ERRORS:
+            return _refuse(settings, item, result, exc, before)
+        # Not the export's fault: nothing was committed, the item waits in the inbox.
+        result.status = "postponed"
+        result.error = (
+            f"{exc.strerror or exc} while importing; left in the inbox, tried again on the "
+            "next import run"
+        )
+    except (ExportImportError, InvalidIdError, UnknownUserError, ValueError) as exc:
+        return _refuse(settings, item, result, exc, before)
+    return result
+
+
+# The machine failed (a full disk, a quota, an I/O error), not the export.
+_MACHINE_ERRORS = {errno.ENOSPC, errno.EDQUOT, errno.EIO, errno.EROFS}
+
+
+def _refuse(
+    settings: Settings, item: Path, result: ItemResult, exc: Exception, before
+) -> ItemResult:
+    """An export that cannot be imported: moved to `failed/` with its reason beside it, unless
+    it was still being copied in (then it stays, and is tried once it is whole)."""
+    if _stamp(item) != before:
+        # Still being copied in (a large export read half-written fails as truncated): left
+        # where it is; the sensor sees it change and tries again once it is whole.
+        result.status = "still_changing"
+        result.error = f"changed while importing, left in the inbox to retry ({exc})"
+        return result
+    result.status, result.error = "failed", f"{type(exc).__name__}: {exc}"
+    target = _move(item, settings.inbox_dir / result.user_id / "failed")
+    target.with_name(target.name + ".error.txt").write_text(result.error + "\n")
     return result
 
 
@@ -210,10 +240,12 @@ def _move(item: Path, folder: Path) -> Path:
     return target
 
 
-def _report_markdown(results: list[ItemResult]) -> str:
+def _report_markdown(results: list[ItemResult], handles: dict[str, str]) -> str:
+    """What happened to each item, naming listeners by handle (run metadata outlives
+    `users remove`)."""
     parts = []
     for r in results:
-        head = f"### {r.user_id} / {r.item}: {r.status}"
+        head = f"### {handles.get(r.user_id, 'unknown listener')} / {r.item}: {r.status}"
         body = r.error or "\n".join(rep.to_markdown() for rep in r.reports)
         if r.skipped:
             body += "\n\nNot history, not imported: " + ", ".join(r.skipped)
@@ -237,32 +269,43 @@ def export_import(
 ):
     """Imports every export waiting in the inbox: rows into `exported_plays`, what happened to
     each row into `import_reports`, malformed rows verbatim into `import_rejects`."""
+    from spotify_assets.lib.users.registry import UserRegistry
+
     results = [
         import_item(settings, warehouse, raw, user_id, item)
         for user_id, item in pending_items(settings.inbox_dir)
     ]
+    handles = {u.id: u.handle for u in UserRegistry(settings).list()}
     for r in results:
+        who = f"{handles.get(r.user_id, 'an unknown listener')}/{r.item}"
         if r.status == "failed":
-            context.log.error(f"import of {r.user_id}/{r.item} refused: {r.error}")
-        elif r.status == "still_changing":
-            context.log.warning(f"import of {r.user_id}/{r.item} postponed: {r.error}")
+            context.log.error(f"import of {who} refused: {r.error}")
+        elif r.status in ("still_changing", "postponed"):
+            context.log.warning(f"import of {who} postponed: {r.error}")
     warehouse.publish()
     reports = [rep for r in results for rep in r.reports]
-    changed = sorted(set().union(*(r.days for r in results)))
+    by_status: dict[str, int] = {}
+    for r in results:
+        by_status[r.status] = by_status.get(r.status, 0) + 1
+    report = dg.MetadataValue.md(_report_markdown(results, handles))
     summary = {
         "dagster/row_count": sum(rep.rows_read for rep in reports),
         "files_imported": len(reports),
-        "items_failed": [f"{r.user_id}/{r.item}" for r in results if r.status == "failed"],
-        "items_still_changing": [
-            f"{r.user_id}/{r.item}" for r in results if r.status == "still_changing"
-        ],
-        "changed_days": dg.MetadataValue.json(changed),
-        "report": dg.MetadataValue.md(_report_markdown(results)),
+        "items": dg.MetadataValue.json(by_status),
+        "days_changed": len(set().union(*(r.days for r in results))),
+        "report": report,
     }
+    postponed = [r for r in results if r.status == "postponed"]
+    if postponed:
+        # What was imported is committed; the run still fails, so the operator sees it.
+        raise dg.Failure(
+            description=f"{len(postponed)} import(s) could not be written and wait in the "
+            f"inbox: {postponed[0].error}",
+            metadata=summary,
+        )
     yield dg.MaterializeResult(asset_key="exported_plays", metadata=summary)
     yield dg.MaterializeResult(
-        asset_key="import_reports",
-        metadata={"dagster/row_count": len(reports), "report": summary["report"]},
+        asset_key="import_reports", metadata={"dagster/row_count": len(reports), "report": report}
     )
     yield dg.MaterializeResult(
         asset_key="import_rejects",
@@ -277,14 +320,27 @@ import_job = dg.define_asset_job("import_job", selection=dg.AssetSelection.asset
     job=import_job, minimum_interval_seconds=30, default_status=dg.DefaultSensorStatus.RUNNING
 )
 def inbox_export_sensor(context: dg.SensorEvaluationContext) -> dg.SensorResult:
-    """Starts an import when files wait in `data/inbox/<user>/`."""
+    """Starts an import when files wait in `data/inbox/<user>/`: at once when they changed since
+    the last import run saw them, again after a while when that run failed or left them (a full
+    disk), never while an import is running."""
+    from spotify_assets.defs.listening.sensors import RETRY_AFTER
     from spotify_assets.lib.settings import get_settings
 
     items = pending_items(get_settings().inbox_dir)
     if not items:
         return dg.SensorResult(skip_reason="inbox empty")
-    fingerprint = json.dumps(
-        # The same (size, mtime) stamp that tells an import a file is still changing.
-        [(u, p.name, *(_stamp(p) or ())) for u, p in items]
-    )
-    return dg.SensorResult(run_requests=[dg.RunRequest(run_key=fingerprint)])
+    # A digest of the same (size, mtime) stamps that tell an import a file is still changing:
+    # user ids and file names stay out of the run's tags.
+    stamps = json.dumps([(u, p.name, *(_stamp(p) or ())) for u, p in items])
+    fingerprint = hashlib.sha256(stamps.encode()).hexdigest()[:16]
+    [last] = context.instance.get_runs(
+        filters=dg.RunsFilter(job_name=import_job.name), limit=1
+    ) or [None]
+    if last is not None and not last.is_finished:
+        return dg.SensorResult(skip_reason="an import is running")
+    if last is not None and last.tags.get(INBOX_TAG) == fingerprint:
+        record = context.instance.get_run_record_by_id(last.run_id)
+        ended = record.end_time if record and record.end_time else 0.0
+        if time.time() - ended < RETRY_AFTER.total_seconds():
+            return dg.SensorResult(skip_reason="the last import left these files; retry later")
+    return dg.SensorResult(run_requests=[dg.RunRequest(tags={INBOX_TAG: fingerprint})])

@@ -43,8 +43,10 @@ def _seed_history(tmp_path: Path) -> None:
     from spotify_assets.lib.exports.bench import write_extended_file
     from spotify_assets.lib.raw import RawStore
     from spotify_assets.lib.settings import load_settings
+    from spotify_assets.lib.users.registry import UserRegistry
 
     settings = load_settings(data_dir=tmp_path / "data")
+    UserRegistry(settings).add_export_only("someone", "Someone", "UTC")
     inbox = settings.inbox_dir / "someone"
     inbox.mkdir(parents=True)
     write_extended_file(inbox / "Streaming_History_Audio_2020.json", 150_000)

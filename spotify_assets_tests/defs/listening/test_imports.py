@@ -15,6 +15,14 @@ SCANNED = b'[{"ts": "2026-01-01T10:00:00Z", "ms_played": 40000}]'
 CHANGED = b'[{"ts": "2026-01-01T10:00:00Z", "ms_played": 99999}]'
 
 
+def enroll(settings, *users: str) -> None:
+    """Listeners who gave only an export: imports are accepted for enrolled ids only."""
+    from spotify_assets.lib.users.registry import UserRegistry
+
+    for user in users:
+        UserRegistry(settings).add_export_only(user, "", "UTC")
+
+
 def _file_now_holding(body: bytes) -> ExportFile:
     """An export file announced (scanned) with SCANNED's hash whose bytes are now `body`."""
     digest = hashlib.sha256(SCANNED).hexdigest()
@@ -69,6 +77,7 @@ def test_an_item_too_big_for_the_memory_is_refused_up_front_and_others_go_on(
     from spotify_assets.lib.settings import load_settings
 
     settings = load_settings(data_dir=tmp_path / "data", import_memory_bytes=BASE_BYTES + 2**20)
+    enroll(settings, "big", "small")
     warehouse, raw = Warehouse(settings), RawStore(settings.raw_dir)
     items = {}
     for user_id, rows in (("big", 4000), ("small", 3)):
@@ -99,6 +108,7 @@ def test_an_export_still_being_copied_in_is_left_for_later_then_imported(tmp_pat
     from spotify_assets.lib.settings import load_settings
 
     settings = load_settings(data_dir=tmp_path / "data")
+    enroll(settings, "alice")
     warehouse, raw = Warehouse(settings), RawStore(settings.raw_dir)
     whole = tmp_path / "whole.json"
     write_extended_file(whole, 40)

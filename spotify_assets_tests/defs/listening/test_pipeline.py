@@ -218,7 +218,10 @@ def test_bad_inbox_items_are_refused_and_other_users_go_on(pipeline: Pipeline) -
     assert not list(p.settings.raw_dir.rglob(f"{truncated}*"))
     assert list(p.settings.raw_dir.glob("exports/demo_light/*.json.gz"))
     metadata = result.asset_materializations_for_node("export_import")[0].metadata
-    assert len(metadata["items_failed"].value) == 3
+    assert metadata["items"].value == {"failed": 3, "imported": 1}
+    handles = {u.id: u.handle for u in p.registry.list()}
+    assert all(handles[u] in metadata["report"].value for u in bad)
+    assert not any(u in metadata["report"].value for u in bad)  # named by handle only
 
 
 def test_a_backdated_import_refreshes_only_the_days_it_touched(
@@ -391,17 +394,50 @@ def test_a_poll_that_was_outrun_is_flagged_as_possible_loss(pipeline: Pipeline) 
 
 
 def test_inbox_sensor_scenarios(pipeline: Pipeline, monkeypatch: pytest.MonkeyPatch) -> None:
+    from dagster._core.storage.dagster_run import DagsterRun
+
     from spotify_assets.defs.listening import imports
+    from spotify_assets.defs.listening.sensors import RETRY_AFTER
 
     p = pipeline
     # The sensor reads the deployment's settings; point them at this test's data dir.
     monkeypatch.setattr("spotify_assets.lib.settings.get_settings", lambda: p.settings)
     context = dg.build_sensor_context(instance=p.instance)
+
+    def last_import_run(status: dg.DagsterRunStatus, tags: dict, ended: datetime) -> None:
+        run = DagsterRun(job_name=imports.import_job.name, tags=tags)
+        p.instance.add_run(run)
+        events = [dg.DagsterEventType.RUN_START]
+        if status == dg.DagsterRunStatus.SUCCESS:
+            events.append(dg.DagsterEventType.RUN_SUCCESS)
+        elif status == dg.DagsterRunStatus.FAILURE:
+            events.append(dg.DagsterEventType.RUN_FAILURE)
+        for event in events:
+            p.instance.handle_run_event(
+                run.run_id,
+                dg.DagsterEvent(event_type_value=event.value, job_name=run.job_name),
+                update_timestamp=ended,
+            )
+
+    def said(result: dg.SensorResult) -> str:
+        return result.skip_reason.skip_message if result.skip_reason else ""
+
     nothing = imports.inbox_export_sensor(context)
-    assert not nothing.run_requests and nothing.skip_reason
+    assert not nothing.run_requests and said(nothing) == "inbox empty"
     drop_export(p, "demo_light")
     [request] = imports.inbox_export_sensor(context).run_requests
-    [again] = imports.inbox_export_sensor(context).run_requests
-    assert request.run_key == again.run_key  # the same waiting file: one run, not two
+    assert "demo_light" not in json.dumps(request.tags)  # no listener in the run's tags
+    now = datetime.now(UTC)
+    # While an import runs, nothing more is asked.
+    last_import_run(dg.DagsterRunStatus.STARTED, request.tags, now)
+    assert said(imports.inbox_export_sensor(context)) == "an import is running"
+    # The last run saw these very files and left them (failed, a full disk...): retry later.
+    last_import_run(dg.DagsterRunStatus.FAILURE, request.tags, now)
+    assert "retry later" in said(imports.inbox_export_sensor(context))
+    last_import_run(dg.DagsterRunStatus.FAILURE, request.tags, now - 2 * RETRY_AFTER)
+    assert imports.inbox_export_sensor(context).run_requests  # long enough: again
+    # Files that changed since the last run are imported at once.
+    last_import_run(dg.DagsterRunStatus.SUCCESS, {imports.INBOX_TAG: "another"}, now)
+    assert imports.inbox_export_sensor(context).run_requests
     assert p.materialize([export_import]).success
-    assert not imports.inbox_export_sensor(context).run_requests  # imported: inbox empty
+    assert said(imports.inbox_export_sensor(context)) == "inbox empty"  # imported

@@ -14,6 +14,7 @@ from spotify_assets.defs.resources import Warehouse, build_resources
 from spotify_assets.lib.orchestrate import RANGE_END_TAG, RANGE_START_TAG
 from spotify_assets.lib.raw import RawStore
 from spotify_assets.lib.settings import load_settings
+from spotify_assets.lib.users.registry import UserRegistry
 
 REALDATA = Path(__file__).resolve().parents[2] / "lib" / "exports" / "realdata"
 FILES = sorted(REALDATA.glob("*.json"))
@@ -21,7 +22,9 @@ FILES = sorted(REALDATA.glob("*.json"))
 
 @pytest.fixture
 def settings(tmp_path: Path):
-    return load_settings(data_dir=tmp_path / "data")
+    settings = load_settings(data_dir=tmp_path / "data")
+    UserRegistry(settings).add_export_only("someone", "Someone", "UTC")  # imports need a listener
+    return settings
 
 
 @pytest.mark.parametrize("path", FILES, ids=[p.name.split("__")[0] for p in FILES])
