@@ -57,3 +57,30 @@ def _free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return sock.getsockname()[1]
+
+
+def record_fault(
+    request: pytest.FixtureRequest, fault: str, *, lost_rows: int, others: str, note: str = ""
+) -> None:
+    """A fault-suite case's outcome, printed in the summary line of `pytest_terminal_summary`."""
+    request.node.user_properties.append(
+        ("fault", {"fault": fault, "lost_rows": lost_rows, "others": others, "note": note})
+    )
+
+
+def pytest_terminal_summary(terminalreporter) -> None:
+    """One line per fault of the fault suite (issue 14), also when run on xdist workers."""
+    lines = []
+    for outcome in ("passed", "failed"):
+        for report in terminalreporter.stats.get(outcome, []):
+            for name, value in getattr(report, "user_properties", []):
+                if name == "fault" and report.when == "call":
+                    lines.append(
+                        f"fault: {value['fault']} | {outcome} | lost rows: {value['lost_rows']} "
+                        f"| other users affected: {value['others']}"
+                        + (f" | {value['note']}" if value["note"] else "")
+                    )
+    if lines:
+        terminalreporter.section("fault suite")
+        for line in sorted(lines):
+            terminalreporter.write_line(line)

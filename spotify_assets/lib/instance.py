@@ -10,6 +10,7 @@ sensors see them.
 from __future__ import annotations
 
 import os
+import time
 from collections.abc import Mapping
 from pathlib import Path
 
@@ -62,13 +63,22 @@ def ensure_pool_limits(instance: dg.DagsterInstance, limits: Mapping[str, int]) 
     slots for a limit of 1: seen when two refreshes started together). Set up front, there is no
     first use to race on.
     """
-    existing = {p.name: p for p in instance.event_log_storage.get_pool_limits()}
+    storage = instance.event_log_storage
     changed = []
     for pool, limit in sorted(limits.items()):
-        known = existing.get(pool)
-        if known is None or known.from_default:
-            instance.event_log_storage.set_concurrency_slots(pool, limit)
+        for attempt in range(5):
+            known = {p.name: p for p in storage.get_pool_limits()}.get(pool)
+            if known is not None and not known.from_default:
+                break
+            try:
+                storage.set_concurrency_slots(pool, limit)
+            except Exception:  # another process set it between our read and our write
+                if attempt == 4:
+                    raise
+                time.sleep(0.05 * (attempt + 1))
+                continue
             changed.append(pool)
+            break
     return changed
 
 

@@ -28,6 +28,7 @@ import dagster as dg
 
 WORKER_TAG = "spotify_assets/worker"
 WATCHED = [
+    dg.DagsterRunStatus.NOT_STARTED,  # judged only when run in process: its worker is known
     dg.DagsterRunStatus.STARTING,
     dg.DagsterRunStatus.STARTED,
     dg.DagsterRunStatus.CANCELING,
@@ -102,6 +103,8 @@ def fail_dead_runs(instance: dg.DagsterInstance, *, min_age_s: float = 0.0) -> l
         started = record.start_time or record.create_timestamp.timestamp()
         if now - started < min_age_s:
             continue
+        if run.status == dg.DagsterRunStatus.NOT_STARTED and WORKER_TAG not in run.tags:
+            continue  # queued for a launcher: no worker yet, nothing to judge
         worker = run_worker(instance, run)
         if worker is None or worker_alive(worker, started) is not False:
             continue

@@ -8,6 +8,7 @@ transaction that upgrades later can fail with SQLITE_BUSY without waiting for th
 from __future__ import annotations
 
 import contextlib
+import errno
 import os
 import sqlite3
 import time
@@ -45,15 +46,16 @@ def create(path: Path, schema: list[str], *, mode: int = 0o600) -> None:
     switch it to WAL and apply `schema` (idempotent statements)."""
     path.parent.mkdir(parents=True, exist_ok=True)
     os.close(os.open(path, os.O_RDWR | os.O_CREAT, mode))
-    con = open_db(path)
-    try:
-        use_wal(con)
-        con.execute("begin immediate")
-        for statement in schema:
-            con.execute(statement)
-        con.execute("commit")
-    finally:
-        con.close()
+    with disk_errors_as_oserror():
+        con = open_db(path)
+        try:
+            use_wal(con)
+            con.execute("begin immediate")
+            for statement in schema:
+                con.execute(statement)
+            con.execute("commit")
+        finally:
+            con.close()
 
 
 def purge_freed_pages(path: Path) -> None:
@@ -67,18 +69,32 @@ def purge_freed_pages(path: Path) -> None:
 
 
 @contextlib.contextmanager
+def disk_errors_as_oserror() -> Iterator[None]:
+    """SQLite reports a full disk as an OperationalError; callers handle it as the OSError it
+    is (the machine failed, not the data), like any other write."""
+    try:
+        yield
+    except sqlite3.OperationalError as exc:
+        if "disk is full" in str(exc) or "disk I/O error" in str(exc):
+            code = errno.ENOSPC if "full" in str(exc) else errno.EIO
+            raise OSError(code, f"{os.strerror(code)} (SQLite: {exc})") from exc
+        raise
+
+
+@contextlib.contextmanager
 def transaction(
     path: Path, *, write: bool, timeout_ms: int = BUSY_TIMEOUT_MS
 ) -> Iterator[sqlite3.Connection]:
     """One transaction on a fresh connection (safe across threads and processes)."""
-    con = open_db(path, timeout_ms=timeout_ms)
-    try:
-        con.execute("begin immediate" if write else "begin")
+    with disk_errors_as_oserror():
+        con = open_db(path, timeout_ms=timeout_ms)
         try:
-            yield con
-        except BaseException:
-            con.execute("rollback")
-            raise
-        con.execute("commit")
-    finally:
-        con.close()
+            con.execute("begin immediate" if write else "begin")
+            try:
+                yield con
+            except BaseException:
+                con.execute("rollback")
+                raise
+            con.execute("commit")
+        finally:
+            con.close()

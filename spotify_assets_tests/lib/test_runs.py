@@ -92,3 +92,17 @@ def test_young_runs_and_runs_elsewhere_are_left_alone(instance) -> None:
     assert fail_dead_runs(instance, min_age_s=3600) == []
     assert fail_dead_runs(instance) == [young.run_id]
     assert instance.get_run_by_id(elsewhere.run_id).status == dg.DagsterRunStatus.STARTED
+
+
+def test_an_in_process_run_killed_before_it_started_is_failed_too(instance) -> None:
+    host = worker_tags()[WORKER_TAG].rpartition(":")[0]
+    never = DagsterRun(
+        job_name="listening_refresh_job",
+        status=dg.DagsterRunStatus.NOT_STARTED,
+        tags={WORKER_TAG: f"{host}:{_dead_pid()}"},
+    )
+    queued = DagsterRun(job_name="listening_refresh_job", status=dg.DagsterRunStatus.NOT_STARTED)
+    instance.add_run(never)
+    instance.add_run(queued)  # waiting for a launcher: nobody to judge yet
+    assert fail_dead_runs(instance) == [never.run_id]
+    assert instance.get_run_by_id(queued.run_id).status == dg.DagsterRunStatus.NOT_STARTED

@@ -40,7 +40,8 @@ def refresh_stale(settings: Settings, instance) -> int:
     if not manifest.stale(STALE_SCOPE):
         print("nothing to refresh: no stale days")
         return 0
-    requests, note = refresh_requests(instance, manifest, datetime.now(UTC))
+    # The operator asked for it now: no waiting after a failed refresh, as the sensor does.
+    requests, note = refresh_requests(instance, manifest, datetime.now(UTC), cool_down=False)
     print(note)
     definitions = defs()
     failed = 0

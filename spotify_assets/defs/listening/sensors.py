@@ -83,13 +83,14 @@ def _run_months(run: dg.DagsterRun) -> set[date]:
 
 
 def refresh_requests(
-    instance: dg.DagsterInstance, manifest: Manifest, now: datetime
+    instance: dg.DagsterInstance, manifest: Manifest, now: datetime, *, cool_down: bool = True
 ) -> tuple[list[dg.RunRequest], str]:
     """Refreshes of the stale days no refresh is working on, each one's days claimed under its
     own id; and what was decided, in words.
 
     A stale day needs the months of the day before, itself and the day after; it waits while a
-    refresh in flight holds any of them (that refresh may have read it before it changed).
+    refresh in flight holds any of them (that refresh may have read it before it changed), and
+    (`cool_down`, for the sensor) for a while after a refresh of them failed.
     """
     stale = manifest.stale(STALE_SCOPE)
     keys = monthly.get_partition_keys()
@@ -103,7 +104,10 @@ def refresh_requests(
         months = _run_months(run)
         if run.status in IN_FLIGHT:
             busy |= months
-        elif run.status in (dg.DagsterRunStatus.FAILURE, dg.DagsterRunStatus.CANCELED):
+        elif cool_down and run.status in (
+            dg.DagsterRunStatus.FAILURE,
+            dg.DagsterRunStatus.CANCELED,
+        ):
             record = instance.get_run_record_by_id(run.run_id)
             ended = record.end_time if record else None
             if ended and now.timestamp() - ended < RETRY_AFTER.total_seconds():

@@ -100,6 +100,29 @@ def daily_listening(
     )
 
 
+def sessions_between(
+    warehouse: Warehouse, days_with_plays: list[str], first: date, end: date
+) -> pa.Table:
+    """Sessions that started in [first, end): read a day around it, and more while a session
+    touches the edge of what was read (a night-long stream would otherwise be cut where the
+    read began, and a session's rows would depend on which days a run happened to rewrite)."""
+    params = pa.table(
+        {"first_day": [first], "end_day": [end], "gap_minutes": [SESSION_GAP_MINUTES]}
+    )
+    before = after = 1
+    oldest = date.fromisoformat(days_with_plays[0]) if days_with_plays else first
+    newest = date.fromisoformat(days_with_plays[-1]) if days_with_plays else end
+    while True:
+        lo, hi = first - timedelta(days=before), end + timedelta(days=after)
+        keys = [k for k in days_with_plays if lo.isoformat() <= k < hi.isoformat()]
+        result = _query("listening_sessions.sql", warehouse.files(PLAYS, keys), params=params)
+        more_before = lo > oldest and pc.any(result["open_before"]).as_py()
+        more_after = hi <= newest and pc.any(result["open_after"]).as_py()
+        if not more_before and not more_after:
+            return result.drop_columns(["open_before", "open_after"])
+        before, after = before * (2 if more_before else 1), after * (2 if more_after else 1)
+
+
 @dg.asset(
     **history_asset_kwargs(
         "listening_sessions", deps=[dg.AssetDep("plays", partition_mapping=AROUND_MONTH)]
@@ -114,14 +137,10 @@ def listening_sessions(
     if not plan.days:
         return nothing_to_rewrite(context, warehouse, LISTENING_SESSIONS, plan)
 
+    days_with_plays = sorted(warehouse.partitions(PLAYS))
+
     def compute(first: date, end: date) -> pa.Table:
-        return _query(
-            "listening_sessions.sql",
-            plays_files(warehouse, first, end, 1),
-            params=pa.table(
-                {"first_day": [first], "end_day": [end], "gap_minutes": [SESSION_GAP_MINUTES]}
-            ),
-        )
+        return sessions_between(warehouse, days_with_plays, first, end)
 
     result = _per_range(plan, compute)
     write_days(warehouse, LISTENING_SESSIONS, result, plan, "day")

@@ -20,8 +20,8 @@ per_track as (
     select
         user_id, local_date, track_key,
         any_value(track_id order by track_id nulls last) as track_id,
-        any_value(track_name) as track_name,
-        any_value(artist_name) as artist_name,
+        min(track_name) as track_name,  -- spellings of one key differ: a fixed pick
+        min(artist_name) as artist_name,
         count(*) as plays,
         sum(listened_ms) as ms
     from in_window
