@@ -9,6 +9,7 @@ from __future__ import annotations
 import threading
 from collections import Counter
 from datetime import UTC, datetime, timedelta
+from email.utils import format_datetime
 from typing import Any
 
 from starlette.applications import Starlette
@@ -140,6 +141,30 @@ class WebApiTrailingSlash:
         await self.app(scope, receive, send)
 
 
+class ClockDateHeader:
+    """Every answer's `Date` header is the emulator clock's now, as a server's is its own: a
+    client comparing Spotify's time with `played_at` must see the same clock (uvicorn's own
+    Date header is switched off in server.py)."""
+
+    def __init__(self, app: Any, state: EmulatorState) -> None:
+        self.app = app
+        self.state = state
+
+    async def __call__(self, scope: Scope, receive: Any, send: Any) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+
+        async def dated(message: Any) -> None:
+            if message["type"] == "http.response.start":
+                date = format_datetime(self.state.clock.now(), usegmt=True).encode()
+                headers = [h for h in message.get("headers", []) if h[0].lower() != b"date"]
+                message = {**message, "headers": [*headers, (b"date", date)]}
+            await send(message)
+
+        await self.app(scope, receive, dated)
+
+
 def create_app(config: WorldConfig, *, mb_test_mode: bool = False) -> Starlette:
     """One app on one port: `/authorize`, `/api/token`, `/v1/...`, `/ws/2/...`, `/_emulator/...`."""
     state = EmulatorState(config, mb_test_mode=mb_test_mode)
@@ -150,6 +175,7 @@ def create_app(config: WorldConfig, *, mb_test_mode: bool = False) -> Starlette:
         *spotify_api.routes(),
     ]
     middleware = [
+        Middleware(ClockDateHeader, state=state),
         Middleware(WebApiTrailingSlash),
         Middleware(FaultMiddleware, state=state, routes=routes, identify=identify_user),
     ]

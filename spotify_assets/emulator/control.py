@@ -62,6 +62,7 @@ def play_json(play: Play) -> dict[str, Any]:
         "conn_country": play.conn_country,
         "context_uri": play.context_uri,
         "ip_addr": play.ip_addr,
+        "synced_at": _iso(play.synced_at) if play.synced_at else None,
     }
 
 

@@ -33,6 +33,8 @@ def _server(config: WorldConfig | None, port: int, *, mb_test_mode: bool = False
         port=port,
         log_level="warning",
         lifespan="off",
+        # The app dates answers by the emulator clock (app.ClockDateHeader).
+        date_header=False,
         # A `slow` fault must not hold up shutdown for its whole delay.
         timeout_graceful_shutdown=2,
     )

@@ -1,6 +1,11 @@
 """The current user's endpoints: `/v1/me`, `/v1/me/player/recently-played` (the 50 newest
-counted plays up to the emulator clock, ms cursors, `after` xor `before`), `/v1/me/top/{type}`
-and `/v1/me/following`; `recent_index` prepares a user's counted plays for bisecting by time.
+counted plays, by played_at, that Spotify knows of at the emulator clock; ms cursors, `after`
+xor `before`), `/v1/me/top/{type}` and `/v1/me/following`; `recent_index` prepares a user's
+counted plays for bisecting by time.
+
+A play from an offline session is known only from its `synced_at` on, with its real (past)
+played_at: it appears below newer plays already listed, so an `after` cursor at the newest
+play seen never returns it.
 """
 
 from __future__ import annotations
@@ -36,10 +41,23 @@ async def me(request: Request) -> Response:
 
 
 def reachable_plays(state: EmulatorState, user_id: str) -> list[Play]:
-    """The newest 50 counted track plays that ended by the emulator clock, newest first."""
+    """The newest 50 counted track plays known at the emulator clock, newest first."""
     plays, keys = state.recent_index(user_id)
-    end = bisect.bisect_right(keys, datetime_to_ms(state.clock.now()))
-    return plays[max(0, end - RECENTLY_PLAYED_REACH) : end][::-1]
+    return newest_known(plays, keys, datetime_to_ms(state.clock.now()))
+
+
+def newest_known(plays: list[Play], keys: list[int], now_ms: int) -> list[Play]:
+    """The newest 50 of `plays` (sorted by ended_at, `keys` their ms) that reached Spotify by
+    `now_ms`, newest first: a play not yet synced is skipped, not waited for."""
+    end = bisect.bisect_right(keys, now_ms)
+    found: list[Play] = []
+    for index in range(end - 1, -1, -1):
+        play = plays[index]
+        if play.synced_at is None or datetime_to_ms(play.synced_at) <= now_ms:
+            found.append(play)
+            if len(found) == RECENTLY_PLAYED_REACH:
+                break
+    return found
 
 
 def _ms_param(request: Request, name: str) -> int | None:
@@ -59,14 +77,7 @@ async def recently_played(request: Request) -> Response:
     if after is not None and before is not None:
         raise ApiError(400, "Only one of after or before may be specified")
     plays = reachable_plays(_state(request), caller.user_id)
-    keyed = [(datetime_to_ms(p.ended_at), p) for p in plays]
-    if before is not None:
-        page = [kp for kp in keyed if kp[0] < before][:limit]
-    elif after is not None:
-        # The `limit` plays right after the cursor, still newest first.
-        page = [kp for kp in keyed if kp[0] > after][-limit:]
-    else:
-        page = keyed[:limit]
+    page = recent_page(plays, limit, after, before)
     shapes = _shapes(request)
     path = f"{shapes.base}/v1/me/player/recently-played"
     query = [(n, str(v)) for n, v in (("after", after), ("before", before)) if v is not None]
@@ -90,6 +101,19 @@ async def recently_played(request: Request) -> Response:
         "href": f"{path}?" + urlencode([*query, ("limit", limit)]),
     }
     return json_response(body)
+
+
+def recent_page(
+    plays: list[Play], limit: int, after: int | None, before: int | None
+) -> list[tuple[int, Play]]:
+    """The page of (played_at ms, play) the endpoint lists from the reachable `plays`."""
+    keyed = [(datetime_to_ms(p.ended_at), p) for p in plays]
+    if before is not None:
+        return [kp for kp in keyed if kp[0] < before][:limit]
+    if after is not None:
+        # The `limit` plays right after the cursor, still newest first.
+        return [kp for kp in keyed if kp[0] > after][-limit:]
+    return keyed[:limit]
 
 
 def _track_of(request: Request, play: Play) -> Track:

@@ -18,7 +18,9 @@ What is in it (numbers for the default config):
   tags/genres with vote counts. `mb_decoys` holds look-alikes (same title, other artist; similar
   artist names; live versions) that a careless fuzzy matcher would take.
 - 5 demo users with distinct habits (heavy, skipper, tokyo, podcast, light) and their plays over
-  `[end - days, end]`, never overlapping within a user.
+  `[end - days, end]`, never overlapping within a user; or, with `listeners=N`, N generated
+  bursty listeners (population.py) whose offline sessions reach Spotify hours late
+  (`Play.synced_at`).
 
 Modules: `models` (WorldConfig and the public dataclasses), `names` (vocabulary), `util` (ids,
 digests, time conversions), `listeners` (users, habits, tastes), `catalog_base`,
@@ -35,7 +37,7 @@ from datetime import UTC, datetime, timedelta
 
 from spotify_assets.emulator.world.catalog import _Catalog
 from spotify_assets.emulator.world.catalog_base import _Release, _Song
-from spotify_assets.emulator.world.listeners import USER_SPECS, _Taste
+from spotify_assets.emulator.world.listeners import _Taste
 from spotify_assets.emulator.world.models import (
     BASE62,
     COUNTED_MS,
@@ -57,6 +59,7 @@ from spotify_assets.emulator.world.models import (
     WorldConfig,
 )
 from spotify_assets.emulator.world.names import EN_ADJ, EN_NOUN, JA_WORD, RU_ADJ, RU_NOUN, SHOWS
+from spotify_assets.emulator.world.population import user_specs
 from spotify_assets.emulator.world.simulate import _Simulator
 from spotify_assets.emulator.world.util import (
     datetime_to_ms,
@@ -332,8 +335,9 @@ class World:
 
     def _build_users(self, catalog: _Catalog) -> None:
         rng = random.Random(f"{self.config.seed}:users")
+        specs = user_specs(self.config)
         self.users: dict[str, DemoUser] = {}
-        for spec in USER_SPECS:
+        for spec in specs:
             self.users[spec.id] = DemoUser(
                 id=spec.id,
                 display_name=spec.display_name,
@@ -347,7 +351,7 @@ class World:
             uid: [catalog.seeds[i].id for i in fav] for uid, fav in catalog.tastes.items()
         }
         self._show_choice = {
-            spec.id: [self._show_ids[i] for i in spec.shows] for spec in USER_SPECS
+            spec.id: [self._show_ids[i] for i in spec.shows] for spec in specs
         }
 
     def _taste(self, user: DemoUser) -> _Taste:

@@ -14,7 +14,6 @@ from collections import Counter
 from dataclasses import dataclass, field
 from datetime import date
 
-from spotify_assets.emulator.world.listeners import USER_SPECS
 from spotify_assets.emulator.world.models import (
     BASE62,
     MbArtist,
@@ -45,6 +44,7 @@ from spotify_assets.emulator.world.names import (
     RU_LAST_F,
     RU_LAST_M,
 )
+from spotify_assets.emulator.world.population import user_specs
 from spotify_assets.emulator.world.util import spotify_id, upc_check_digit
 
 # --------------------------------------------------------------------------------------------
@@ -214,7 +214,7 @@ class _CatalogBase:
     # users' taste ----------------------------------------------------------------------------
     def build_tastes(self) -> None:
         rng = random.Random(f"{self.config.seed}:tastes")
-        for spec in USER_SPECS:
+        for spec in user_specs(self.config):
             weights = [
                 spec.culture_weights[s.culture] * (0.5 + s.popularity / 100) for s in self.seeds
             ]
@@ -234,7 +234,7 @@ class _CatalogBase:
         """Followed artists who release something in the last three weeks (>= 2 per user)."""
         rng = random.Random(f"{self.config.seed}:recent")
         recent: list[int] = []
-        for spec in USER_SPECS:
+        for spec in user_specs(self.config):
             followed = self.follows[spec.id]
             k = max(2, int(len(followed) * 0.3))
             for index in rng.sample(followed, k=min(k, len(followed))):

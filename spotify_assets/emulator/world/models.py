@@ -40,6 +40,9 @@ class WorldConfig:
     n_artists: int = 120
     n_tracks: int = 1500
     export_end_offset_hours: int = 3
+    # 0: the five demo users. N > 0: N generated bursty listeners instead (binges, offline
+    # sessions synced hours later, night owls, week-long breaks), the polling benchmark's world.
+    listeners: int = 0
 
     def resolved(self) -> WorldConfig:
         """A copy with `end` filled in (UTC, ms precision) and the sizes validated."""
@@ -60,6 +63,8 @@ class WorldConfig:
             )
         if self.export_end_offset_hours < 0:
             raise ValueError("WorldConfig.export_end_offset_hours must be >= 0")
+        if not 0 <= self.listeners <= 1000:
+            raise ValueError(f"WorldConfig.listeners must be 0..1000, got {self.listeners}")
         return dataclasses.replace(self, end=end)
 
 
@@ -176,10 +181,18 @@ class Play:
     conn_country: str
     context_uri: str | None
     ip_addr: str = "192.0.2.1"
+    # When Spotify learns of the play: None = as it ends. A device offline during the play
+    # reports it when it reconnects, hours later, with its real (past) ended_at.
+    synced_at: datetime | None = None
 
     @property
     def started_at(self) -> datetime:
         return self.ended_at - timedelta(milliseconds=self.ms_played)
+
+    @property
+    def visible_at(self) -> datetime:
+        """From when recently-played can list the play."""
+        return self.synced_at if self.synced_at is not None else self.ended_at
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,9 +1,13 @@
 """Playing: `_Simulator` generates one demo user's plays, session by session, in local time,
 from their habit and taste.
+
+The bursts of the bursty habits (binges, offline sessions reported late, breaks) draw from a
+generator of their own, so the demo users' plays do not change when they are tuned.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import random
 from datetime import date, datetime, timedelta
 from typing import TYPE_CHECKING
@@ -22,6 +26,13 @@ from spotify_assets.emulator.world.util import _weighted, datetime_to_ms, ms_to_
 if TYPE_CHECKING:
     from spotify_assets.emulator.world import World
 
+# A phone is offline for a commute or a workout, not a working day: sessions planned longer
+# are always online.
+OFFLINE_MAX_MS = 70 * 60_000
+# The phone reports its offline plays sync_delay_h after the session, or once its owner has
+# played this many tracks online elsewhere (back at a desk, the phone finds the Wi-Fi).
+SYNC_AFTER_ONLINE_PLAYS = 2
+
 
 # --------------------------------------------------------------------------------------------
 # Playing
@@ -37,6 +48,7 @@ class _Simulator:
         self.taste = taste
         self.habit = HABITS[user.habit]
         self.rng = random.Random(f"{world.config.seed}:plays:{user.id}")
+        self.burst_rng = random.Random(f"{world.config.seed}:bursts:{user.id}")
         self.tz = ZoneInfo(user.timezone)
         self.plays: list[Play] = []
         self.cursor = 0
@@ -49,12 +61,22 @@ class _Simulator:
         self.cursor = start_ms
         day = self.world.start.astimezone(self.tz).date() - timedelta(days=1)
         last_day = self.world.end.astimezone(self.tz).date()
+        paused = self._pause(day, last_day)
+        offline_sessions: list[tuple[int, int]] = []
         while day <= last_day:
+            if day in paused:
+                day += timedelta(days=1)
+                continue
             for begin, stop, mode, max_plays in self._sessions(day):
                 if stop <= start_ms or begin >= end_ms:
                     continue
+                offline = self._offline_session(stop - begin)
+                first = len(self.plays)
                 self._session(max(begin, self.cursor + 1000), min(stop, end_ms), mode, max_plays)
+                if offline and first < len(self.plays):
+                    offline_sessions.append((first, len(self.plays)))
             day += timedelta(days=1)
+        self._report_late(offline_sessions)
         # Sessions cut by the window edges: keep only whole plays inside [start, end].
         return [
             p
@@ -62,6 +84,44 @@ class _Simulator:
             if start_ms <= datetime_to_ms(p.ended_at) - p.ms_played
             and datetime_to_ms(p.ended_at) <= end_ms
         ]
+
+    def _pause(self, first: date, last: date) -> set[date]:
+        """The days of the habit's break (none for most habits)."""
+        low, high = self.habit.pause_days
+        if not high:
+            return set()
+        length = self.burst_rng.randint(low, high)
+        span = (last - first).days
+        start = first + timedelta(days=self.burst_rng.randint(2, max(2, span - length - 2)))
+        return {start + timedelta(days=k) for k in range(length)}
+
+    def _offline_session(self, planned_ms: int) -> bool:
+        share = self.habit.offline_share
+        return bool(share) and planned_ms <= OFFLINE_MAX_MS and self.burst_rng.random() < share
+
+    def _report_late(self, sessions: list[tuple[int, int]]) -> None:
+        """Offline sessions' plays reach Spotify late, all at once, with their real ended_at."""
+        offline = {i for first, stop in sessions for i in range(first, stop)}
+        low, high = self.habit.sync_delay_h
+        for first, stop in sessions:
+            synced = self.plays[stop - 1].ended_at + timedelta(
+                hours=self.burst_rng.uniform(low, high)
+            )
+            online = (
+                p
+                for i, p in enumerate(self.plays[stop:], start=stop)
+                if i not in offline and p.kind == "track" and p.ms_played >= COUNTED_MS
+            )
+            for count, play in enumerate(online, start=1):
+                if play.ended_at >= synced:
+                    break
+                if count == SYNC_AFTER_ONLINE_PLAYS:
+                    synced = play.ended_at
+                    break
+            for index in range(first, stop):
+                self.plays[index] = dataclasses.replace(
+                    self.plays[index], offline=True, synced_at=synced
+                )
 
     def _local_ms(self, day: date, hour: float) -> int:
         whole = int(hour)
@@ -89,6 +149,10 @@ class _Simulator:
         if self.taste.shows and rng.random() < habit.podcast_day_prob:
             begin = self._local_ms(day, rng.uniform(6.0, 8.0))
             sessions.append((begin, begin + 25 * 60_000, "podcast", 1))
+        if habit.binge_prob and self.burst_rng.random() < habit.binge_prob:
+            begin = self._local_ms(day, self.burst_rng.uniform(*habit.binge_start))
+            hours = self.burst_rng.uniform(*habit.binge_hours)
+            sessions.append((begin, begin + int(hours * 3_600_000), "music", None))
         sessions.sort()
         return sessions
 
