@@ -14,6 +14,8 @@ import threading
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from datetime import datetime
+from email.utils import parsedate_to_datetime
 from functools import partial
 from typing import Any, Literal, Protocol, TypeVar, overload
 
@@ -200,6 +202,20 @@ class SpotifyClient(LibraryEndpoints):
             items=items, cursors=Cursors(after=newest, before=oldest), next=None, limit=limit
         )
 
+    def latest_played(self, user_id: str) -> RecentlyPlayedPage:
+        """The newest plays Spotify keeps, newest first, in one request (no cursor: only ~50
+        are reachable, so there is no second page). Plays an offline device reported late are
+        among them with their real, past `played_at`, which an `after` cursor would skip.
+        `fetched_at` is the answer's `Date` header: Spotify's clock, the one `played_at` is on.
+        """
+        limit = RECENTLY_PLAYED_LIMIT
+        page, response = self._get_answer(
+            user_id, "GET /v1/me/player/recently-played", "/me/player/recently-played",
+            {"limit": limit}, partial(parse_recent_page, limit=limit),
+        )
+        items = sorted(page.items, key=lambda item: item.played_at, reverse=True)
+        return page.model_copy(update={"items": items, "fetched_at": _http_date(response)})
+
     @overload
     def top_items(self, user_id: str, kind: Literal["tracks"], time_range: TimeRange,
                   limit: int = ...) -> list[Track]: ...
@@ -351,6 +367,16 @@ class SpotifyClient(LibraryEndpoints):
         params: dict[str, Any],
         parse: Callable[[Any], R],
     ) -> R:
+        return self._get_answer(user_id, endpoint, path, params, parse)[0]
+
+    def _get_answer(
+        self,
+        user_id: str,
+        endpoint: str,
+        path: str,
+        params: dict[str, Any],
+        parse: Callable[[Any], R],
+    ) -> tuple[R, httpx.Response]:
         """GET and parse; a body that fails to parse is fetched once more, then rejected.
 
         A truncated or garbled body is usually a transient network or server fault, so one
@@ -358,12 +384,12 @@ class SpotifyClient(LibraryEndpoints):
         """
         response = self._call(user_id, "GET", endpoint, path, params=params)
         try:
-            return self._parse_once(response, parse)
+            return self._parse_once(response, parse), response
         except ValueError as exc:
             log.warning("spotify %s for user %s: bad body (%s); fetching once more",
                         endpoint, user_id, describe_problem(exc))
         response = self._call(user_id, "GET", endpoint, path, params=params)
-        return self._parse(user_id, endpoint, response, parse)
+        return self._parse(user_id, endpoint, response, parse), response
 
     def _parse(
         self, user_id: str, endpoint: str, response: httpx.Response, parse: Callable[[Any], R]
@@ -478,6 +504,15 @@ class SpotifyClient(LibraryEndpoints):
     def _user_lock(self, user_id: str) -> threading.Lock:
         with self._locks_lock:
             return self._user_locks.setdefault(user_id, threading.Lock())
+
+
+def _http_date(response: httpx.Response) -> datetime | None:
+    """The answer's `Date` header as an aware datetime, or None when absent or unreadable."""
+    try:
+        value = parsedate_to_datetime(response.headers.get("date", ""))
+    except (TypeError, ValueError, IndexError):
+        return None
+    return value if value.tzinfo is not None else None
 
 
 def _check_limit(limit: int, maximum: int) -> None:

@@ -143,6 +143,8 @@ class RecentlyPlayedPage(SpotifyModel):
     next: str | None = None
     limit: int | None = None
     href: str | None = None
+    # Not in the body: when Spotify answered, by its clock (`SpotifyClient.latest_played`).
+    fetched_at: datetime | None = None
 
 
 class FollowedArtistsPage(SpotifyModel):

@@ -14,7 +14,7 @@ import math
 import random
 import time
 from concurrent.futures import ThreadPoolExecutor
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 import httpx
@@ -219,6 +219,19 @@ def test_recently_played_after_a_cursor_gets_only_newer_plays_once(emu, make_cli
     again = client.recently_played(HEAVY, after_ms=datetime_to_ms(truth[0]))
     assert again.items == []
     assert again.cursors is not None and again.cursors.after == str(datetime_to_ms(truth[0]))
+
+
+def test_latest_played_is_one_request_dated_by_spotify(emu, make_client, landed) -> None:
+    moment = emu.state.world.end - timedelta(hours=20, seconds=3, microseconds=250_000)
+    emu.state.clock.set(moment)
+    client = make_client(HEAVY)
+    page = client.latest_played(HEAVY)
+    assert [item.played_at for item in page.items] == reachable(emu, HEAVY)
+    assert len(page.items) == 50
+    # Only ~50 plays are reachable: walking `before` past them would cost a request for nothing.
+    assert counts(emu)["GET /v1/me/player/recently-played"] == 1
+    assert httpx.URL(landed[-1][2]).params["limit"] == "50"
+    assert page.fetched_at == moment.replace(microsecond=0)  # the answer's Date header
 
 
 # ---- rate limits --------------------------------------------------------------------------
