@@ -57,7 +57,16 @@ class Settings(BaseSettings):
     http_timeout_s: float = Field(10.0, alias="SPOTIFY_ASSETS_HTTP_TIMEOUT", gt=0)
     # Longest Retry-After the client sleeps through; past it the user's work is deferred.
     max_retry_after_s: float = Field(60.0, alias="SPOTIFY_ASSETS_MAX_RETRY_AFTER", ge=0)
+    # The demo's replay of past polls steps the emulator clock by this much.
     poll_interval_minutes: int = Field(30, alias="SPOTIFY_ASSETS_POLL_MINUTES", ge=1, le=1440)
+    # The adaptive poll plan (lib/polling.py): bounds of a user's interval, and how many
+    # recently-played requests polling may send per rolling 30 s window (Spotify's rate window
+    # is per app and unpublished; leave room for the other assets' requests).
+    poll_min_minutes: int = Field(2, alias="SPOTIFY_ASSETS_POLL_MIN_MINUTES", ge=1, le=1440)
+    poll_max_minutes: int = Field(360, alias="SPOTIFY_ASSETS_POLL_MAX_MINUTES", ge=1, le=1440)
+    poll_requests_per_window: int = Field(
+        30, alias="SPOTIFY_ASSETS_POLL_REQUESTS_PER_WINDOW", ge=1, le=10_000
+    )
     demo_days: int = Field(21, alias="SPOTIFY_ASSETS_DEMO_DAYS", ge=1, le=3650)
     # MusicBrainz allows 1 request/second; only a loopback server (the emulator) may go faster.
     musicbrainz_min_interval_s: float = Field(1.0, alias="MUSICBRAINZ_MIN_INTERVAL", ge=0, le=60)
@@ -107,6 +116,10 @@ class Settings(BaseSettings):
 
     @model_validator(mode="after")
     def _derive_and_require(self) -> Settings:
+        if self.poll_min_minutes > self.poll_max_minutes:
+            raise ValueError(
+                "SPOTIFY_ASSETS_POLL_MIN_MINUTES must not exceed SPOTIFY_ASSETS_POLL_MAX_MINUTES"
+            )
         emulator = f"http://127.0.0.1:{self.emulator_port}"
         if self.mode == "emulator":
             self.spotify_api_url = self.spotify_api_url or emulator

@@ -81,3 +81,26 @@ def test_env_example_lists_every_setting() -> None:
     }
     aliases = {field.alias for field in Settings.model_fields.values() if field.alias}
     assert aliases - listed == set(), "settings missing from .env.example"
+
+
+def test_poll_interval_bounds_are_checked_together(
+    monkeypatch: pytest.MonkeyPatch, tmp_path
+) -> None:
+    from spotify_assets.lib.polling import policy_from
+
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("SPOTIFY_ASSETS_POLL_MIN_MINUTES", "90")
+    monkeypatch.setenv("SPOTIFY_ASSETS_POLL_MAX_MINUTES", "60")
+    with pytest.raises(SettingsError, match="SPOTIFY_ASSETS_POLL_MIN_MINUTES"):
+        load_settings()
+    monkeypatch.setenv("SPOTIFY_ASSETS_POLL_MAX_MINUTES", "120")
+    monkeypatch.setenv("SPOTIFY_ASSETS_POLL_REQUESTS_PER_WINDOW", "5")
+    policy = policy_from(load_settings())
+    assert (policy.min_interval.total_seconds(), policy.max_interval.total_seconds()) == (
+        5400,
+        7200,
+    )
+    assert policy.requests_per_window == 5
+    monkeypatch.setenv("SPOTIFY_ASSETS_POLL_REQUESTS_PER_WINDOW", "0")
+    with pytest.raises(SettingsError, match="SPOTIFY_ASSETS_POLL_REQUESTS_PER_WINDOW"):
+        load_settings()

@@ -1,0 +1,504 @@
+"""When to poll each user's recently-played: the rate model, the next poll time and the fair
+share of the app's request budget. Pure decisions (no I/O, no clock): the sensor, the poll and
+the polling benchmark call these same functions, each with its own "now".
+
+Spotify keeps only the newest 50 plays reachable, so a user loses plays when more than 50
+reach Spotify between two polls. A poll reads those newest 50 without an `after` cursor, so
+plays an offline device reports hours late, with their real (past) `played_at`, are caught
+too; the next poll is planned for when `TARGET` (40) new plays could have accrued:
+
+- **Pace**: the most plays the user had in any sliding hour (`peak`) and two hours (`peak2`),
+  decayed with a 30-day half-life. Planned intervals are up to ~2 h, so at
+  `max(peak2 / 2, peak * 40/50)` plays an hour a poll every 40 plays sees at most 50 even at
+  the user's fastest. Until `COLD_PLAYS` plays are seen (and at least `cold_for`), at least
+  `cold_rate`.
+- **Time of day**: per local hour (the user's timezone), a decayed count of days with a play
+  in it. The longest run of hours without listening is quiet (`quiet_hours`): accrual there
+  counts `QUIET_RATE`, so after a poll late in the evening the next comes when the user's day
+  starts, not three times in the night. For two weeks (`learn_for`), and for a user who has
+  listened at odd hours (binges), only the small hours can be quiet: a gap between daytime
+  sessions is where an unplanned binge starts. A user idle for days keeps being watched in the
+  hours they listen in (a return at their usual pace would overflow the 50 within hours); as
+  the profile fades (21-day half-life) their quiet hours grow, up to a poll every
+  `max_interval`.
+- **Right now**: a user who played in the last `ACTIVE_WITHIN` is in a session, which may run
+  past their usual hours (a binge into the night): the whole interval counts at full pace.
+- **Late syncs**: a late batch lands under the plays Spotify already has and leaves room for
+  only `49 - depth` new plays before its oldest falls out. The plan keeps that room for a user
+  who has shown late batches (their largest, plus the most known plays one landed under).
+- **Possible loss** (a full page of 50 whose oldest play is new to us: there may be a gap):
+  poll again after ~20 more plays at the pace that page shows.
+
+The app-wide budget: Spotify limits requests per app over a rolling 30-second window shared
+by all users. `due_now` grants at most `requests_per_window` polls per window, most overdue
+first, so a user polled often cannot starve the others.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime, timedelta
+from zoneinfo import ZoneInfo
+
+REACHABLE = 50  # plays recently-played keeps
+TARGET = 40  # a poll comes before this many new plays could have accrued
+MIN_TARGET = 10
+LOSS_REPOLL_PLAYS = 20  # after a possible loss: poll again after about this many plays
+RATE_WINDOW = timedelta(seconds=30)  # Spotify's rolling rate-limit window
+ACTIVE_WITHIN = timedelta(minutes=20)
+QUIET_RATE = 1.0  # plays per hour counted in quiet hours
+QUIET_RUN = 3  # hours: a shorter gap between sessions is not quiet
+QUIET_MARGIN = 1  # hours next to one with listening count as usual: habits jitter
+USUAL_WEIGHT = 0.3  # one day with a play in an hour keeps it usual for ~5 weeks
+DAILY_SHARE = 0.25  # an hour is daily when its weight is >= this share of the top hour's
+NIGHT = frozenset(range(1, 6))  # local 01:00-06:00: the small hours
+COLD_PLAYS = 100  # plays seen before a user's own pace is trusted...
+COLD_MAX = timedelta(days=7)  # ...or this long, for light listeners
+PEAK_HALF_LIFE_DAYS = 30.0
+HOURS_HALF_LIFE_DAYS = 21.0
+LATE_HALF_LIFE_DAYS = 30.0
+STEP = timedelta(minutes=5)  # resolution of the accrual integral
+
+
+@dataclass(frozen=True)
+class PollPolicy:
+    """The knobs (settings `SPOTIFY_ASSETS_POLL_*`, see `policy_from`)."""
+
+    min_interval: timedelta = timedelta(minutes=2)
+    max_interval: timedelta = timedelta(hours=6)
+    requests_per_window: int = 30
+    cold_rate: float = 30.0  # plays/h (a 2-minute play) before a user's pace is known
+    cold_for: timedelta = timedelta(days=1)
+    learn_for: timedelta = timedelta(days=14)
+    # A requested poll that never reported back (run lost, process killed) is due again.
+    request_timeout: timedelta = timedelta(minutes=15)
+    error_backoff: timedelta = timedelta(minutes=5)
+
+    def __post_init__(self) -> None:
+        if not timedelta(0) < self.min_interval <= self.max_interval:
+            raise ValueError("poll intervals need 0 < min_interval <= max_interval")
+        if self.requests_per_window < 1:
+            raise ValueError("requests_per_window must be >= 1")
+
+
+def policy_from(settings: object) -> PollPolicy:
+    """The policy of a `Settings` object (duck-typed: lib modules do not import each other's
+    heavy parts)."""
+    return PollPolicy(
+        min_interval=timedelta(minutes=settings.poll_min_minutes),  # type: ignore[attr-defined]
+        max_interval=timedelta(minutes=settings.poll_max_minutes),  # type: ignore[attr-defined]
+        requests_per_window=settings.poll_requests_per_window,  # type: ignore[attr-defined]
+    )
+
+
+@dataclass
+class RateModel:
+    """What one user's plays taught the plan; JSON via `to_json`/`from_json`."""
+
+    peak: float = 0.0  # most plays in any sliding hour
+    peak2: float = 0.0  # most plays in any sliding two hours
+    late_batch: float = 0.0  # most late-synced plays one poll caught
+    late_above: float = 0.0  # most known plays a late batch landed under
+    hours: list[float] = field(default_factory=lambda: [0.0] * 24)
+    hour_last_day: list[str] = field(default_factory=lambda: [""] * 24)
+    decayed_at: datetime | None = None
+    since: datetime | None = None
+    plays_seen: int = 0
+
+    def to_json(self) -> dict:
+        return {
+            "peak": self.peak,
+            "peak2": self.peak2,
+            "late_batch": self.late_batch,
+            "late_above": self.late_above,
+            "hours": list(self.hours),
+            "hour_last_day": list(self.hour_last_day),
+            "decayed_at": _iso(self.decayed_at),
+            "since": _iso(self.since),
+            "plays_seen": self.plays_seen,
+        }
+
+    @classmethod
+    def from_json(cls, data: dict) -> RateModel:
+        return cls(
+            peak=float(data.get("peak", 0.0)),
+            peak2=float(data.get("peak2", 0.0)),
+            late_batch=float(data.get("late_batch", 0.0)),
+            late_above=float(data.get("late_above", 0.0)),
+            hours=[float(h) for h in data.get("hours", [0.0] * 24)],
+            hour_last_day=[str(d) for d in data.get("hour_last_day", [""] * 24)],
+            decayed_at=_parse(data.get("decayed_at")),
+            since=_parse(data.get("since")),
+            plays_seen=int(data.get("plays_seen", 0)),
+        )
+
+    def decayed(self, now: datetime) -> RateModel:
+        """A copy aged to `now`."""
+        copy = replace(self, hours=list(self.hours), hour_last_day=list(self.hour_last_day))
+        if self.decayed_at is None or now <= self.decayed_at:
+            return copy
+        days = (now - self.decayed_at).total_seconds() / 86400
+
+        def age(value: float, half_life: float) -> float:
+            return value * 0.5 ** (days / half_life)
+
+        copy.peak = age(self.peak, PEAK_HALF_LIFE_DAYS)
+        copy.peak2 = age(self.peak2, PEAK_HALF_LIFE_DAYS)
+        copy.late_batch = age(self.late_batch, LATE_HALF_LIFE_DAYS)
+        copy.late_above = age(self.late_above, LATE_HALF_LIFE_DAYS)
+        copy.hours = [age(h, HOURS_HALF_LIFE_DAYS) for h in self.hours]
+        copy.decayed_at = now
+        return copy
+
+    def cold(self, now: datetime, policy: PollPolicy) -> bool:
+        """Too young to know the user's pace: under `cold_for` old, or fewer than COLD_PLAYS
+        plays seen (for at most COLD_MAX)."""
+        if self.since is None:
+            return True
+        age = now - self.since
+        return age < policy.cold_for or (self.plays_seen < COLD_PLAYS and age < COLD_MAX)
+
+    def learning(self, now: datetime, policy: PollPolicy) -> bool:
+        """Too young to trust a quiet run outside the small hours."""
+        return self.since is None or now - self.since < policy.learn_for
+
+    def pace(self, now: datetime, policy: PollPolicy) -> float:
+        """Plays per hour to plan for (see the module docstring)."""
+        floor = policy.cold_rate if self.cold(now, policy) else QUIET_RATE
+        return max(self.peak2 / 2, self.peak * TARGET / REACHABLE, floor)
+
+    def target(self) -> int:
+        """New plays a poll may let accrue: TARGET, less the room late batches need."""
+        depth = self.late_batch + self.late_above
+        if depth <= 0:
+            return TARGET
+        room = REACHABLE - 1 - depth
+        return max(MIN_TARGET, round(min(TARGET, room * TARGET / REACHABLE)))
+
+    def quiet_hours(self, now: datetime, policy: PollPolicy) -> frozenset[int]:
+        """The local hours in which the plan expects no listening (see the module docstring):
+        the longest run of >= QUIET_RUN hours with no listening within QUIET_MARGIN hours;
+        only its small hours (NIGHT) while learning or for a user who listened at odd hours
+        (far from every hour they listen in on most days). None while cold."""
+        if self.cold(now, policy):
+            return frozenset()
+        top = max(self.hours)
+        if top < USUAL_WEIGHT:
+            # Nothing for weeks: every hour is quiet (after learning), a poll per max_interval.
+            return NIGHT if self.learning(now, policy) else frozenset(range(24))
+        seen = [h >= USUAL_WEIGHT for h in self.hours]
+        daily = [h >= DAILY_SHARE * top for h in self.hours]
+        near_daily = _widen(daily)
+        irregular = any(s and not d for s, d in zip(seen, near_daily, strict=True))
+        runs = _runs([not usual for usual in _widen(seen)])
+        if irregular or self.learning(now, policy):
+            runs = [[h for h in run if h in NIGHT] for run in runs]
+        best = max(runs, key=len, default=[])
+        return frozenset(best) if len(best) >= QUIET_RUN else frozenset()
+
+
+def _widen(flags: list[bool]) -> list[bool]:
+    return [
+        any(flags[(h + k) % 24] for k in range(-QUIET_MARGIN, QUIET_MARGIN + 1))
+        for h in range(24)
+    ]
+
+
+def _runs(flags: list[bool]) -> list[list[int]]:
+    """Maximal runs of consecutive True hours around the 24-hour circle."""
+    if all(flags):
+        return [list(range(24))]
+    start = flags.index(False)
+    runs: list[list[int]] = []
+    run: list[int] = []
+    for step in range(1, 25):
+        hour = (start + step) % 24
+        if flags[hour]:
+            run.append(hour)
+        elif run:
+            runs.append(run)
+            run = []
+    if run:
+        runs.append(run)
+    return runs
+
+
+@dataclass(frozen=True)
+class PollOutcome:
+    """What one successful poll saw: `played_at` of every returned play; `new` how many we
+    did not have; `late` how many of those had ended before the previous poll (Spotify got
+    them late); `late_above` how many plays we already had are newer than the oldest late
+    one (what the late batch landed under)."""
+
+    played_at: Sequence[datetime]
+    new: int
+    late: int
+    possible_loss: bool
+    late_above: int = 0
+
+
+@dataclass
+class Plan:
+    """One user's poll plan and counters (a row of the plan store and of `poll_plan`)."""
+
+    user_id: str
+    next_poll_at: datetime
+    reason: str
+    model: RateModel = field(default_factory=RateModel)
+    last_poll_at: datetime | None = None  # last successful poll, our clock
+    spotify_at: datetime | None = None  # the same moment by Spotify's clock (late syncs)
+    last_attempt_at: datetime | None = None
+    last_play_at: datetime | None = None
+    requested_at: datetime | None = None
+    polls: int = 0
+    new_plays: int = 0
+    late_synced: int = 0
+    possible_losses: int = 0
+    last_status: str = "new"
+
+    def in_flight(self, now: datetime, policy: PollPolicy) -> bool:
+        """Requested by the sensor and not reported back yet (nor given up on)."""
+        if self.requested_at is None:
+            return False
+        if self.last_attempt_at is not None and self.last_attempt_at >= self.requested_at:
+            return False
+        return now - self.requested_at < policy.request_timeout
+
+    def to_json(self) -> dict:
+        return {
+            "user_id": self.user_id,
+            "next_poll_at": _iso(self.next_poll_at),
+            "reason": self.reason,
+            "model": self.model.to_json(),
+            "last_poll_at": _iso(self.last_poll_at),
+            "spotify_at": _iso(self.spotify_at),
+            "last_attempt_at": _iso(self.last_attempt_at),
+            "last_play_at": _iso(self.last_play_at),
+            "requested_at": _iso(self.requested_at),
+            "polls": self.polls,
+            "new_plays": self.new_plays,
+            "late_synced": self.late_synced,
+            "possible_losses": self.possible_losses,
+            "last_status": self.last_status,
+        }
+
+    @classmethod
+    def from_json(cls, data: dict) -> Plan:
+        next_poll_at = _parse(data["next_poll_at"])
+        assert next_poll_at is not None
+        return cls(
+            user_id=str(data["user_id"]),
+            next_poll_at=next_poll_at,
+            reason=str(data.get("reason", "")),
+            model=RateModel.from_json(data.get("model") or {}),
+            last_poll_at=_parse(data.get("last_poll_at")),
+            spotify_at=_parse(data.get("spotify_at")),
+            last_attempt_at=_parse(data.get("last_attempt_at")),
+            last_play_at=_parse(data.get("last_play_at")),
+            requested_at=_parse(data.get("requested_at")),
+            polls=int(data.get("polls", 0)),
+            new_plays=int(data.get("new_plays", 0)),
+            late_synced=int(data.get("late_synced", 0)),
+            possible_losses=int(data.get("possible_losses", 0)),
+            last_status=str(data.get("last_status", "new")),
+        )
+
+
+def new_plan(user_id: str, now: datetime) -> Plan:
+    return Plan(user_id=user_id, next_poll_at=now, reason="never polled")
+
+
+def observe(model: RateModel, outcome: PollOutcome, timezone: str, now: datetime) -> RateModel:
+    """The model after a poll: pace from the returned plays, hours and late room from what was
+    new."""
+    model = model.decayed(now)
+    if model.since is None:
+        model.since = now
+    model.decayed_at = now
+    model.plays_seen += outcome.new
+    model.peak = max(model.peak, float(busiest(outcome.played_at, timedelta(hours=1))))
+    model.peak2 = max(model.peak2, float(busiest(outcome.played_at, timedelta(hours=2))))
+    model.late_batch = max(model.late_batch, float(outcome.late))
+    model.late_above = max(model.late_above, float(outcome.late_above))
+    zone = ZoneInfo(timezone)
+    # Every returned play is offered: a local hour counts once per local day.
+    for played in outcome.played_at:
+        local = played.astimezone(zone)
+        day = local.date().isoformat()
+        if model.hour_last_day[local.hour] < day:
+            model.hour_last_day[local.hour] = day
+            model.hours[local.hour] += 1.0
+    return model
+
+
+def busiest(played_at: Iterable[datetime], window: timedelta) -> int:
+    """The most plays within any half-open sliding `window`."""
+    times = sorted(played_at)
+    best, low = 0, 0
+    for high, moment in enumerate(times):
+        while moment - times[low] >= window:
+            low += 1
+        best = max(best, high - low + 1)
+    return best
+
+
+def next_poll(
+    model: RateModel,
+    timezone: str,
+    now: datetime,
+    last_play_at: datetime | None,
+    policy: PollPolicy,
+) -> tuple[datetime, str]:
+    """When `model.target()` new plays could have accrued, within the interval bounds; and
+    why, in words."""
+    pace = model.pace(now, policy)
+    target = model.target()
+    active = last_play_at is not None and now - last_play_at <= ACTIVE_WITHIN
+    quiet = frozenset() if active else model.quiet_hours(now, policy)
+    zone = ZoneInfo(timezone)
+    accrued, moment, quiet_steps = 0.0, now, 0
+    while moment - now < policy.max_interval:
+        in_quiet = moment.astimezone(zone).hour in quiet
+        quiet_steps += in_quiet
+        gained = (QUIET_RATE if in_quiet else pace) * STEP.total_seconds() / 3600
+        if accrued + gained >= target:
+            moment += STEP * ((target - accrued) / gained)
+            break
+        accrued += gained
+        moment += STEP
+    moment = min(max(moment, now + policy.min_interval), now + policy.max_interval)
+    plays = f"{target} plays at {pace:.0f}/h"
+    if model.cold(now, policy):
+        why = f"new, pace unknown: {plays}"
+    elif active:
+        why = f"in a session: {plays}"
+    elif quiet_steps:
+        why = f"quiet hours, then {plays}"
+    else:
+        why = f"usual hours: {plays}"
+    if moment - now >= policy.max_interval:
+        why += " (max interval)"
+    return moment, why
+
+
+def after_poll(
+    plan: Plan,
+    outcome: PollOutcome,
+    timezone: str,
+    now: datetime,
+    policy: PollPolicy,
+    spotify_at: datetime | None = None,
+) -> Plan:
+    """The plan once a poll succeeded: model updated, counters added, next poll chosen.
+    `spotify_at` is the poll's moment by Spotify's clock (default: `now`)."""
+    model = observe(plan.model, outcome, timezone, now)
+    newest = max(outcome.played_at, default=None)
+    last_play = max((t for t in (plan.last_play_at, newest) if t is not None), default=None)
+    when, why = next_poll(model, timezone, now, last_play, policy)
+    if outcome.possible_loss and len(outcome.played_at) > 1:
+        span_h = (max(outcome.played_at) - min(outcome.played_at)).total_seconds() / 3600
+        pace = len(outcome.played_at) / max(span_h, 1 / 60)
+        soon = now + max(policy.min_interval, timedelta(hours=LOSS_REPOLL_PLAYS / pace))
+        if soon < when:
+            when, why = soon, f"possible loss: {LOSS_REPOLL_PLAYS} plays at {pace:.0f}/h"
+    return replace(
+        plan,
+        next_poll_at=when,
+        reason=why,
+        model=model,
+        last_poll_at=now,
+        spotify_at=spotify_at or now,
+        last_attempt_at=now,
+        last_play_at=last_play,
+        polls=plan.polls + 1,
+        new_plays=plan.new_plays + outcome.new,
+        late_synced=plan.late_synced + outcome.late,
+        possible_losses=plan.possible_losses + outcome.possible_loss,
+        last_status="ok",
+    )
+
+
+def after_failure(
+    plan: Plan, status: str, now: datetime, policy: PollPolicy, retry_after_s: float | None
+) -> Plan:
+    """The plan once a poll could not run: a rate limit waits what Spotify asked for, other
+    failures back off (longer when they repeat); the model is untouched."""
+    if status == "deferred" and retry_after_s:
+        wait = timedelta(seconds=retry_after_s)
+        why = f"rate limited: Spotify asked for {retry_after_s:.0f} s"
+    else:
+        repeated = plan.last_status not in ("ok", "new")
+        wait = min(policy.max_interval, policy.error_backoff * (4 if repeated else 1))
+        why = f"{status}: retry in {wait.total_seconds() / 60:.0f} min"
+    return replace(
+        plan,
+        next_poll_at=now + max(wait, policy.min_interval),
+        reason=why,
+        last_attempt_at=now,
+        last_status=status,
+    )
+
+
+@dataclass(frozen=True)
+class Decision:
+    """One sensor tick: who is polled now, who is due but waits for the budget, who is still
+    being polled, and when the next one is due."""
+
+    granted: tuple[str, ...]
+    waiting: tuple[str, ...]
+    in_flight: tuple[str, ...]
+    next_at: datetime | None
+
+    @property
+    def due(self) -> int:
+        return len(self.granted) + len(self.waiting)
+
+
+def due_now(
+    plans: dict[str, Plan], user_ids: Iterable[str], now: datetime, policy: PollPolicy
+) -> Decision:
+    """Users to poll now: due, not in flight, within the window's budget, most overdue first
+    (never polled first of all).
+
+    Polls granted in the last RATE_WINDOW (their `requested_at`) use up the budget, so ticks
+    share one rolling window the way Spotify counts it.
+    """
+    recent = sum(
+        1
+        for p in plans.values()
+        if p.requested_at is not None and now - p.requested_at < RATE_WINDOW
+    )
+    budget = max(0, policy.requests_per_window - recent)
+    due: list[tuple[datetime, str]] = []
+    flying: list[str] = []
+    upcoming: list[datetime] = []
+    for user_id in sorted(set(user_ids)):
+        plan = plans.get(user_id)
+        if plan is not None and plan.in_flight(now, policy):
+            flying.append(user_id)
+            continue
+        when = plan.next_poll_at if plan is not None else datetime.min.replace(tzinfo=UTC)
+        if when <= now:
+            due.append((when, user_id))
+        else:
+            upcoming.append(when)
+    due.sort()
+    granted = tuple(u for _, u in due[:budget])
+    waiting = tuple(u for _, u in due[budget:])
+    next_at = now if waiting else min(upcoming, default=None)
+    return Decision(granted, waiting, tuple(flying), next_at)
+
+
+def requested(plan: Plan | None, user_id: str, now: datetime) -> Plan:
+    """The plan once the sensor asked a run to poll the user."""
+    base = plan if plan is not None else new_plan(user_id, now)
+    return replace(base, requested_at=now)
+
+
+def _iso(value: datetime | None) -> str | None:
+    return value.astimezone(UTC).isoformat() if value is not None else None
+
+
+def _parse(value: str | None) -> datetime | None:
+    return datetime.fromisoformat(value) if value else None

@@ -1,0 +1,61 @@
+"""The plan store: plans survive a restart (a new store on the same file), a grant is decided
+and recorded in one transaction (concurrent ticks never grant one poll twice), and removed
+users' plans go."""
+
+from __future__ import annotations
+
+from concurrent.futures import ThreadPoolExecutor
+from datetime import UTC, datetime, timedelta
+
+from spotify_assets.lib.poll_state import PlanStore
+from spotify_assets.lib.polling import PollOutcome, PollPolicy, after_poll, new_plan
+
+NOW = datetime(2026, 2, 1, 9, tzinfo=UTC)
+
+
+def test_plans_survive_a_restart(tmp_path) -> None:
+    store = PlanStore(tmp_path)
+    page = [NOW - timedelta(minutes=3 * k) for k in range(20)]
+    plan = after_poll(new_plan("ana", NOW), PollOutcome(page, 20, 2, False, 1), "Asia/Tokyo",
+                      NOW, PollPolicy())
+    store.save(plan)
+    again = PlanStore(tmp_path)  # as after a restart
+    assert again.get("ana") == plan and again.load() == {"ana": plan}
+    assert again.get("bob") is None
+
+
+def test_a_grant_is_recorded_with_the_decision(tmp_path) -> None:
+    store = PlanStore(tmp_path)
+    policy = PollPolicy(requests_per_window=3)
+    users = [f"user{i}" for i in range(10)]
+
+    def tick(_: int):
+        return store.grant(users, NOW, policy).granted
+
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        grants = [u for granted in pool.map(tick, range(8)) for u in granted]
+    # One window's budget, each user at most once, however the ticks interleave.
+    assert len(grants) == 3 and len(set(grants)) == 3
+    plans = store.load()
+    assert {u for u, p in plans.items() if p.requested_at == NOW} == set(grants)
+
+
+def test_update_reads_and_writes_one_plan(tmp_path) -> None:
+    store = PlanStore(tmp_path)
+    store.grant(["ana"], NOW, PollPolicy())
+    later = NOW + timedelta(minutes=1)
+    updated = store.update("ana", lambda p: after_poll(p or new_plan("ana", later),
+                                                       PollOutcome([], 0, 0, False), "UTC",
+                                                       later, PollPolicy()))
+    assert updated.requested_at == NOW and updated.last_attempt_at == later
+    assert not updated.in_flight(later, PollPolicy())
+    assert store.get("ana") == updated
+
+
+def test_removed_users_plans_are_dropped(tmp_path) -> None:
+    store = PlanStore(tmp_path)
+    for user in ("ana", "bob", "cy"):
+        store.save(new_plan(user, NOW))
+    assert store.keep_only(["ana", "cy"]) == 1
+    assert store.forget("cy") and not store.forget("cy")
+    assert set(store.load()) == {"ana"}
