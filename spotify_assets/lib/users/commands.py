@@ -183,6 +183,7 @@ class RemovalReport:
         self.old_files = self.old_snapshots = self.held_files = 0
         self.readers: list[int] = []
         self.inbox_files = self.inbox_bytes = 0
+        self.poll_plan = False
         self.catalog_refreshed = False
 
     def lines(self) -> list[str]:
@@ -204,6 +205,7 @@ class RemovalReport:
                 else []
             ),
             f"inbox: {self.inbox_files} file(s), {self.inbox_bytes} bytes deleted",
+            f"poll plan: {'removed' if self.poll_plan else 'none'}",
             "catalog: " + ("refreshed" if self.catalog_refreshed else "none yet, nothing to do"),
         ]
 
@@ -216,6 +218,7 @@ def remove_user(
     Each step tolerates a previous partial removal, so re-running completes an interrupted one.
     """
     from spotify_assets.lib.lake import Lake, housekeeping
+    from spotify_assets.lib.poll_state import PlanStore
     from spotify_assets.lib.raw import RawStore
 
     check_user_id(user_id)
@@ -225,6 +228,7 @@ def remove_user(
     lake = Lake(settings.lake_dir)
     report.lake_rows, report.lake_files = lake.remove_user_rows(user_id)
     report.inbox_files, report.inbox_bytes = _remove_tree(settings.inbox_dir, user_id)
+    report.poll_plan = PlanStore(settings.state_dir).forget(user_id)
     if settings.warehouse_path.exists():
         _refresh_catalog(settings, lake)
         report.catalog_refreshed = True

@@ -8,6 +8,7 @@ through the CLI is covered in test_login.py (it needs the emulator).
 from __future__ import annotations
 
 import sqlite3
+from datetime import UTC, datetime
 
 import pyarrow as pa
 import pytest
@@ -15,6 +16,8 @@ import pytest
 from spotify_assets.lib import catalog
 from spotify_assets.lib.catalog import refresh_catalog
 from spotify_assets.lib.lake import Column, Lake, TableSpec
+from spotify_assets.lib.poll_state import PlanStore
+from spotify_assets.lib.polling import new_plan
 from spotify_assets.lib.raw import RawStore
 from spotify_assets.lib.settings import Settings
 from spotify_assets.lib.users import crypto
@@ -198,6 +201,9 @@ def test_remove_forgets_the_user_everywhere(
 ) -> None:
     settings = two_users.settings
     expected = _seed_data(settings)
+    plans = PlanStore(settings.state_dir)
+    for user_id in ("alice", "bob"):
+        plans.save(new_plan(user_id, datetime(2026, 5, 3, tzinfo=UTC)))
 
     code, out, err = _run(capsys, settings, "users", "remove", "alice", "--yes")
 
@@ -207,6 +213,7 @@ def test_remove_forgets_the_user_everywhere(
     assert f"lake: {expected['lake_rows']} row(s) removed, {expected['lake_files']} file(s)" in out
     assert f"inbox: {expected['inbox_files']} file(s), {expected['inbox_bytes']} bytes" in out
     assert "catalog: refreshed" in out
+    assert "poll plan: removed" in out and set(plans.load()) == {"bob"}
     assert [u.id for u in two_users.list()] == ["bob"]
     assert not any(p.name == "alice" for p in settings.raw_dir.rglob("*"))
     assert not (settings.inbox_dir / "alice").exists()
