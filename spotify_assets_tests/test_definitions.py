@@ -3,7 +3,6 @@
 import ast
 import subprocess
 import sys
-from datetime import UTC, datetime
 from pathlib import Path
 
 import dagster as dg
@@ -25,7 +24,6 @@ def test_definitions_load_and_validate() -> None:
         "album_appearances_job",
     }
     assert {s.name for s in definitions.schedules} >= {
-        "poll_schedule",
         "release_radar_schedule",
         "album_appearances_schedule",
     }
@@ -35,9 +33,13 @@ def test_definitions_load_and_validate() -> None:
         "history_settled_sensor",
         "stats_after_refresh_sensor",
     }
+    # Polling follows each user's plan (poll_plan_sensor), not a fixed schedule.
+    assert "poll_schedule" not in {s.name for s in definitions.schedules}
+    assert "poll_plan_sensor" in {s.name for s in definitions.sensors}
     keys = {k.to_user_string() for k in definitions.resolve_asset_graph().get_all_asset_keys()}
     assert keys >= {
         "polled_plays",
+        "poll_plan",
         "exported_plays",
         "import_reports",
         "import_rejects",
@@ -68,14 +70,14 @@ def test_dagster_cli_validates_the_code_location() -> None:
     assert result.returncode == 0, result.stdout + result.stderr
 
 
-def test_poll_schedule_requests_a_run_every_half_hour() -> None:
-    schedule = defs().get_schedule_def("poll_schedule")
-    assert schedule.cron_schedule == "*/30 * * * *"
-    tick = datetime(2026, 1, 5, 12, 30, tzinfo=UTC)
-    [request] = schedule.evaluate_tick(
-        dg.build_schedule_context(scheduled_execution_time=tick)
-    ).run_requests
-    assert request.run_key == tick.isoformat()
+def test_poll_job_polls_and_rewrites_the_plan_table() -> None:
+    job = defs().resolve_job_def("poll_job")
+    assert {k.to_user_string() for k in job.asset_layer.executable_asset_keys} == {
+        "polled_plays",
+        "poll_plan",
+    }
+    sensor = defs().resolve_sensor_def("poll_plan_sensor")
+    assert sensor.job_name == "poll_job" and sensor.minimum_interval_seconds == 30
 
 
 def test_pipeline_code_never_imports_the_emulator() -> None:

@@ -1,10 +1,18 @@
-"""Polling recently-played for every active user, every 30 minutes."""
+"""Polling recently-played: one user's poll, and `polled_plays`, which polls the users a run
+is given (every active user when it is given none: a manual run, the demo).
+
+Who is polled when is the poll plan's decision (lib/polling.py): `poll_plan_sensor`
+(poll_plan.py) requests `poll_job` runs listing the users who are due. A poll reads the newest
+50 plays without an `after` cursor, so plays an offline device reports late, with their real
+past `played_at`, are caught, and merges them into the user's day files; then it updates the
+user's plan.
+"""
 
 import concurrent.futures
 import json
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import dagster as dg
 
@@ -16,23 +24,42 @@ from spotify_assets.lib.settings import Settings
 if TYPE_CHECKING:
     import pandas as pd
 
+    from spotify_assets.lib.poll_state import PlanStore
+    from spotify_assets.lib.polling import PollOutcome, PollPolicy
+
 SOURCE = "recently_played"
-# Spotify keeps only ~50 plays reachable: a poll that returns that many may have missed some.
-REACHABLE_PLAYS = 50
 USERS_CHECK = "users_can_be_polled"
+KEY = ["user_id", "played_at", "track_id"]  # one play, as the merge rule's exact repeats
+
+
+def utc_now() -> datetime:
+    """The poll's and the sensor's clock (tests and the benchmark pass their own "now")."""
+    return datetime.now(UTC)
+
+
+class PollConfig(dg.Config):
+    """Whom a run polls; the sensor lists the users who are due."""
+
+    user_ids: list[str] | None = None  # None: every active user
 
 
 @dataclass
 class UserPoll:
     user_id: str
-    status: str  # ok | needs_reauth | deferred | error | removed
+    status: str  # ok | needs_reauth | deferred | error | removed | not_active
     new_plays: int = 0
+    late_plays: int = 0
     possible_loss: bool = False
     message: str = ""
     days: set[str] = field(default_factory=set)
+    next_poll_at: datetime | None = None
 
 
-def _rows(user_id: str, items: list, polled_at: datetime) -> "pd.DataFrame":
+def _rows(
+    user_id: str, items: list, polled_at: datetime, late_before: datetime | None
+) -> "pd.DataFrame":
+    """Rows of the returned plays; `late_synced` when a play ended by `late_before` (the
+    previous poll by Spotify's clock): it was not there then."""
     import pandas as pd
 
     records = []
@@ -57,33 +84,94 @@ def _rows(user_id: str, items: list, polled_at: datetime) -> "pd.DataFrame":
                 "context_type": item.context.type if item.context else None,
                 "context_uri": item.context.uri if item.context else None,
                 "polled_at": polled_at,
+                "late_synced": late_before is not None and item.played_at <= late_before,
             }
         )
     frame = pd.DataFrame.from_records(records, columns=POLLED_PLAYS.column_names)
-    frame["played_at"] = pd.to_datetime(frame["played_at"], utc=True)
+    frame["played_at"] = pd.to_datetime(frame["played_at"], utc=True).dt.floor("ms")
     frame["polled_at"] = pd.to_datetime(frame["polled_at"], utc=True).dt.floor("ms")
     return frame
 
 
-def _upsert(warehouse: Warehouse, user_id: str, new: "pd.DataFrame") -> set[str]:
-    """Merge new polled plays into their per-user, per-day files; return days that changed."""
+def _existing(warehouse: Warehouse, key: str) -> "pd.DataFrame":
+    """A day file's rows. Read with Arrow rather than `Warehouse.scan`, which selects every
+    declared column: a file written before `late_synced` existed lacks it (read as null)."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    tables = [pq.read_table(path) for path in warehouse.files(POLLED_PLAYS, [key])]
+    if not tables:
+        return POLLED_PLAYS.schema.empty_table().to_pandas()
+    table = pa.concat_tables(tables, promote_options="default")
+    for name in POLLED_PLAYS.column_names:
+        if name not in table.column_names:
+            table = table.append_column(
+                name, pa.nulls(table.num_rows, POLLED_PLAYS.schema.field(name).type)
+            )
+    return table.select(POLLED_PLAYS.column_names).to_pandas()
+
+
+def _upsert(
+    warehouse: Warehouse, user_id: str, new: "pd.DataFrame"
+) -> tuple[set[str], "pd.DataFrame"]:
+    """Merge new polled plays into their per-user, per-day files; return the days that
+    changed and the rows that were not there yet."""
     import pandas as pd
 
-    changed = set()
+    changed: set[str] = set()
+    added = []
     for day, rows in new.groupby(new["played_at"].dt.date):
         key = f"{user_id}/{day.isoformat()}"
-        existing = warehouse.scan(POLLED_PLAYS, partitions=[key]).to_pandas()
+        existing = _existing(warehouse, key)
         merged = pd.concat([existing, rows], ignore_index=True) if len(existing) else rows
-        # A re-poll of the same window sees the same plays: the first sighting is kept.
-        merged = merged.drop_duplicates(["user_id", "played_at", "track_id"], keep="first")
+        # A re-poll sees the same plays again: the first sighting is kept.
+        merged = merged.drop_duplicates(KEY, keep="first")
         if len(merged) != len(existing):
             # The day's history tables are stale from this very commit on.
             warehouse.write(POLLED_PLAYS, merged, key, stale={STALE_SCOPE: [day.isoformat()]})
             changed.add(day.isoformat())
-    return changed
+            added.append(merged.iloc[len(existing) :])
+    fresh = pd.concat(added, ignore_index=True) if added else new.iloc[0:0]
+    return changed, fresh
 
 
-def poll_user(spotify, users, warehouse: Warehouse, user_id: str) -> UserPoll:
+def _outcome(items: list, fresh: "pd.DataFrame", polled_before: bool) -> "PollOutcome":
+    """What the plan learns from a poll (lib/polling.py `PollOutcome`)."""
+    from spotify_assets.lib.polling import REACHABLE, PollOutcome
+
+    fresh_keys = {
+        (row.played_at.to_pydatetime(), row.track_id): bool(row.late_synced)
+        for row in fresh.itertuples()
+    }
+    keys = [(_ms(item.played_at), item.track.id) for item in items]  # newest first
+    is_new = [key in fresh_keys for key in keys]
+    is_late = [fresh_keys.get(key, False) for key in keys]
+    oldest_late = max((i for i, late in enumerate(is_late) if late), default=-1)
+    return PollOutcome(
+        played_at=[item.played_at for item in items],
+        new=sum(is_new),
+        late=sum(is_late),
+        # The page is full and its oldest play is new to us: older new ones may be gone.
+        possible_loss=polled_before and len(items) >= REACHABLE and is_new[-1],
+        late_above=sum(1 for i in range(max(oldest_late, 0)) if not is_new[i]),
+    )
+
+
+def _ms(moment: datetime) -> datetime:
+    return moment.replace(microsecond=moment.microsecond // 1000 * 1000)
+
+
+def poll_user(
+    spotify: Any,
+    users: Any,
+    warehouse: Warehouse,
+    user: Any,
+    plans: "PlanStore",
+    policy: "PollPolicy",
+    now: datetime,
+) -> UserPoll:
+    """Poll one user (`user`: a registry `User`) at `now`, merge, then update their plan."""
+    from spotify_assets.lib.polling import after_failure, after_poll, new_plan
     from spotify_assets.lib.spotify.errors import (
         QuotaExceededError,
         RateLimitDeferred,
@@ -92,39 +180,99 @@ def poll_user(spotify, users, warehouse: Warehouse, user_id: str) -> UserPoll:
     )
     from spotify_assets.lib.users.registry import UnknownUserError
 
-    now = datetime.now(UTC)
+    user_id = user.id
+
+    def failed(status: str, exc: Exception, retry_after_s: float | None = None) -> UserPoll:
+        plan = plans.update(
+            user_id,
+            lambda p: after_failure(p or new_plan(user_id, now), status, now, policy,
+                                    retry_after_s),
+        )
+        return UserPoll(user_id, status, message=str(exc), next_poll_at=plan.next_poll_at)
+
     try:
         _, cursor = users.pull_state(user_id, SOURCE)
-        after_ms = int(cursor) if cursor else None
-        page = spotify.recently_played(user_id, after_ms=after_ms)
+        page = spotify.latest_played(user_id)
     except UnknownUserError:
         return UserPoll(user_id, "removed", message="removed while the run was going")
     except ReauthorizationRequired as exc:
-        return UserPoll(user_id, "needs_reauth", message=str(exc))
+        return failed("needs_reauth", exc)
     except (RateLimitDeferred, QuotaExceededError) as exc:
-        return UserPoll(user_id, "deferred", message=str(exc))
+        return failed("deferred", exc, getattr(exc, "retry_after_s", None))
     except SpotifyError as exc:
-        return UserPoll(user_id, "error", message=str(exc))
-    days = _upsert(warehouse, user_id, _rows(user_id, page.items, now)) if page.items else set()
+        return failed("error", exc)
+    plan = plans.get(user_id)
+    # Spotify's clock at the previous poll, else the newest play seen then.
+    seen_until = plan.spotify_at if plan is not None and plan.spotify_at else _from_ms(cursor)
+    days: set[str] = set()
+    fresh = None
+    if page.items:
+        days, fresh = _upsert(warehouse, user_id, _rows(user_id, page.items, now, seen_until))
+    newest = max((_unix_ms(item.played_at) for item in page.items), default=None)
+    kept = max((c for c in (_int(cursor), newest) if c is not None), default=None)
     try:
-        users.record_pull(user_id, SOURCE, now, cursor=page.cursors.after)
+        users.record_pull(user_id, SOURCE, now, cursor=None if kept is None else str(kept))
     except UnknownUserError:
         return UserPoll(user_id, "removed", message="removed while the run was going")
+    outcome = _outcome(page.items, fresh if fresh is not None else _rows(user_id, [], now, None),
+                       polled_before=cursor is not None)
+    plan = plans.update(
+        user_id,
+        lambda p: after_poll(p or new_plan(user_id, now), outcome, user.timezone, now, policy,
+                             page.fetched_at),
+    )
     return UserPoll(
         user_id,
         "ok",
-        new_plays=len(page.items),
+        new_plays=outcome.new,
+        late_plays=outcome.late,
+        possible_loss=outcome.possible_loss,
         days=days,
-        # A first poll cannot know; later ones may have been outrun by a heavy listener.
-        possible_loss=after_ms is not None and len(page.items) >= REACHABLE_PLAYS,
+        next_poll_at=plan.next_poll_at,
     )
 
 
+def poll_users(
+    spotify: Any,
+    users: Any,
+    warehouse: Warehouse,
+    plans: "PlanStore",
+    policy: "PollPolicy",
+    who: list,
+    now: datetime,
+) -> list[UserPoll]:
+    """Poll registry users `who`, four at a time; one user's failure never stops the others."""
+    with concurrent.futures.ThreadPoolExecutor(max_workers=4) as pool:
+        return list(
+            pool.map(lambda u: poll_user(spotify, users, warehouse, u, plans, policy, now), who)
+        )
+
+
+def _unix_ms(moment: datetime) -> int:
+    return int(moment.timestamp() * 1000)
+
+
+def _int(text: str | None) -> int | None:
+    return int(text) if text and text.isdigit() else None
+
+
+def _from_ms(text: str | None) -> datetime | None:
+    value = _int(text)
+    return datetime.fromtimestamp(value / 1000, UTC) if value is not None else None
+
+
 def _report(polls: list[UserPoll]) -> str:
-    lines = ["| user | status | new plays | possible loss | note |", "|---|---|---|---|---|"]
+    lines = [
+        "| user | status | new plays | late-synced | possible loss | next poll | note |",
+        "|---|---|---|---|---|---|---|",
+    ]
     for p in polls:
         loss = "**yes**" if p.possible_loss else ""
-        lines.append(f"| {p.user_id} | {p.status} | {p.new_plays} | {loss} | {p.message} |")
+        when = p.next_poll_at.strftime("%Y-%m-%d %H:%M UTC") if p.next_poll_at else ""
+        lines.append(
+            f"| {p.user_id} | {p.status} | {p.new_plays} | {p.late_plays} | {loss} | {when} "
+            f"| {p.message} |"
+        )
     return "\n".join(lines)
 
 
@@ -135,6 +283,7 @@ def _report(polls: list[UserPoll]) -> str:
 )
 def polled_plays(
     context: dg.AssetExecutionContext,
+    config: PollConfig,
     settings: dg.ResourceParam[Settings],
     warehouse: dg.ResourceParam[Warehouse],
     users: dg.ResourceParam[object],
@@ -142,19 +291,32 @@ def polled_plays(
 ) -> dg.MaterializeResult:
     """One row per play seen by polling recently-played (tracks >= 30 s), per user and day.
 
-    Each run asks every active user's plays after their cursor, lands the bodies in raw, and
-    merges new plays into `polled_plays/<user>/<day>.parquet`. One user's failure never stops
-    the others: it is reported, and the check turns red naming them.
+    Each run polls the users in its config (the sensor's due users; default every active user):
+    the newest 50 plays, raw bodies landed, new plays merged into
+    `polled_plays/<user>/<day>.parquet`, each user's poll plan updated. One user's failure
+    never stops the others: it is reported, and the check turns red naming them.
     """
-    active = [u.id for u in users.active_users()]
-    with concurrent.futures.ThreadPoolExecutor(max_workers=4) as pool:
-        polls = list(pool.map(lambda uid: poll_user(spotify, users, warehouse, uid), active))
+    from spotify_assets.lib.poll_state import PlanStore
+    from spotify_assets.lib.polling import policy_from
+
+    now = utc_now()
+    active = {u.id: u for u in users.active_users()}
+    wanted = sorted(active) if config.user_ids is None else list(dict.fromkeys(config.user_ids))
+    who = [active[u] for u in wanted if u in active]
+    polls = poll_users(
+        spotify, users, warehouse, PlanStore(settings.state_dir), policy_from(settings), who, now
+    )
+    polls += [
+        UserPoll(u, "not_active", message="paused, removed or needs login: not polled")
+        for u in wanted
+        if u not in active
+    ]
     for p in polls:
-        if p.status != "ok":
+        if p.status not in ("ok", "not_active"):
             context.log.warning(f"user {p.user_id}: {p.status}: {p.message}")
         elif p.possible_loss:
-            context.log.warning(f"user {p.user_id}: {p.new_plays} new plays; some may be lost")
-    if active and all(p.status == "error" for p in polls):
+            context.log.warning(f"user {p.user_id}: 50 new plays; some may be lost")
+    if who and all(p.status == "error" for p in polls if p.user_id in active):
         raise dg.Failure("polling failed for every user:\n" + _report(polls))
     warehouse.publish()
     needs_login = sorted(
@@ -166,6 +328,9 @@ def polled_plays(
     return dg.MaterializeResult(
         metadata={
             "dagster/row_count": sum(p.new_plays for p in polls),
+            "users_polled": sum(p.status == "ok" for p in polls),
+            "late_synced_plays": sum(p.late_plays for p in polls),
+            "possible_losses": sum(p.possible_loss for p in polls),
             "users": dg.MetadataValue.md(_report(polls)),
             "possible_loss": [p.user_id for p in polls if p.possible_loss],
             "changed_days": dg.MetadataValue.json(changed),
@@ -185,14 +350,3 @@ def polled_plays(
             )
         ],
     )
-
-
-poll_job = dg.define_asset_job("poll_job", selection=[polled_plays])
-
-
-@dg.schedule(
-    job=poll_job, cron_schedule="*/30 * * * *", default_status=dg.DefaultScheduleStatus.RUNNING
-)
-def poll_schedule(context: dg.ScheduleEvaluationContext) -> dg.RunRequest:
-    """Every 30 minutes: a heavy listener plays ~20 tracks an hour, well under the 50 reachable."""
-    return dg.RunRequest(run_key=context.scheduled_execution_time.isoformat())

@@ -32,6 +32,13 @@ POLLED_PLAYS = TableSpec(
         Column("context_type", pa.string(), "playlist, album, artist... (null: no context)"),
         Column("context_uri", pa.string(), "what it was played from"),
         Column("polled_at", TS, "when we fetched it"),
+        Column(
+            "late_synced",
+            pa.bool_(),
+            "first seen although it ended before the previous poll: Spotify got it late "
+            "(an offline device); an `after` cursor would have skipped it (null: polled before "
+            "this was recorded)",
+        ),
     ],
     sort_by=["user_id", "played_at", "track_id"],
 )
