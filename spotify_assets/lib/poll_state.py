@@ -8,7 +8,8 @@ A file beside the registry survives restarts and redeploys like the registry doe
 costs a relearn (every user is due at once, then cold for a day), never a play.
 
 `grant` decides and marks the granted users in one write transaction, so two sensor ticks
-(or a tick and a run) never both grant the same poll.
+(or a tick and a run) never both grant the same poll. A store keeps one connection (WAL):
+opening one per transaction would checkpoint the log at every close.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from __future__ import annotations
 import contextlib
 import json
 import sqlite3
+import threading
 from collections.abc import Callable, Iterable, Iterator
 from datetime import datetime
 from pathlib import Path
@@ -40,28 +42,45 @@ class PlanStore:
     def __init__(self, state_dir: Path) -> None:
         self.path = Path(state_dir) / FILE_NAME
         self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._con = sqlite3.connect(
+            self.path, timeout=BUSY_TIMEOUT_S, isolation_level=None, check_same_thread=False
+        )
+        self._lock = threading.Lock()
+        if self._con.execute("pragma journal_mode").fetchone()[0] != "wal":
+            # Another process switching at the same moment wins; either way the file is WAL.
+            with contextlib.suppress(sqlite3.OperationalError):
+                self._con.execute("pragma journal_mode = wal")
         with self._tx() as con:
             con.execute(_SCHEMA)
 
     def __repr__(self) -> str:
         return f"PlanStore({str(self.path)!r})"
 
+    def close(self) -> None:
+        self._con.close()
+
+    def __enter__(self) -> PlanStore:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    def __del__(self) -> None:
+        with contextlib.suppress(Exception):
+            self._con.close()
+
     @contextlib.contextmanager
     def _tx(self) -> Iterator[sqlite3.Connection]:
-        con = sqlite3.connect(self.path, timeout=BUSY_TIMEOUT_S, isolation_level=None)
-        try:
-            if con.execute("pragma journal_mode").fetchone()[0] != "wal":
-                with contextlib.suppress(sqlite3.OperationalError):
-                    con.execute("pragma journal_mode = wal")
-            con.execute("begin immediate")
+        """One write transaction; threads of this process take turns, other processes wait on
+        SQLite's lock (busy timeout)."""
+        with self._lock:
+            self._con.execute("begin immediate")
             try:
-                yield con
+                yield self._con
             except BaseException:
-                con.execute("rollback")
+                self._con.execute("rollback")
                 raise
-            con.execute("commit")
-        finally:
-            con.close()
+            self._con.execute("commit")
 
     def load(self) -> dict[str, Plan]:
         with self._tx() as con:
@@ -86,12 +105,21 @@ class PlanStore:
         return plan
 
     def grant(
-        self, user_ids: Iterable[str], now: datetime, policy: PollPolicy
+        self,
+        user_ids: Iterable[str],
+        now: datetime,
+        policy: PollPolicy,
+        enrolled: Iterable[str] | None = None,
     ) -> Decision:
         """Who is polled now (see `polling.due_now`), marked as requested in the same
-        transaction."""
+        transaction; plans of users no longer `enrolled` (when given) are dropped."""
         with self._tx() as con:
             plans = _load(con)
+            if enrolled is not None:
+                keep = set(enrolled)
+                for gone in [u for u in plans if u not in keep]:
+                    con.execute("delete from plans where user_id = ?", (gone,))
+                    del plans[gone]
             decision = due_now(plans, user_ids, now, policy)
             for user_id in decision.granted:
                 _save(con, requested(plans.get(user_id), user_id, now))

@@ -190,8 +190,13 @@ def poll_user(
         )
         return UserPoll(user_id, status, message=str(exc), next_poll_at=plan.next_poll_at)
 
+    plan = plans.get(user_id)
     try:
-        _, cursor = users.pull_state(user_id, SOURCE)
+        # The cursor (newest play seen) is the registry's; the plan has it too, when it exists.
+        if plan is not None and plan.polls:
+            cursor = None if plan.last_play_at is None else str(_unix_ms(plan.last_play_at))
+        else:
+            _, cursor = users.pull_state(user_id, SOURCE)
         page = spotify.latest_played(user_id)
     except UnknownUserError:
         return UserPoll(user_id, "removed", message="removed while the run was going")
@@ -201,7 +206,6 @@ def poll_user(
         return failed("deferred", exc, getattr(exc, "retry_after_s", None))
     except SpotifyError as exc:
         return failed("error", exc)
-    plan = plans.get(user_id)
     # Spotify's clock at the previous poll, else the newest play seen then.
     seen_until = plan.spotify_at if plan is not None and plan.spotify_at else _from_ms(cursor)
     days: set[str] = set()
@@ -303,9 +307,8 @@ def polled_plays(
     active = {u.id: u for u in users.active_users()}
     wanted = sorted(active) if config.user_ids is None else list(dict.fromkeys(config.user_ids))
     who = [active[u] for u in wanted if u in active]
-    polls = poll_users(
-        spotify, users, warehouse, PlanStore(settings.state_dir), policy_from(settings), who, now
-    )
+    with PlanStore(settings.state_dir) as plans:
+        polls = poll_users(spotify, users, warehouse, plans, policy_from(settings), who, now)
     polls += [
         UserPoll(u, "not_active", message="paused, removed or needs login: not polled")
         for u in wanted

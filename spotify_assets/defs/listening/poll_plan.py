@@ -122,10 +122,9 @@ def evaluate_poll_plan(settings: Settings, now: datetime) -> PollTick:
     registry = UserRegistry(settings)
     enrolled = registry.list()
     active = [u.id for u in enrolled if u.status == "active"]
-    store = PlanStore(settings.state_dir)
-    store.keep_only(u.id for u in enrolled)
     policy = policy_from(settings)
-    decision = store.grant(active, now, policy)
+    with PlanStore(settings.state_dir) as store:
+        decision = store.grant(active, now, policy, enrolled=[u.id for u in enrolled])
     return PollTick(
         now=now,
         granted=decision.granted,
@@ -171,7 +170,8 @@ def poll_plan(
 
     now = utc_now()
     policy = policy_from(settings)
-    plans = PlanStore(settings.state_dir).load()
+    with PlanStore(settings.state_dir) as store:
+        plans = store.load()
     rows = []
     for user in users.list():
         plan = plans.get(user.id)
