@@ -5,10 +5,12 @@ Benchmark modules are imported only when the command runs, never when Dagster lo
 
 import argparse
 
-BENCHMARKS = ["load", "aggregate", "import", "catalog", "musicbrainz"]
+BENCHMARKS = ["load", "aggregate", "import", "catalog", "musicbrainz", "polling"]
 # The MusicBrainz world of the published numbers: its plays touch 2,424 distinct tracks
 # (issue 7 asks for >= 2,000).
 MB_SEED, MB_TRACKS, MB_ARTISTS, MB_DAYS, MB_MAX_ENTITIES = 7, 4000, 150, 365, 500
+# The polling world of the published numbers (issue 19): 50 bursty listeners, 30 days.
+POLL_SEED, POLL_USERS, POLL_DAYS = 42, 50, 30
 
 
 def add_bench_arguments(parser: argparse.ArgumentParser) -> None:
@@ -25,6 +27,10 @@ def add_bench_arguments(parser: argparse.ArgumentParser) -> None:
         default=MB_MAX_ENTITIES,
         help="entities per enrichment run (as in the sensor's runs)",
     )
+    polling = parser.add_argument_group("polling")
+    polling.add_argument("--users", type=int, default=POLL_USERS, help="bursty listeners")
+    polling.add_argument("--poll-days", type=int, default=POLL_DAYS, help="days simulated")
+    polling.add_argument("--poll-seed", type=int, default=POLL_SEED, help="world seed")
 
 
 def run_musicbrainz(args: argparse.Namespace) -> None:
@@ -38,6 +44,13 @@ def run_musicbrainz(args: argparse.Namespace) -> None:
         max_entities=args.max_entities,
     )
     print(bench.render(result, args.max_entities))
+
+
+def run_polling(args: argparse.Namespace) -> None:
+    from spotify_assets.bench import polling as bench
+
+    result = bench.run(users=args.users, days=args.poll_days, seed=args.poll_seed)
+    print(bench.report(result))
 
 
 def _cmd_bench(args: argparse.Namespace) -> int:
@@ -61,6 +74,8 @@ def _cmd_bench(args: argparse.Namespace) -> int:
             print(catalog.report(catalog.run()))
         elif what == "musicbrainz":
             run_musicbrainz(args)
+        elif what == "polling":
+            run_polling(args)
     return 0
 
 

@@ -59,3 +59,43 @@ def test_bench_import_measures_both_layouts_the_floor_and_a_poll(tmp_path):
     text = imports.report(result)
     assert "rows: 3,000" in text and text.count("issue 6's pipeline") == 4
     assert not (tmp_path / "data").exists()  # the lake of each side is removed
+
+
+def test_bench_polling_scores_every_strategy_against_the_worlds_plays():
+    from spotify_assets.bench import polling
+    from spotify_assets.emulator.world import World, WorldConfig, datetime_to_ms
+
+    result = polling.run(users=6, days=2, seed=5, out=lambda _: None)
+    # The truth, recomputed here from the same world: counted track plays Spotify has by the end.
+    world = World(WorldConfig(seed=5, end=polling.END, days=2, listeners=6))
+    truth = {
+        (user, datetime_to_ms(p.ended_at), p.item_id)
+        for user in world.users
+        for p in world.plays(user)
+        if p.kind == "track" and p.ms_played >= 30_000 and p.visible_at <= world.end
+    }
+    assert result["truth"].plays == truth
+    adaptive, fixed2, fixed30 = result["sides"]
+    for side in result["sides"]:
+        assert side.captured <= truth
+    # One request per user per step at least (a full page costs one more); the window's end
+    # is a step of both grids.
+    steps30, steps2 = 2 * 48 + 1, 2 * 720 + 1
+    assert 6 * steps30 <= fixed30.requests <= 2 * 6 * steps30
+    assert 6 * steps2 <= fixed2.requests <= 2 * 6 * steps2
+    assert adaptive.requests < fixed30.requests
+    # The 2-minute poll's `after` cursor has always seen a newer play when a late one arrives.
+    late_lost = result["truth"].lost(fixed2.captured)
+    assert late_lost and late_lost <= result["truth"].late
+    text = polling.report(result)
+    lost = len(result["truth"].lost(adaptive.captured))
+    captured = len(adaptive.captured)
+    assert (
+        f"| adaptive (sensor + poll) | {adaptive.requests:,} | {captured:,} | {lost:,} |" in text
+    )
+    assert f"{adaptive.requests / captured:.4f}" in text
+
+
+def test_the_cli_routes_bench_polling_with_its_options():
+    args = build_parser().parse_args(["bench", "polling", "--users", "5", "--poll-days", "2"])
+    assert (args.what, args.users, args.poll_days, args.poll_seed) == ("polling", 5, 2, 42)
