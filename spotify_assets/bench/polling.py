@@ -67,6 +67,7 @@ class Side:
     seconds: float
     how: str
     extra: dict[str, int] = field(default_factory=dict)
+    polls_by_user: dict[str, int] = field(default_factory=dict)
 
 
 @dataclass
@@ -159,7 +160,7 @@ def run_adaptive(settings: Settings, clock: SimClock, emu: EmulatorHandle, end: 
     requests = emu.state.request_counts_snapshot().get(RECENT, 0)
     rows = warehouse.scan(POLLED_PLAYS).to_pylist()
     captured = {(r["user_id"], datetime_to_ms(r["played_at"]), r["track_id"]) for r in rows}
-    plans = store.load().values()
+    plans = list(store.load().values())
     return Side(
         "adaptive (sensor + poll)",
         requests,
@@ -171,6 +172,7 @@ def run_adaptive(settings: Settings, clock: SimClock, emu: EmulatorHandle, end: 
             "possible losses flagged": sum(p.possible_losses for p in plans),
             "late-synced plays caught": sum(bool(r["late_synced"]) for r in rows),
         },
+        {p.user_id: p.polls for p in plans},
     )
 
 
@@ -303,7 +305,8 @@ def run(users: int = 50, days: int = 30, seed: int = 42,
             f"one's first {CHECK_HOURS} h ({http2.requests:,} requests)")
         fixed2 = run_fixed_replay(replay, ids, start, end, timedelta(minutes=2),
                                   "fixed 2 min (your_spotify)")
-    return {"users": users, "days": days, "seed": seed, "truth": truth,
+    habits = {u.id: u.habit for u in world.users.values()}
+    return {"users": users, "days": days, "seed": seed, "truth": truth, "habits": habits,
             "sides": [adaptive, fixed2, fixed30]}
 
 
@@ -331,4 +334,18 @@ def report(result: dict) -> str:
     adaptive = result["sides"][0]
     lines.append("")
     lines.extend(f"adaptive: {k}: {v:,}" for k, v in adaptive.extra.items())
+    lines += ["", "adaptive by habit (successful polls):", "",
+              "| habit | listeners | polls | plays captured | polls per play | lost |",
+              "|---|---|---|---|---|---|"]
+    habits: dict[str, list[str]] = {}
+    for user, habit in sorted(result["habits"].items()):
+        habits.setdefault(habit, []).append(user)
+    lost = truth.lost(adaptive.captured)
+    for habit, users in habits.items():
+        members = set(users)
+        polls = sum(adaptive.polls_by_user.get(u, 0) for u in users)
+        captured = sum(1 for key in adaptive.captured if key[0] in members)
+        gone = sum(1 for key in lost if key[0] in members)
+        lines.append(f"| {habit} | {len(users)} | {polls:,} | {captured:,} "
+                     f"| {polls / max(captured, 1):.3f} | {gone} |")
     return "\n".join(lines)
