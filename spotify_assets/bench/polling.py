@@ -45,8 +45,8 @@ from spotify_assets.defs.resources import Warehouse
 from spotify_assets.emulator.server import EmulatorHandle, running_emulator
 from spotify_assets.emulator.spotify_api import newest_known, recent_index, recent_page
 from spotify_assets.emulator.world import World, WorldConfig, datetime_to_ms
-from spotify_assets.lib.poll_state import PlanStore
 from spotify_assets.lib.polling import RATE_WINDOW, REACHABLE, policy_from
+from spotify_assets.lib.polling.store import PlanStore
 from spotify_assets.lib.settings import EMULATOR_CLIENT_ID, Settings, load_settings
 from spotify_assets.lib.spotify.client import SpotifyClient
 from spotify_assets.lib.users.login import login

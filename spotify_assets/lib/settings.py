@@ -59,7 +59,7 @@ class Settings(BaseSettings):
     max_retry_after_s: float = Field(60.0, alias="SPOTIFY_ASSETS_MAX_RETRY_AFTER", ge=0)
     # The demo's replay of past polls steps the emulator clock by this much.
     poll_interval_minutes: int = Field(30, alias="SPOTIFY_ASSETS_POLL_MINUTES", ge=1, le=1440)
-    # The adaptive poll plan (lib/polling.py): bounds of a user's interval, and how many
+    # The adaptive poll plan (lib/polling/): bounds of a user's interval, and how many
     # recently-played requests polling may send per rolling 30 s window (Spotify's rate window
     # is per app and unpublished; leave room for the other assets' requests).
     poll_min_minutes: int = Field(2, alias="SPOTIFY_ASSETS_POLL_MIN_MINUTES", ge=1, le=1440)

@@ -1,7 +1,7 @@
 """Polling recently-played: one user's poll, and `polled_plays`, which polls the users a run
 is given (every active user when it is given none: a manual run, the demo).
 
-Who is polled when is the poll plan's decision (lib/polling.py): `poll_plan_sensor`
+Who is polled when is the poll plan's decision (lib/polling/): `poll_plan_sensor`
 (poll_plan.py) requests `poll_job` runs listing the users who are due. A poll reads the newest
 50 plays without an `after` cursor, so plays an offline device reports late, with their real
 past `played_at`, are caught, and merges them into the user's day files; then it updates the
@@ -24,8 +24,8 @@ from spotify_assets.lib.settings import Settings
 if TYPE_CHECKING:
     import pandas as pd
 
-    from spotify_assets.lib.poll_state import PlanStore
     from spotify_assets.lib.polling import PollOutcome, PollPolicy
+    from spotify_assets.lib.polling.store import PlanStore
 
 SOURCE = "recently_played"
 USERS_CHECK = "users_can_be_polled"
@@ -136,7 +136,7 @@ def _upsert(
 
 
 def _outcome(items: list, fresh: "pd.DataFrame", polled_before: bool) -> "PollOutcome":
-    """What the plan learns from a poll (lib/polling.py `PollOutcome`)."""
+    """What the plan learns from a poll (`lib.polling.PollOutcome`)."""
     from spotify_assets.lib.polling import REACHABLE, PollOutcome
 
     fresh_keys = {
@@ -300,8 +300,8 @@ def polled_plays(
     `polled_plays/<user>/<day>.parquet`, each user's poll plan updated. One user's failure
     never stops the others: it is reported, and the check turns red naming them.
     """
-    from spotify_assets.lib.poll_state import PlanStore
     from spotify_assets.lib.polling import policy_from
+    from spotify_assets.lib.polling.store import PlanStore
 
     now = utc_now()
     active = {u.id: u for u in users.active_users()}

@@ -1,11 +1,11 @@
 """When each user is polled: `poll_plan_sensor` requests one `poll_job` run for the users who
 are due, and `poll_plan` shows every user's plan as a table.
 
-The decisions are lib/polling.py's (rate model, next poll, fair share of the request budget);
-plans live in `<state_dir>/poll_plan.sqlite3` (lib/poll_state.py), beside the user registry,
-so a restart keeps them. The sensor replaces the fixed 30-minute schedule: a heavy listener in
-a binge is polled every ~2 hours, a user asleep or away rarely, and nobody more often than
-40 new plays need.
+The decisions are lib/polling (rate model, next poll, fair share of the request budget);
+plans live in `<state_dir>/poll_plan.sqlite3` (lib/polling/store.py), beside the registry,
+so a restart keeps them. The sensor replaces the fixed 30-minute schedule: a heavy listener is
+polled about every 2 hours while they could be listening, about once through their night, and
+nobody more often than 40 new plays need.
 """
 
 from dataclasses import dataclass
@@ -115,8 +115,8 @@ def evaluate_poll_plan(settings: Settings, now: datetime) -> PollTick:
 
     Users who must log in again are not active, so never granted; they are listed.
     """
-    from spotify_assets.lib.poll_state import PlanStore
     from spotify_assets.lib.polling import policy_from
+    from spotify_assets.lib.polling.store import PlanStore
     from spotify_assets.lib.users.registry import UserRegistry
 
     registry = UserRegistry(settings)
@@ -165,8 +165,8 @@ def poll_plan(
     Source: the plan store (`data/state/poll_plan.sqlite3`) and the user registry; not
     partitioned, rewritten whole by every poll run.
     """
-    from spotify_assets.lib.poll_state import PlanStore
     from spotify_assets.lib.polling import policy_from
+    from spotify_assets.lib.polling.store import PlanStore
 
     now = utc_now()
     policy = policy_from(settings)

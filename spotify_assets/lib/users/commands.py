@@ -218,7 +218,7 @@ def remove_user(
     Each step tolerates a previous partial removal, so re-running completes an interrupted one.
     """
     from spotify_assets.lib.lake import Lake, housekeeping
-    from spotify_assets.lib.poll_state import PlanStore
+    from spotify_assets.lib.polling.store import PlanStore
     from spotify_assets.lib.raw import RawStore
 
     check_user_id(user_id)

@@ -27,7 +27,7 @@ from spotify_assets.defs.listening.tables import POLLED_PLAYS
 from spotify_assets.defs.resources import Warehouse, build_resources
 from spotify_assets.emulator.server import EmulatorHandle, running_emulator
 from spotify_assets.emulator.world import COUNTED_MS, World, WorldConfig
-from spotify_assets.lib.poll_state import PlanStore
+from spotify_assets.lib.polling.store import PlanStore
 from spotify_assets.lib.settings import Settings, load_settings
 from spotify_assets.lib.users.login import login
 from spotify_assets.lib.users.registry import UserRegistry

@@ -16,8 +16,8 @@ import pytest
 from spotify_assets.lib import catalog
 from spotify_assets.lib.catalog import refresh_catalog
 from spotify_assets.lib.lake import Column, Lake, TableSpec
-from spotify_assets.lib.poll_state import PlanStore
 from spotify_assets.lib.polling import new_plan
+from spotify_assets.lib.polling.store import PlanStore
 from spotify_assets.lib.raw import RawStore
 from spotify_assets.lib.settings import Settings
 from spotify_assets.lib.users import crypto

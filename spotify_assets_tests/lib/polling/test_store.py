@@ -7,8 +7,8 @@ from __future__ import annotations
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
 
-from spotify_assets.lib.poll_state import PlanStore
 from spotify_assets.lib.polling import PollOutcome, PollPolicy, after_poll, new_plan
+from spotify_assets.lib.polling.store import PlanStore
 
 NOW = datetime(2026, 2, 1, 9, tzinfo=UTC)
 

@@ -1,38 +1,4 @@
-"""When to poll each user's recently-played: the rate model, the next poll time and the fair
-share of the app's request budget. Pure decisions (no I/O, no clock): the sensor, the poll and
-the polling benchmark call these same functions, each with its own "now".
-
-Spotify keeps only the newest 50 plays reachable, so a user loses plays when more than 50
-reach Spotify between two polls. A poll reads those newest 50 without an `after` cursor, so
-plays an offline device reports hours late, with their real (past) `played_at`, are caught
-too; the next poll is planned for when `TARGET` (40) new plays could have accrued:
-
-- **Pace**: the most plays the user had in any sliding hour (`peak`) and two hours (`peak2`),
-  decayed with a 30-day half-life. Planned intervals are up to ~2 h, so at
-  `max(peak2 / 2, peak * 40/50)` plays an hour a poll every 40 plays sees at most 50 even at
-  the user's fastest. Until `COLD_PLAYS` plays are seen (and at least `cold_for`), at least
-  `cold_rate`.
-- **Time of day**: per local hour (the user's timezone), a decayed count of days with a play
-  in it. The longest run of hours without listening is quiet (`quiet_hours`): accrual there
-  counts `QUIET_RATE`, so after a poll late in the evening the next comes when the user's day
-  starts, not three times in the night. For two weeks (`learn_for`), and for a user who has
-  listened at odd hours (binges), only the small hours can be quiet: a gap between daytime
-  sessions is where an unplanned binge starts. A user idle for days keeps being watched in the
-  hours they listen in (a return at their usual pace would overflow the 50 within hours); as
-  the profile fades (21-day half-life) their quiet hours grow, up to a poll every
-  `max_interval`.
-- **Right now**: a user who played in the last `ACTIVE_WITHIN` is in a session, which may run
-  past their usual hours (a binge into the night): the whole interval counts at full pace.
-- **Late syncs**: a late batch lands under the plays Spotify already has and leaves room for
-  only `49 - depth` new plays before its oldest falls out. The plan keeps that room for a user
-  who has shown late batches (their largest, plus the most known plays one landed under).
-- **Possible loss** (a full page of 50 whose oldest play is new to us: there may be a gap):
-  poll again after ~20 more plays at the pace that page shows.
-
-The app-wide budget: Spotify limits requests per app over a rolling 30-second window shared
-by all users. `due_now` grants at most `requests_per_window` polls per window, most overdue
-first, so a user polled often cannot starve the others.
-"""
+"""The rate model and the next poll time of one user (see the package docstring)."""
 
 from __future__ import annotations
 
@@ -114,8 +80,8 @@ class RateModel:
             "late_above": self.late_above,
             "hours": list(self.hours),
             "hour_last_day": list(self.hour_last_day),
-            "decayed_at": _iso(self.decayed_at),
-            "since": _iso(self.since),
+            "decayed_at": to_iso(self.decayed_at),
+            "since": to_iso(self.since),
             "plays_seen": self.plays_seen,
         }
 
@@ -128,8 +94,8 @@ class RateModel:
             late_above=float(data.get("late_above", 0.0)),
             hours=[float(h) for h in data.get("hours", [0.0] * 24)],
             hour_last_day=[str(d) for d in data.get("hour_last_day", [""] * 24)],
-            decayed_at=_parse(data.get("decayed_at")),
-            since=_parse(data.get("since")),
+            decayed_at=from_iso(data.get("decayed_at")),
+            since=from_iso(data.get("since")),
             plays_seen=int(data.get("plays_seen", 0)),
         )
 
@@ -238,77 +204,6 @@ class PollOutcome:
     late_above: int = 0
 
 
-@dataclass
-class Plan:
-    """One user's poll plan and counters (a row of the plan store and of `poll_plan`)."""
-
-    user_id: str
-    next_poll_at: datetime
-    reason: str
-    model: RateModel = field(default_factory=RateModel)
-    last_poll_at: datetime | None = None  # last successful poll, our clock
-    spotify_at: datetime | None = None  # the same moment by Spotify's clock (late syncs)
-    last_attempt_at: datetime | None = None
-    last_play_at: datetime | None = None
-    requested_at: datetime | None = None
-    polls: int = 0
-    new_plays: int = 0
-    late_synced: int = 0
-    possible_losses: int = 0
-    last_status: str = "new"
-
-    def in_flight(self, now: datetime, policy: PollPolicy) -> bool:
-        """Requested by the sensor and not reported back yet (nor given up on)."""
-        if self.requested_at is None:
-            return False
-        if self.last_attempt_at is not None and self.last_attempt_at >= self.requested_at:
-            return False
-        return now - self.requested_at < policy.request_timeout
-
-    def to_json(self) -> dict:
-        return {
-            "user_id": self.user_id,
-            "next_poll_at": _iso(self.next_poll_at),
-            "reason": self.reason,
-            "model": self.model.to_json(),
-            "last_poll_at": _iso(self.last_poll_at),
-            "spotify_at": _iso(self.spotify_at),
-            "last_attempt_at": _iso(self.last_attempt_at),
-            "last_play_at": _iso(self.last_play_at),
-            "requested_at": _iso(self.requested_at),
-            "polls": self.polls,
-            "new_plays": self.new_plays,
-            "late_synced": self.late_synced,
-            "possible_losses": self.possible_losses,
-            "last_status": self.last_status,
-        }
-
-    @classmethod
-    def from_json(cls, data: dict) -> Plan:
-        next_poll_at = _parse(data["next_poll_at"])
-        assert next_poll_at is not None
-        return cls(
-            user_id=str(data["user_id"]),
-            next_poll_at=next_poll_at,
-            reason=str(data.get("reason", "")),
-            model=RateModel.from_json(data.get("model") or {}),
-            last_poll_at=_parse(data.get("last_poll_at")),
-            spotify_at=_parse(data.get("spotify_at")),
-            last_attempt_at=_parse(data.get("last_attempt_at")),
-            last_play_at=_parse(data.get("last_play_at")),
-            requested_at=_parse(data.get("requested_at")),
-            polls=int(data.get("polls", 0)),
-            new_plays=int(data.get("new_plays", 0)),
-            late_synced=int(data.get("late_synced", 0)),
-            possible_losses=int(data.get("possible_losses", 0)),
-            last_status=str(data.get("last_status", "new")),
-        )
-
-
-def new_plan(user_id: str, now: datetime) -> Plan:
-    return Plan(user_id=user_id, next_poll_at=now, reason="never polled")
-
-
 def observe(model: RateModel, outcome: PollOutcome, timezone: str, now: datetime) -> RateModel:
     """The model after a poll: pace from the returned plays, hours and late room from what was
     new."""
@@ -382,123 +277,9 @@ def next_poll(
     return moment, why
 
 
-def after_poll(
-    plan: Plan,
-    outcome: PollOutcome,
-    timezone: str,
-    now: datetime,
-    policy: PollPolicy,
-    spotify_at: datetime | None = None,
-) -> Plan:
-    """The plan once a poll succeeded: model updated, counters added, next poll chosen.
-    `spotify_at` is the poll's moment by Spotify's clock (default: `now`)."""
-    model = observe(plan.model, outcome, timezone, now)
-    newest = max(outcome.played_at, default=None)
-    last_play = max((t for t in (plan.last_play_at, newest) if t is not None), default=None)
-    when, why = next_poll(model, timezone, now, last_play, policy)
-    if outcome.possible_loss and len(outcome.played_at) > 1:
-        span_h = (max(outcome.played_at) - min(outcome.played_at)).total_seconds() / 3600
-        pace = len(outcome.played_at) / max(span_h, 1 / 60)
-        soon = now + max(policy.min_interval, timedelta(hours=LOSS_REPOLL_PLAYS / pace))
-        if soon < when:
-            when, why = soon, f"possible loss: {LOSS_REPOLL_PLAYS} plays at {pace:.0f}/h"
-    return replace(
-        plan,
-        next_poll_at=when,
-        reason=why,
-        model=model,
-        last_poll_at=now,
-        spotify_at=spotify_at or now,
-        last_attempt_at=now,
-        last_play_at=last_play,
-        polls=plan.polls + 1,
-        new_plays=plan.new_plays + outcome.new,
-        late_synced=plan.late_synced + outcome.late,
-        possible_losses=plan.possible_losses + outcome.possible_loss,
-        last_status="ok",
-    )
-
-
-def after_failure(
-    plan: Plan, status: str, now: datetime, policy: PollPolicy, retry_after_s: float | None
-) -> Plan:
-    """The plan once a poll could not run: a rate limit waits what Spotify asked for, other
-    failures back off (longer when they repeat); the model is untouched."""
-    if status == "deferred" and retry_after_s:
-        wait = timedelta(seconds=retry_after_s)
-        why = f"rate limited: Spotify asked for {retry_after_s:.0f} s"
-    else:
-        repeated = plan.last_status not in ("ok", "new")
-        wait = min(policy.max_interval, policy.error_backoff * (4 if repeated else 1))
-        why = f"{status}: retry in {wait.total_seconds() / 60:.0f} min"
-    return replace(
-        plan,
-        next_poll_at=now + max(wait, policy.min_interval),
-        reason=why,
-        last_attempt_at=now,
-        last_status=status,
-    )
-
-
-@dataclass(frozen=True)
-class Decision:
-    """One sensor tick: who is polled now, who is due but waits for the budget, who is still
-    being polled, and when the next one is due."""
-
-    granted: tuple[str, ...]
-    waiting: tuple[str, ...]
-    in_flight: tuple[str, ...]
-    next_at: datetime | None
-
-    @property
-    def due(self) -> int:
-        return len(self.granted) + len(self.waiting)
-
-
-def due_now(
-    plans: dict[str, Plan], user_ids: Iterable[str], now: datetime, policy: PollPolicy
-) -> Decision:
-    """Users to poll now: due, not in flight, within the window's budget, most overdue first
-    (never polled first of all).
-
-    Polls granted in the last RATE_WINDOW (their `requested_at`) use up the budget, so ticks
-    share one rolling window the way Spotify counts it.
-    """
-    recent = sum(
-        1
-        for p in plans.values()
-        if p.requested_at is not None and now - p.requested_at < RATE_WINDOW
-    )
-    budget = max(0, policy.requests_per_window - recent)
-    due: list[tuple[datetime, str]] = []
-    flying: list[str] = []
-    upcoming: list[datetime] = []
-    for user_id in sorted(set(user_ids)):
-        plan = plans.get(user_id)
-        if plan is not None and plan.in_flight(now, policy):
-            flying.append(user_id)
-            continue
-        when = plan.next_poll_at if plan is not None else datetime.min.replace(tzinfo=UTC)
-        if when <= now:
-            due.append((when, user_id))
-        else:
-            upcoming.append(when)
-    due.sort()
-    granted = tuple(u for _, u in due[:budget])
-    waiting = tuple(u for _, u in due[budget:])
-    next_at = now if waiting else min(upcoming, default=None)
-    return Decision(granted, waiting, tuple(flying), next_at)
-
-
-def requested(plan: Plan | None, user_id: str, now: datetime) -> Plan:
-    """The plan once the sensor asked a run to poll the user."""
-    base = plan if plan is not None else new_plan(user_id, now)
-    return replace(base, requested_at=now)
-
-
-def _iso(value: datetime | None) -> str | None:
+def to_iso(value: datetime | None) -> str | None:
     return value.astimezone(UTC).isoformat() if value is not None else None
 
 
-def _parse(value: str | None) -> datetime | None:
+def from_iso(value: str | None) -> datetime | None:
     return datetime.fromisoformat(value) if value else None

@@ -22,7 +22,8 @@ from collections.abc import Callable, Iterable, Iterator
 from datetime import datetime
 from pathlib import Path
 
-from spotify_assets.lib.polling import Decision, Plan, PollPolicy, due_now, requested
+from spotify_assets.lib.polling.plans import Decision, Plan, due_now, requested
+from spotify_assets.lib.polling.rates import PollPolicy
 
 FILE_NAME = "poll_plan.sqlite3"
 BUSY_TIMEOUT_S = 30.0

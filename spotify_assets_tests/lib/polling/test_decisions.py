@@ -1,4 +1,4 @@
-"""The poll plan's decisions (lib/polling.py), pure: the model is taught by the same
+"""The poll plan's decisions (lib/polling/), pure: the model is taught by the same
 `after_poll` the poll calls, from synthetic listening whose pace and hours are known, and each
 expectation is computed from that listening, not read back from the code.
 """
