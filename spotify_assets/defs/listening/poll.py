@@ -56,14 +56,21 @@ class UserPoll:
 
 
 def _rows(
-    user_id: str, items: list, polled_at: datetime, late_before: datetime | None
+    user_id: str,
+    items: list,
+    polled_at: datetime,
+    late_before: datetime | None,
+    full_page_after_a_poll: bool = False,
 ) -> "pd.DataFrame":
-    """Rows of the returned plays; `late_synced` when a play ended by `late_before` (the
-    previous poll by Spotify's clock): it was not there then."""
+    """Rows of the returned plays (newest first); `late_synced` when a play ended by
+    `late_before` (the previous poll by Spotify's clock): it was not there then. On a full page
+    after an earlier poll the oldest play gets `gap_before`; the merge keeps the first sighting,
+    so the flag stays only if that play is new, i.e. when the page did not reach what we had.
+    """
     import pandas as pd
 
     records = []
-    for item in items:
+    for index, item in enumerate(items):
         track = item.track
         album = track.album
         records.append(
@@ -85,6 +92,7 @@ def _rows(
                 "context_uri": item.context.uri if item.context else None,
                 "polled_at": polled_at,
                 "late_synced": late_before is not None and item.played_at <= late_before,
+                "gap_before": full_page_after_a_poll and index == len(items) - 1,
             }
         )
     frame = pd.DataFrame.from_records(records, columns=POLLED_PLAYS.column_names)
@@ -171,7 +179,7 @@ def poll_user(
     now: datetime,
 ) -> UserPoll:
     """Poll one user (`user`: a registry `User`) at `now`, merge, then update their plan."""
-    from spotify_assets.lib.polling import after_failure, after_poll, new_plan
+    from spotify_assets.lib.polling import REACHABLE, after_failure, after_poll, new_plan
     from spotify_assets.lib.spotify.errors import (
         QuotaExceededError,
         RateLimitDeferred,
@@ -211,7 +219,9 @@ def poll_user(
     days: set[str] = set()
     fresh = None
     if page.items:
-        days, fresh = _upsert(warehouse, user_id, _rows(user_id, page.items, now, seen_until))
+        full = cursor is not None and len(page.items) >= REACHABLE
+        rows = _rows(user_id, page.items, now, seen_until, full_page_after_a_poll=full)
+        days, fresh = _upsert(warehouse, user_id, rows)
     newest = max((_unix_ms(item.played_at) for item in page.items), default=None)
     kept = max((c for c in (_int(cursor), newest) if c is not None), default=None)
     try:

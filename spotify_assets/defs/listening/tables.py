@@ -39,6 +39,12 @@ POLLED_PLAYS = TableSpec(
             "(an offline device); an `after` cursor would have skipped it (null: polled before "
             "this was recorded)",
         ),
+        Column(
+            "gap_before",
+            pa.bool_(),
+            "possible loss: the oldest of a page of 50 plays that were all new to us; plays "
+            "just before it may never have been seen (null: polled before this was recorded)",
+        ),
     ],
     sort_by=["user_id", "played_at", "track_id"],
 )

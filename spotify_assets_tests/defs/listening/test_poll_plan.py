@@ -203,6 +203,30 @@ def test_day_files_from_before_late_synced_still_merge(
     assert len(merged) > len(kept)
 
 
+def test_a_possible_loss_is_flagged_where_the_gap_is(
+    pipeline: Pipeline, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    p = pipeline
+    clock = _clock(p.emulator, monkeypatch)
+    world = p.emulator.state.world
+    config = {"ops": {"polled_plays": {"config": {"user_ids": ["demo_heavy", "demo_light"]}}}}
+    clock.set(world.end - timedelta(hours=30))
+    assert p.materialize([polled_plays, poll_plan], run_config=config).success
+    # 30 hours later the heavy listener has played far more than the 50 Spotify keeps.
+    clock.set(world.end)
+    result = p.materialize([polled_plays, poll_plan], run_config=config)
+    metadata = result.asset_materializations_for_node("polled_plays")[0].metadata
+    assert metadata["possible_losses"].value == 1
+    counted = [
+        x for x in world.plays("demo_heavy") if x.kind == "track" and x.ms_played >= COUNTED_MS
+    ]
+    rows = Warehouse(p.settings).scan(POLLED_PLAYS).to_pylist()
+    gaps = [(r["user_id"], r["played_at"]) for r in rows if r["gap_before"]]
+    assert gaps == [("demo_heavy", counted[-50].ended_at)]  # the oldest of the page
+    assert plan_rows(p.settings)["demo_heavy"]["possible_losses"] == 1
+    assert plan_rows(p.settings)["demo_light"]["possible_losses"] == 0
+
+
 # --- late syncs: a world with offline listeners ------------------------------------------------
 
 BURSTY = WorldConfig(
