@@ -19,9 +19,9 @@ too; the next poll is planned for when `TARGET` (40) new plays could have accrue
   starts, not three times in the night. For two weeks (`learn_for`), and for a user who has
   listened at odd hours (binges), only the small hours can be quiet: a gap between daytime
   sessions is where an unplanned binge starts. A user idle for days keeps being watched in the
-  hours they listen in (a return at their usual pace would overflow the 50 within hours); as
-  the profile fades (21-day half-life) their quiet hours grow, up to a poll every
-  `max_interval`.
+  hours they listen in (a return at their usual pace would overflow the 50 within hours); the
+  profile fades with a 21-day half-life, so an hour heard once falls quiet after ~5 weeks of
+  silence and a daily one after months, ending at a poll every `max_interval`.
 - **Right now**: a user who played in the last `ACTIVE_WITHIN` is in a session, which may run
   past their usual hours (a binge into the night): the whole interval counts at full pace.
 - **Late syncs**: a late batch lands under the plays Spotify already has and leaves room for
