@@ -96,10 +96,16 @@ class Warehouse:
             return spec.schema.empty_table()
         con = duckdb.connect()
         try:
-            columns = ", ".join(f'"{c}"' for c in spec.column_names)
+            source = f"read_parquet({_list_literal(paths)}, union_by_name = true)"
+            present = set(con.sql(f"select * from {source} limit 0").columns)
+            # A column added to the spec since older files were written reads as null there.
+            types = duckdb.from_arrow(spec.schema.empty_table(), connection=con).types
+            columns = ", ".join(
+                f'"{c}"' if c in present else f'cast(null as {t}) as "{c}"'
+                for c, t in zip(spec.column_names, types, strict=True)
+            )
             return con.sql(
-                f"select {columns} from read_parquet(?, union_by_name = true) where {where}",
-                params=[paths, *(params or [])],
+                f"select {columns} from {source} where {where}", params=params or []
             ).to_arrow_table()
         finally:
             con.close()
@@ -108,6 +114,11 @@ class Warehouse:
         """Build the catalog of the lake's current generation: analysts see every commit
         made so far (a no-op when the catalog already shows it)."""
         return refresh_catalog(self.lake, self.path, extra_sql=load_view_sql(DEFS_DIR))
+
+
+def _list_literal(paths: list[str]) -> str:
+    # Lake-owned paths, inlined: a relation's source cannot take a prepared parameter here.
+    return "[" + ", ".join("'" + p.replace("'", "''") + "'" for p in paths) + "]"
 
 
 def _name(table: str | TableSpec) -> str:

@@ -242,3 +242,17 @@ def test_the_daily_layout_is_adopted_without_rewriting(tmp_path: Path) -> None:
     assert not list(root.glob("*/_table.json"))
     assert lake.generation() == 1
     assert Lake(root).generation() == 1  # adopted once
+
+
+def test_a_column_added_since_older_files_reads_as_null(tmp_path: Path) -> None:
+    from spotify_assets.defs.resources import Warehouse
+    from spotify_assets.lib.settings import load_settings
+
+    warehouse = Warehouse(load_settings(data_dir=tmp_path))
+    warehouse.write(PLAYS, _rows(2), "2026-01-05")  # written before `late` existed
+    grown = TableSpec(
+        "plays", PLAYS.doc, [*PLAYS.columns, Column("late", pa.bool_(), "new")], sort_by=["user_id"]
+    )
+    table = warehouse.scan(grown, "ms_played >= ?", [1])
+    assert table.schema.names == grown.column_names
+    assert table.column("late").to_pylist() == [None]
