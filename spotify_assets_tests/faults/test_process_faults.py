@@ -81,6 +81,18 @@ def _refresh_runs(instance: dg.DagsterInstance) -> list[dg.DagsterRun]:
     return instance.get_runs(filters=dg.RunsFilter(job_name="listening_refresh_job"))
 
 
+def _diagnose(instance: dg.DagsterInstance) -> str:
+    """The runs and their last few messages, for a failure message."""
+    lines = []
+    for run in instance.get_runs(limit=20):
+        messages = [
+            e.dagster_event.message if e.dagster_event else e.user_message
+            for e in instance.all_logs(run.run_id)[-4:]
+        ]
+        lines.append(f"{run.job_name} {run.status.value} {run.tags} {messages}")
+    return "\n".join(lines)
+
+
 def _plays_step_started(instance: dg.DagsterInstance, run_id: str) -> bool:
     return any(
         e.step_key == "plays"
@@ -114,7 +126,7 @@ def test_a_refresh_worker_killed_under_dagster_dev_is_retried_without_a_human(
         killed_at = time.monotonic()
         # No manual step: the dead-run sensor fails it, run retries start it again.
         while True:
-            assert time.monotonic() < deadline, "the killed refresh was never completed"
+            assert time.monotonic() < deadline, "never completed: " + _diagnose(instance)
             done = [r for r in _refresh_runs(instance) if r.status == dg.DagsterRunStatus.SUCCESS]
             if done and not deployment.lake().manifest.stale(STALE_SCOPE):
                 break

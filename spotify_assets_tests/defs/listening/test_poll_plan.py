@@ -191,12 +191,14 @@ def test_day_files_from_before_late_synced_still_merge(
     assert p.materialize([polled_plays], run_config=config).success
     warehouse = Warehouse(p.settings)
     [path] = warehouse.files(POLLED_PLAYS, [f"demo_heavy/{clock.now.date().isoformat()}"])
-    # The file as the previous version of the poll wrote it: no late_synced column.
+    # The file as the previous version of the poll wrote it: no late_synced column (written
+    # over the current file, as only a test may: lake files are otherwise never changed).
     old = pq.read_table(path).drop_columns(["late_synced"])
     pq.write_table(old, path)
     clock.advance(timedelta(minutes=50))
     assert p.materialize([polled_plays], run_config=config).success
-    merged = pq.read_table(path).to_pylist()
+    [merged_path] = warehouse.files(POLLED_PLAYS, [f"demo_heavy/{clock.now.date().isoformat()}"])
+    merged = pq.read_table(merged_path).to_pylist()
     kept = {r["played_at"] for r in old.to_pylist()}
     assert kept <= {r["played_at"] for r in merged}
     assert {r["late_synced"] for r in merged if r["played_at"] in kept} == {None}
