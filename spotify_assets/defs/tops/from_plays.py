@@ -19,6 +19,7 @@ from spotify_assets.defs.tops.common import (
     top_markdown,
     window_days,
 )
+from spotify_assets.defs.tops.recordings import recording_keys
 from spotify_assets.defs.tops.tables import TOPS_FROM_PLAYS
 from spotify_assets.lib import catalog
 from spotify_assets.lib.settings import Settings
@@ -138,7 +139,12 @@ def artist_genres(warehouse: Warehouse) -> tuple[pa.Table, str]:
 
 
 def tops_for_day(
-    warehouse: Warehouse, settings: Settings, timezones: pa.Table, genres: pa.Table, as_of: date
+    warehouse: Warehouse,
+    settings: Settings,
+    timezones: pa.Table,
+    genres: pa.Table,
+    as_of: date,
+    recordings: pa.Table | None = None,
 ) -> pa.Table:
     params = pa.table(
         {
@@ -155,6 +161,7 @@ def tops_for_day(
             "params": params,
             "ranges": _ranges_table(as_of),
             "artist_genres": genres,
+            "recordings": recording_keys(warehouse) if recordings is None else recordings,
         },
     )
 
@@ -171,7 +178,8 @@ def _label(row: dict) -> str:
     # Genre tops read the `artist_genres` view over `genres`, when enrichment has run.
     # The as-of day D depends on the month of `plays` holding D (Dagster maps a day to its
     # month); it reads every day file up to D+1, across months.
-    deps=["plays", "genres"],
+    # Track tops group by recording, with ISRCs from top lists and MusicBrainz matches too.
+    deps=["plays", "genres", "top_tracks", "mb_recordings"],
     kinds={"duckdb", "parquet"},
 )
 def tops_from_plays(
@@ -189,17 +197,19 @@ def tops_from_plays(
     run derives everything from its partition key (never from the clock), re-running a day
     after an import corrects exactly that day, and the history of "this_month so far" is kept.
     Every play up to D counts (all_time, this_year), so the asset reads all `plays` files up
-    to D+1, not only the mapped ones. Ranges: `stats_ranges`. Keys: a track is its Spotify id
-    (rows without one, from account-data exports, group by normalised artist and title); an
-    artist is its normalised primary-artist name; an album is normalised primary artist plus
-    album title (exports name albums but carry no album id), with the id polling showed.
+    to D+1, not only the mapped ones. Ranges: `stats_ranges`. Keys: a track is a recording
+    (ISRC, else MusicBrainz recording id, else normalised artist and title: `recordings.py`),
+    shown with its most played track id's names; an artist is its normalised primary-artist
+    name; an album is normalised primary artist plus album title (exports name albums but
+    carry no album id), with the id polling showed.
     """
     timezones = _timezones(users)
+    recordings = recording_keys(warehouse)
     genres, genre_note = artist_genres(warehouse)
     counts: dict[str, int] = {}
     last: list[dict] = []
     for as_of in window_days(context):
-        table = tops_for_day(warehouse, settings, timezones, genres, as_of)
+        table = tops_for_day(warehouse, settings, timezones, genres, as_of, recordings)
         counts[as_of.isoformat()] = warehouse.write(TOPS_FROM_PLAYS, table, as_of.isoformat()).rows
         last = table.filter(pc.less_equal(table["rank"], TOP_N_SHOWN)).to_pylist()
     warehouse.publish()

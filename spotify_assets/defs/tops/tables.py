@@ -172,11 +172,16 @@ TOPS_FROM_PLAYS = TableSpec(
         Column(
             "entity_key",
             pa.string(),
-            "grouping key: track id (or 'key:' + artist/title), normalised artist name, "
-            "normalised 'artist<TAB>album', or genre",
+            "grouping key: the recording ('isrc:<ISRC>', 'mbid:<MBID>' or "
+            "'name:<artist><TAB><title>', rule in defs/tops/sql/recordings.sql), normalised "
+            "artist name, normalised 'artist<TAB>album', or genre",
             nullable=False,
         ),
-        Column("entity_id", pa.string(), "Spotify id when known (track, artist, album)"),
+        Column(
+            "entity_id",
+            pa.string(),
+            "Spotify id when known (artist, album; a track: its most played id)",
+        ),
         Column("name", pa.string(), "title, artist name, album title or genre"),
         Column("artist_name", pa.string(), "primary artist (tracks and albums)"),
         Column("plays", pa.int64(), "plays (>= 30 s) in the range", nullable=False),

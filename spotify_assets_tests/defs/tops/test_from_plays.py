@@ -5,8 +5,9 @@ the listening merge leaves them: older plays look like extended-export rows (nam
 id, no artist or album id), the last day like matched polls (with ids); `listened_ms` is the
 exact `ms_played`. The world ends on 2026-01-03 after 14 days, so around the new year every
 ListenBrainz range has plays and each user's timezone decides where a play falls. The reference
-computes the periods with dateutil (not with the asset's code) and groups by the world's ids,
-so the asset's name-based keys for artists and albums are checked too. No Spotify API is
+computes the periods with dateutil (not with the asset's code) and groups by the world's ids
+(a track by its recording: the world's ISRC, which single and album share), so the asset's
+name-based keys for artists and albums, and its recording rule, are checked too. No Spotify API is
 involved: users are enrolled in the registry directly, only for their timezones.
 """
 
@@ -172,10 +173,29 @@ scoped as (
       on p.local_day < r.period_end
      and p.local_day >= coalesce(r.period_start, date '1900-01-01')
 ),
-grouped as (
-    select user_id, time_range, period_start, period_end, 'track' as entity, track_id as id,
-           track_name as name, artist_name, count(*) as plays, sum(ms_played) as listened_ms
+-- A track is a recording (the world's ISRC), named after its most played track id.
+variants as (
+    select user_id, time_range, isrc, track_id, track_name, artist_name,
+           count(*) as plays, sum(ms_played) as listened_ms
     from scoped group by all
+),
+shown as (
+    select * from variants
+    qualify row_number() over (
+        partition by user_id, time_range, isrc
+        order by plays desc, listened_ms desc, track_id) = 1
+),
+grouped as (
+    select v.user_id, v.time_range, any_value(s.period_start) as period_start,
+           any_value(s.period_end) as period_end, 'track' as entity,
+           any_value(w.track_id) as id, any_value(w.track_name) as name,
+           any_value(w.artist_name) as artist_name, sum(v.plays) as plays,
+           sum(v.listened_ms) as listened_ms
+    from variants as v
+    join shown as w using (user_id, time_range, isrc)
+    join (select distinct user_id, time_range, period_start, period_end from scoped) as s
+        using (user_id, time_range)
+    group by v.user_id, v.time_range, v.isrc
     union all
     select user_id, time_range, period_start, period_end, 'artist', artist_id, artist_name,
            null, count(*), sum(ms_played)

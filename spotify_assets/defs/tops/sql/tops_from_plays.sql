@@ -3,8 +3,12 @@
 -- Inputs: view `plays` (every plays file that can hold a play started on or before the as-of
 -- day anywhere on earth), `timezones` (user_id, tz), `params` (as_of, default_tz, top_n),
 -- `ranges` (time_range, period_start: null = open, period_end: exclusive), both local dates;
--- `artist_genres` (artist_id, genre): empty until MusicBrainz enrichment provides it.
--- A play belongs to the local day it started on, like daily_listening.
+-- `artist_genres` (artist_id, genre): empty until MusicBrainz enrichment provides it;
+-- `recordings` (track_id, track_key, recording_key): the recording of each track id and name
+-- key (sql/recordings.sql).
+-- A play belongs to the local day it started on, like daily_listening. A track is a recording:
+-- plays of its track ids (a single and its album's track) count together, shown with the names
+-- and id of the id played most (then longest, then the smaller id).
 with local_plays as (
     select
         p.user_id,
@@ -13,6 +17,8 @@ with local_plays as (
             as local_date,
         p.track_id,
         p.track_key,
+        coalesce(r_id.recording_key, r_name.recording_key, 'name:' || p.track_key)
+            as recording_key,
         p.track_name,
         p.artist_name,
         p.artist_ids,
@@ -26,6 +32,9 @@ with local_plays as (
             as album_key
     from plays as p
     left join timezones as t using (user_id)
+    left join recordings as r_id on r_id.track_id = p.track_id
+    left join recordings as r_name
+        on p.track_id is null and r_name.track_id is null and r_name.track_key = p.track_key
 ),
 -- Export rows carry names only; polled rows carry ids. Artists and albums are grouped by
 -- normalised name (so both kinds of row count together) and get the id any play showed.
@@ -48,24 +57,32 @@ in_range as (
         on lp.local_date < r.period_end
        and (r.period_start is null or lp.local_date >= r.period_start)
 ),
+-- Each recording's track ids (or name keys) in the range, and the one shown for it.
+track_variants as (
+    select
+        user_id, time_range, recording_key, track_id, track_key,
+        min(track_name) as name,
+        min(artist_name) as artist_name,
+        count(*) as plays,
+        sum(listened_ms) as listened_ms
+    from in_range
+    group by all
+),
+track_shown as (
+    select * from track_variants
+    qualify row_number() over (
+        partition by user_id, time_range, recording_key
+        order by plays desc, listened_ms desc, track_id nulls last, track_key
+    ) = 1
+),
 items as (
     select
         user_id, tz, time_range, period_start, period_end,
-        'track' as entity,
-        coalesce(track_id, 'key:' || track_key) as entity_key,
-        track_id as entity_id,
-        track_name as name,
-        artist_name,
-        listened_ms
-    from in_range
-    union all
-    select
-        user_id, tz, time_range, period_start, period_end,
-        'artist',
-        artist_key,
-        ai.artist_id,
-        artist_name,
-        null,
+        'artist' as entity,
+        artist_key as entity_key,
+        ai.artist_id as entity_id,
+        artist_name as name,
+        null as artist_name,
         listened_ms
     from in_range
     left join artist_ids as ai using (artist_key)
@@ -112,6 +129,23 @@ totals as (
         sum(listened_ms) as listened_ms
     from items
     group by all
+    union all
+    select
+        i.user_id,
+        i.time_range,
+        'track',
+        i.recording_key,
+        any_value(i.tz),
+        any_value(i.period_start),
+        any_value(i.period_end),
+        any_value(s.track_id),
+        any_value(s.name),
+        any_value(s.artist_name),
+        count(*),
+        sum(i.listened_ms)
+    from in_range as i
+    join track_shown as s using (user_id, time_range, recording_key)
+    group by i.user_id, i.time_range, i.recording_key
 ),
 ranked as (
     select
