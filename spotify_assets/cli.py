@@ -109,6 +109,7 @@ def _domain_registrars() -> list[Callable[[argparse._SubParsersAction], None]]:
     for module_name in (
         "spotify_assets.lib.users.commands",
         "spotify_assets.defs.listening.commands",
+        "spotify_assets.defs.wrapped.commands",
         "spotify_assets.bench.commands",
     ):
         try:

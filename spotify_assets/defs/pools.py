@@ -3,6 +3,7 @@
 
 from spotify_assets.defs.listening.history import HISTORY_ASSETS, day_pool
 from spotify_assets.defs.musicbrainz.assets import POOL as MUSICBRAINZ_POOL
+from spotify_assets.defs.wrapped.playlists import POOL as WRAPPED_PLAYLISTS_POOL
 
 POOL_LIMITS: dict[str, int] = {
     # Two refreshes over the same months take turns on each history asset.
@@ -12,4 +13,6 @@ POOL_LIMITS: dict[str, int] = {
     # Two runs of the same week take turns on its files (fetch log, playlists).
     "artist_releases": 1,
     "release_radar_playlists": 1,
+    # Two runs of the same month would both see no playlist yet and both create one.
+    WRAPPED_PLAYLISTS_POOL: 1,
 }

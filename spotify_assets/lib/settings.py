@@ -179,6 +179,11 @@ class Settings(BaseSettings):
         return self.data_dir / "state"
 
     @property
+    def reports_dir(self) -> Path:
+        """The wrapped's HTML reports, one folder per listener's handle (never their id)."""
+        return self.data_dir / "reports"
+
+    @property
     def dagster_home(self) -> Path:
         return self.data_dir / "dagster_home"
 

@@ -184,6 +184,7 @@ class RemovalReport:
         self.readers: list[int] = []
         self.inbox_files = self.inbox_bytes = 0
         self.poll_plan = False
+        self.report_files = self.report_bytes = 0
         self.catalog_refreshed = False
 
     def lines(self) -> list[str]:
@@ -206,6 +207,7 @@ class RemovalReport:
             ),
             f"inbox: {self.inbox_files} file(s), {self.inbox_bytes} bytes deleted",
             f"poll plan: {'removed' if self.poll_plan else 'none'}",
+            f"reports: {self.report_files} file(s), {self.report_bytes} bytes deleted",
             "catalog: " + ("refreshed" if self.catalog_refreshed else "none yet, nothing to do"),
         ]
 
@@ -213,7 +215,8 @@ class RemovalReport:
 def remove_user(
     settings: Settings, user_id: str, *, cut_off_readers: bool = False
 ) -> RemovalReport:
-    """Forget a user: registry row first (no new pulls start), then raw, lake, inbox, catalog.
+    """Forget a user: registry row first (no new pulls start), then raw, lake, inbox, reports,
+    catalog.
 
     Each step tolerates a previous partial removal, so re-running completes an interrupted one.
     """
@@ -223,12 +226,17 @@ def remove_user(
 
     check_user_id(user_id)
     report = RemovalReport(user_id)
-    report.registry_row = UserRegistry(settings).remove(user_id)
+    registry = UserRegistry(settings)
+    known = registry.get(user_id)
+    report.registry_row = registry.remove(user_id)
     report.raw_files, report.raw_bytes = RawStore(settings.raw_dir).remove_user(user_id)
     lake = Lake(settings.lake_dir)
     report.lake_rows, report.lake_files = lake.remove_user_rows(user_id)
     report.inbox_files, report.inbox_bytes = _remove_tree(settings.inbox_dir, user_id)
     report.poll_plan = PlanStore(settings.state_dir).forget(user_id)
+    report.report_files, report.report_bytes = _remove_reports(
+        settings, registry, known.handle if known else None
+    )
     if settings.warehouse_path.exists():
         _refresh_catalog(settings, lake)
         report.catalog_refreshed = True
@@ -258,6 +266,24 @@ def _refresh_catalog(settings: Settings, lake: object) -> None:
         refresh_catalog(lake, settings.warehouse_path)  # type: ignore[arg-type]
         return
     Warehouse(settings).publish()
+
+
+def _remove_reports(
+    settings: Settings, registry: UserRegistry, handle: str | None
+) -> tuple[int, int]:
+    """The user's wrapped reports (`reports/<handle>/`), and any report folder whose handle no
+    enrolled user has: a removal interrupted after the registry row went (the handle is then
+    unknown) is completed by the next one."""
+    root = settings.reports_dir
+    if not root.is_dir():
+        return 0, 0
+    enrolled = {user.handle for user in registry.list()}
+    files = size = 0
+    for folder in sorted(root.iterdir()):
+        if folder.name == handle or (folder.is_dir() and folder.name not in enrolled):
+            removed, removed_bytes = _remove_tree(root, folder.name)
+            files, size = files + removed, size + removed_bytes
+    return files, size
 
 
 def _remove_tree(root: Path, user_id: str) -> tuple[int, int]:
