@@ -1,0 +1,186 @@
+"""Fixtures of the wrapped tests: the world's true plays written into `plays` as the listening
+merge leaves them, its MusicBrainz genres as the `genres` table, users in the registry; and
+helpers to run the wrapped's assets and read their metadata.
+
+Plays from `polled_since` on look like polls matched to nothing (track, artist and album ids,
+ISRC, no skip or shuffle flag); older ones like extended-export rows (track id and names, skip
+and shuffle flags, no ISRC, no artist or album id). `listened_ms` is the exact `ms_played`.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Sequence
+from datetime import UTC, datetime
+from typing import Any
+
+import dagster as dg
+import pandas as pd
+import pytest
+
+from spotify_assets.defs.listening.tables import PLAYS
+from spotify_assets.defs.musicbrainz.tables import GENRES
+from spotify_assets.defs.resources import Warehouse, build_resources
+from spotify_assets.emulator.world import World
+from spotify_assets.lib.dedupe import track_key
+from spotify_assets.lib.orchestrate import QUIET
+from spotify_assets.lib.settings import Settings
+from spotify_assets.lib.users.registry import UserRegistry
+
+USERS = ("demo_heavy", "demo_skipper", "demo_tokyo", "demo_podcast", "demo_light")
+
+
+def truth_frame(world: World) -> pd.DataFrame:
+    """One row per true play of a track (>= 30 s), with the world's ids."""
+    rows = []
+    for uid in world.users:
+        for i, play in enumerate(world.plays(uid)):
+            if play.kind != "track" or play.ms_played < 30_000:
+                continue
+            track = world.tracks[play.item_id]
+            album = world.albums[track.album_id]
+            artist = world.artists[track.artist_ids[0]]
+            rows.append(
+                {
+                    "user_id": uid,
+                    "play_id": f"{uid}-{i}",
+                    "started_at": play.started_at,
+                    "ended_at": play.ended_at,
+                    "ms_played": play.ms_played,
+                    "track_id": track.id,
+                    "track_name": track.name,
+                    "artist_id": artist.id,
+                    "artist_name": artist.name,
+                    "all_artist_ids": list(track.artist_ids),
+                    "album_id": album.id,
+                    "album_name": album.name,
+                    "isrc": track.isrc,
+                    "duration_ms": track.duration_ms,
+                    "skipped": play.skipped,
+                    "shuffle": play.shuffle,
+                }
+            )
+    frame = pd.DataFrame(rows)
+    frame["started_at"] = pd.to_datetime(frame["started_at"], utc=True)
+    frame["ended_at"] = pd.to_datetime(frame["ended_at"], utc=True)
+    return frame
+
+
+def as_plays(truth: pd.DataFrame, polled_since: datetime) -> pd.DataFrame:
+    polled = truth["ended_at"] >= polled_since
+    exported = ~polled
+    frame = pd.DataFrame(
+        {
+            "user_id": truth["user_id"],
+            "play_id": truth["play_id"],
+            "day": truth["started_at"].dt.date,
+            "started_at": truth["started_at"],
+            "ended_at": truth["ended_at"],
+            "ended_at_precision": "s",
+            "ms_played": truth["ms_played"],
+            "listened_ms": truth["ms_played"],
+            "listened_ms_estimated": False,
+            "track_id": truth["track_id"],
+            "track_key": [
+                track_key(a, t)
+                for a, t in zip(truth["artist_name"], truth["track_name"], strict=True)
+            ],
+            "track_name": truth["track_name"],
+            "artist_name": truth["artist_name"],
+            "artist_ids": [
+                ids if p else None for ids, p in zip(truth["all_artist_ids"], polled, strict=True)
+            ],
+            "album_id": truth["album_id"].where(polled, None),
+            "album_name": truth["album_name"],
+            "duration_ms": truth["duration_ms"].where(polled, None),
+            "isrc": truth["isrc"].where(polled, None),
+            "sources": [["poll"] if p else ["export_extended"] for p in polled],
+            "skipped": truth["skipped"].astype(object).where(exported, None),
+            "shuffle": truth["shuffle"].astype(object).where(exported, None),
+        }
+    )
+    for column in PLAYS.column_names:
+        if column not in frame:
+            frame[column] = None
+    return frame[PLAYS.column_names]
+
+
+def write_plays(warehouse: Warehouse, plays: pd.DataFrame) -> None:
+    for day, rows in plays.groupby("day"):
+        warehouse.write(PLAYS, rows, day.isoformat())
+    warehouse.publish()
+
+
+def genre_rows(world: World) -> list[dict]:
+    """The `genres` table's artist rows from the world's MusicBrainz truth."""
+    rows = []
+    for artist in world.artists.values():
+        if artist.mb is None:
+            continue
+        ranked = sorted(artist.mb.genres, key=lambda g: (-g[1], g[0]))
+        for rank, (genre, votes) in enumerate(ranked, start=1):
+            rows.append(
+                {
+                    "entity": "artist",
+                    "spotify_id": artist.id,
+                    "genre": genre,
+                    "count": votes,
+                    "rank": rank,
+                    "kind": "genre",
+                    "via_artist_id": artist.id,
+                }
+            )
+    return rows
+
+
+def write_genres(warehouse: Warehouse, world: World) -> list[dict]:
+    rows = genre_rows(world)
+    warehouse.write(GENRES, rows)
+    warehouse.publish()
+    return rows
+
+
+def backdate_enrollment(registry: UserRegistry, user_id: str, when: datetime) -> None:
+    """Test setup only: users enroll at the wall clock's now, the test worlds are in the past."""
+    con = sqlite3.connect(registry.path)
+    try:
+        con.execute(
+            "update users set enrolled_at = ? where id = ?",
+            (when.astimezone(UTC).isoformat(timespec="microseconds"), user_id),
+        )
+        con.commit()
+    finally:
+        con.close()
+
+
+def materialize(
+    settings: Settings,
+    assets: Sequence[Any],
+    instance: dg.DagsterInstance | None = None,
+    **kwargs: Any,
+) -> dg.ExecuteInProcessResult:
+    result = dg.materialize(
+        list(assets),
+        resources=build_resources(settings),
+        instance=instance or dg.DagsterInstance.ephemeral(),
+        run_config=QUIET,
+        **kwargs,
+    )
+    assert result.success
+    return result
+
+
+def metadata(result: dg.ExecuteInProcessResult, asset: str, partition: str | None = None) -> dict:
+    """The metadata of the asset's materialization (of `partition`, when given)."""
+    for event in result.get_asset_materialization_events():
+        materialization = event.step_materialization_data.materialization
+        if materialization.asset_key == dg.AssetKey(asset) and (
+            partition is None or materialization.partition == partition
+        ):
+            return {k: v.value for k, v in materialization.metadata.items()}
+    raise AssertionError(f"no materialization of {asset} {partition or ''}")
+
+
+@pytest.fixture
+def settings(emu_settings: Settings) -> Settings:
+    return emu_settings.model_copy(update={"token_key": None})
