@@ -122,6 +122,6 @@ def monthly_wrapped(
     )
     yield dg.MaterializeResult(
         asset_key=SUMMARY_OUT,
-        metadata={"months": dg.MetadataValue.json(totals), "captured_part": note},
+        metadata={"months": dg.MetadataValue.json(totals), "captured_part_rule": note},
     )
     yield dg.MaterializeResult(asset_key=TOPS_OUT, metadata={"months": len(totals)})

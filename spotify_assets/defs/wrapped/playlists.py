@@ -114,7 +114,8 @@ def sync_user_playlist(spotify: Any, warehouse: Warehouse, user: Any, month: dat
         previous=previous,
         save=lambda state: _save(warehouse, month, user, state),
     )
-    return "created" if result.created else result.state.status
+    # A create whose answer was lost and that was found again made the playlist all the same.
+    return "created" if result.created or result.adopted else result.state.status
 
 
 @dg.asset(
