@@ -5,6 +5,7 @@ page embeds them inline and opens offline. The same data gives byte-identical SV
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from datetime import date
 from typing import Any
@@ -43,12 +44,25 @@ def _config() -> dict[str, Any]:
     }
 
 
-def _svg(chart: Any) -> str:
+def _svg(chart: Any, name: str) -> str:
     import vl_convert
 
     spec = chart.to_dict()
     spec["config"] = {**spec.get("config", {}), **_config()}
-    return vl_convert.vegalite_to_svg(spec)
+    return stable_ids(vl_convert.vegalite_to_svg(spec), name)
+
+
+def stable_ids(svg: str, name: str) -> str:
+    """Vega numbers its clip paths with a counter that lives as long as the process
+    (`clip7`, then `clip38`...): renamed `<name>-1`, `<name>-2`... so the same chart gives the
+    same bytes, and two charts inlined in one page never share an id."""
+    ids = list(dict.fromkeys(re.findall(r'\bid="([^"]+)"', svg)))
+    for number, old in enumerate(ids, start=1):
+        new = f"{name}-{number}"
+        svg = re.sub(rf'\bid="{re.escape(old)}"', f'id="{new}"', svg)
+        svg = svg.replace(f"url(#{old})", f"url(#{new})").replace(f'href="#{old}"',
+                                                                   f'href="#{new}"')
+    return svg
 
 
 def minutes_per_day(days: Sequence[date], minutes: Sequence[float], *, yearly: bool) -> str:
@@ -70,7 +84,7 @@ def minutes_per_day(days: Sequence[date], minutes: Sequence[float], *, yearly: b
         .encode(x=x, y=alt.Y("minutes:Q", title="minutes"))
         .properties(width=WIDE, height=170)
     )
-    return _svg(chart)
+    return _svg(chart, "chart-days")
 
 
 def minutes_per_hour(minutes: Sequence[float]) -> str:
@@ -82,12 +96,13 @@ def minutes_per_hour(minutes: Sequence[float]) -> str:
         alt.Chart(alt.Data(values=rows))
         .mark_bar(color=PALETTE["hours"], cornerRadiusTopLeft=2, cornerRadiusTopRight=2)
         .encode(
-            x=alt.X("hour:O", title="hour of the day", axis=alt.Axis(labelAngle=0)),
+            x=alt.X("hour:O", title="hour of the day",
+                    axis=alt.Axis(labelAngle=0, values=list(range(0, 24, 3)))),
             y=alt.Y("minutes:Q", title="minutes"),
         )
         .properties(width=NARROW, height=170)
     )
-    return _svg(chart)
+    return _svg(chart, "chart-hours")
 
 
 def ranked_bars(labels: Sequence[str], minutes: Sequence[float], *, color: str) -> str:
@@ -109,7 +124,8 @@ def ranked_bars(labels: Sequence[str], minutes: Sequence[float], *, color: str) 
     text = base.mark_text(align="left", dx=4, color=MUTED, fontSize=11).encode(
         text=alt.Text("minutes:Q", format=",")
     )
-    return _svg((bars + text).properties(width=NARROW - 120, height=34 * max(1, len(rows))))
+    chart = (bars + text).properties(width=NARROW - 120, height=34 * max(1, len(rows)))
+    return _svg(chart, f"chart-{color}")
 
 
 def minutes_per_month(months: Sequence[date], minutes: Sequence[float]) -> str:
@@ -126,4 +142,4 @@ def minutes_per_month(months: Sequence[date], minutes: Sequence[float]) -> str:
     text = base.mark_text(dy=-6, color=MUTED, fontSize=10).encode(
         text=alt.Text("minutes:Q", format=",")
     )
-    return _svg((bars + text).properties(width=WIDE, height=180))
+    return _svg((bars + text).properties(width=WIDE, height=180), "chart-months")

@@ -65,6 +65,12 @@ def _share(value: float | None, known: int) -> str:
     return f"{value:.0%}"
 
 
+def _known(plays: int) -> str:
+    if not plays:
+        return "only privacy exports say, and none covers these plays yet"
+    return f"of the {plays:,} plays an export says it for"
+
+
 def _when(value: date | datetime | None) -> str:
     return value.strftime("%a %-d %b %Y") if value else "-"
 
@@ -119,9 +125,9 @@ def _highlights(summary: Mapping[str, Any]) -> str:
         ("Longest streak", f"{streak} day{'s' if streak != 1 else ''}",
          f"from {_when(start)}" if start else ""),
         ("Skipped", _share(summary.get("skipped_share"), summary["skip_known_plays"]),
-         f"of {summary['skip_known_plays']:,} plays the source reports on"),
+         _known(summary["skip_known_plays"])),
         ("Shuffle", _share(summary.get("shuffle_share"), summary["shuffle_known_plays"]),
-         f"of {summary['shuffle_known_plays']:,} plays the source reports on"),
+         _known(summary["shuffle_known_plays"])),
     ]
     return '<div class="facts">' + "".join(
         f'<div class="fact"><span class="label">{label}</span><b>{value}</b>'
@@ -196,9 +202,9 @@ def _months(report: Report) -> str:
     for month in range(1, 13):
         items = report.month_tracks.get(f"{month:02d}", [])
         names = "".join(f"<li>{_e(i.name)}<span class='detail'>{_e(i.detail)}</span></li>"
-                        for i in items[:3]) or '<li class="none">-</li>'
-        cells.append(f'<div class="month"><h3>{date(2000, month, 1):%b}</h3><ol>{names}</ol>'
-                     "</div>")
+                        for i in items[:3])
+        body = f"<ol>{names}</ol>" if names else '<p class="none">no plays</p>'
+        cells.append(f'<div class="month"><h3>{date(2000, month, 1):%b}</h3>{body}</div>')
     return ('<h2 class="section">The months\' top tracks, side by side</h2>'
             '<div class="months">' + "".join(cells) + "</div>")
 
@@ -212,8 +218,9 @@ def _captured(report: Report) -> str:
         for time_range, label in RANGES.items():
             found = [c for c in report.captured if c.kind == kind and c.time_range == time_range]
             names = found[0].items[:SHOWN] if found else []
-            items = "".join(f"<li>{_e(n)}</li>" for n in names) or '<li class="none">-</li>'
-            cells.append(f'<div class="captured"><h3>{kind}, {label}</h3><ol>{items}</ol></div>')
+            items = "".join(f"<li>{_e(n)}</li>" for n in names)
+            body = f"<ol>{items}</ol>" if items else '<p class="none">empty list</p>'
+            cells.append(f'<div class="captured"><h3>{kind}, {label}</h3>{body}</div>')
     note = f'<p class="note">{_e(report.captured_note)}</p>' if report.captured_note else ""
     return _card("Spotify's own top lists", note + '<div class="capgrid">' + "".join(cells)
                  + "</div>", "wide")
@@ -288,7 +295,7 @@ ol.top li:last-child{border-bottom:0}
 .name{white-space:nowrap;overflow:hidden;text-overflow:ellipsis}
 .amount{color:#a9a6b8;font-size:13px;white-space:nowrap;text-align:right}
 .none{color:#6f6b80}
-.months{display:grid;grid-template-columns:repeat(6,1fr);gap:10px}
+.months{display:grid;grid-template-columns:repeat(6,1fr);gap:10px;margin-bottom:16px}
 .month{background:#1d1a27;border-radius:12px;padding:10px 12px;font-size:13px}
 .month ol,.captured ol{margin:0;padding-left:18px}
 .month li,.captured li{margin:3px 0}
