@@ -22,10 +22,14 @@ def test_definitions_load_and_validate() -> None:
         "listening_totals_job",
         "release_radar_job",
         "album_appearances_job",
+        "monthly_wrapped_job",
+        "yearly_wrapped_job",
     }
     assert {s.name for s in definitions.schedules} >= {
         "release_radar_schedule",
         "album_appearances_schedule",
+        "monthly_wrapped_schedule",
+        "yearly_wrapped_schedule",
     }
     assert {s.name for s in definitions.sensors} >= {
         "inbox_export_sensor",
@@ -56,6 +60,14 @@ def test_definitions_load_and_validate() -> None:
         "release_radar_playlists",
         "album_appearances",
         "trending_artists",
+        "monthly_wrapped_captured",
+        "monthly_wrapped",
+        "monthly_wrapped_tops",
+        "monthly_wrapped_playlists",
+        "monthly_wrapped_reports",
+        "yearly_wrapped",
+        "yearly_wrapped_tops",
+        "yearly_wrapped_reports",
     }
 
 

@@ -258,3 +258,23 @@ def test_cli_registers_these_commands() -> None:
     assert (args.user_id, args.flag) == ("alice", "wrapped_playlist")
     args = parser.parse_args(["login", "--emulator-user", "demo_light", "--no-browser"])
     assert args.emulator_user == "demo_light" and args.no_browser
+
+
+def test_remove_deletes_the_users_wrapped_reports_and_orphaned_ones(
+    capsys: pytest.CaptureFixture[str], two_users: UserRegistry
+) -> None:
+    settings = two_users.settings
+    alice, bob = two_users.require("alice").handle, two_users.require("bob").handle
+    for handle, body in ((alice, b"<html>alice</html>"), (bob, b"<html>bob</html>"),
+                         # left by a removal interrupted after its registry row went
+                         ("l-0rphan00", b"<html>gone</html>")):
+        (settings.reports_dir / handle).mkdir(parents=True)
+        (settings.reports_dir / handle / "2026-02.html").write_bytes(body)
+    (settings.reports_dir / alice / "2025.html").write_bytes(b"<html>year</html>")
+
+    code, out, err = _run(capsys, settings, "users", "remove", "alice", "--yes")
+
+    assert code == 0, err
+    assert "reports: 3 file(s), 52 bytes deleted" in out
+    assert sorted(p.name for p in settings.reports_dir.iterdir()) == [bob]
+    assert (settings.reports_dir / bob / "2026-02.html").read_bytes() == b"<html>bob</html>"
