@@ -80,7 +80,8 @@ def minutes_per_day(days: Sequence[date], minutes: Sequence[float], *, yearly: b
         x = alt.X("label:O", title=None, axis=alt.Axis(labelAngle=0))
     chart = (
         alt.Chart(alt.Data(values=rows))
-        .mark_bar(color=PALETTE["days"], cornerRadiusTopLeft=2, cornerRadiusTopRight=2)
+        # Square bars: rounded corners make a year's 365 bars a 400 KB path and 5x slower.
+        .mark_bar(color=PALETTE["days"])
         .encode(x=x, y=alt.Y("minutes:Q", title="minutes"))
         .properties(width=WIDE, height=170)
     )
