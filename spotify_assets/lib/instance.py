@@ -31,6 +31,12 @@ concurrency:
     default_limit: 1
   runs:
     max_concurrent_runs: 4
+run_monitoring:
+  # With the default launcher run monitoring cannot check run workers (dead_run_sensor does),
+  # but it frees the pool slots a run still holds after it ended: a run whose worker was
+  # killed is marked failed from outside, and its slots would otherwise block its own retry.
+  enabled: true
+  free_slots_after_run_end_seconds: 30
 run_retries:
   # Only jobs tagged `dagster/max_retries` retry: the listening refresh, so a refresh cut off
   # (a stopped deployment, a crash) is run again and the days it was rebuilding reach the stats.

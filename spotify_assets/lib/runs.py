@@ -33,6 +33,11 @@ WATCHED = [
     dg.DagsterRunStatus.STARTED,
     dg.DagsterRunStatus.CANCELING,
 ]
+FINISHED = [
+    dg.DagsterRunStatus.SUCCESS,
+    dg.DagsterRunStatus.FAILURE,
+    dg.DagsterRunStatus.CANCELED,
+]
 # A start time may be read from /proc and from an event clock a little apart.
 _CLOCK_SLACK_S = 5.0
 
@@ -115,4 +120,22 @@ def fail_dead_runs(instance: dg.DagsterInstance, *, min_age_s: float = 0.0) -> l
         )
         instance.event_log_storage.free_concurrency_slots_for_run(run.run_id)
         failed.append(run.run_id)
+    free_slots_of_finished_runs(instance)
     return failed
+
+
+def free_slots_of_finished_runs(instance: dg.DagsterInstance) -> list[str]:
+    """Free the pool slots runs still hold after they ended (a worker killed mid-step never
+    releases them; Dagster marks such a run failed from outside). Run monitoring's
+    `free_slots_after_run_end_seconds` does this when a daemon runs; this is for when none does
+    (the CLI), and for instances configured without it."""
+    storage = instance.event_log_storage
+    holders = storage.get_concurrency_run_ids()
+    if not holders:
+        return []
+    records = instance.get_run_records(
+        filters=dg.RunsFilter(run_ids=list(holders), statuses=FINISHED)
+    )
+    for record in records:
+        storage.free_concurrency_slots_for_run(record.dagster_run.run_id)
+    return [r.dagster_run.run_id for r in records]

@@ -106,3 +106,15 @@ def test_an_in_process_run_killed_before_it_started_is_failed_too(instance) -> N
     instance.add_run(queued)  # waiting for a launcher: nobody to judge yet
     assert fail_dead_runs(instance) == [never.run_id]
     assert instance.get_run_by_id(queued.run_id).status == dg.DagsterRunStatus.NOT_STARTED
+
+
+def test_slots_a_finished_run_still_holds_are_freed(instance) -> None:
+    # What a worker killed mid-step leaves when Dagster marks its run failed from outside.
+    run = _started_run(instance, worker_tags())
+    storage = instance.event_log_storage
+    assert storage.claim_concurrency_slot("days_plays", run.run_id, "plays").is_claimed
+    instance.report_run_failed(run, "terminated by signal 9")
+    assert not storage.claim_concurrency_slot("days_plays", "retry", "plays").is_claimed
+    assert fail_dead_runs(instance) == []  # not a started run: nothing to fail ...
+    assert storage.get_concurrency_info("days_plays").active_run_ids == set()  # ... but freed
+    assert storage.claim_concurrency_slot("days_plays", "retry", "plays").is_claimed
