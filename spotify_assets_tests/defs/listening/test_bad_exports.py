@@ -12,6 +12,7 @@ import pytest
 from spotify_assets.defs.listening.imports import export_import
 from spotify_assets.defs.listening.tables import EXPORTED_PLAYS, IMPORT_REJECTS, IMPORT_REPORTS
 from spotify_assets.lib.exports.bench import write_extended_file
+from spotify_assets_tests.conftest import record_fault
 from spotify_assets_tests.defs.conftest import Pipeline
 
 CORPUS = Path(__file__).parents[2] / "fixtures" / "bad_exports"
@@ -47,7 +48,9 @@ def test_the_corpus_and_its_expectations_agree() -> None:
 
 
 @pytest.mark.parametrize("name", sorted(EXPECTED))
-def test_a_bad_export_is_refused_or_fully_accounted_for(pipeline: Pipeline, name: str) -> None:
+def test_a_bad_export_is_refused_or_fully_accounted_for(
+    request: pytest.FixtureRequest, pipeline: Pipeline, name: str
+) -> None:
     p, expected = pipeline, EXPECTED[name]
     users = _import(p, CORPUS / name)
     assert "demo_light" in users["reports"]  # the other listener's import went through
@@ -69,6 +72,13 @@ def test_a_bad_export_is_refused_or_fully_accounted_for(pipeline: Pipeline, name
         rejects = p.warehouse.scan(IMPORT_REJECTS, "user_id = 'demo_skipper'").num_rows
         assert rejects == expected["malformed"]  # every malformed row kept verbatim
         assert list((user_dir / "imported").glob("*.txt"))
+    record_fault(
+        request,
+        f"bad input {name}",
+        lost_rows=0,  # refused whole with its reason, or every row kept or kept as a reject
+        others="no",
+        note=expected["status"],
+    )
 
 
 def test_a_huge_single_line_export_imports_whole(pipeline: Pipeline, tmp_path: Path) -> None:

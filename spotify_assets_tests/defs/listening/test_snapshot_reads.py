@@ -34,6 +34,7 @@ from spotify_assets.lib.raw import RawStore
 from spotify_assets.lib.settings import Settings, get_settings
 from spotify_assets.lib.users.commands import remove_user
 from spotify_assets.lib.users.registry import UserRegistry
+from spotify_assets_tests.conftest import record_fault
 
 QUERY = (
     "select (select count(*) from plays), (select coalesce(sum(listened_ms), 0) from plays), "
@@ -109,7 +110,7 @@ def deployment(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Sett
 
 @pytest.mark.slow
 def test_readers_see_whole_generations_during_import_refresh_and_forget(
-    deployment: Settings, tmp_path: Path
+    request: pytest.FixtureRequest, deployment: Settings, tmp_path: Path
 ) -> None:
     settings = deployment
     states = [_state(settings)]
@@ -195,3 +196,11 @@ def test_readers_see_whole_generations_during_import_refresh_and_forget(
         if path.is_file() and "dagster_home" not in path.parts:
             assert b"leaver" not in path.read_bytes(), path
     assert os.listdir(settings.data_dir / ".warehouse-snapshots") == []
+    queries = sum(len(got) for got in answers.values())
+    record_fault(
+        request,
+        "analysts' open connections during an import, its refresh, a forget and housekeeping",
+        lost_rows=0,
+        others="no",
+        note=f"{queries} queries by 3 kinds of reader, 0 failed, each a published state",
+    )
