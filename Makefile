@@ -15,7 +15,10 @@ PYTEST_ARGS ?=
 # The machines have 2 cores: two xdist workers halve the suite's wall time.
 PYTEST_WORKERS ?= 2
 
-.PHONY: setup demo test lint bench clean
+# Debian packages the tests drive for real (a headless browser, a PostgreSQL server).
+SYSTEM_PACKAGES ?=
+
+.PHONY: setup system-packages demo test lint bench clean
 
 $(UV):
 	$(PYTHON) -m venv .tools
@@ -27,10 +30,13 @@ $(UV):
 
 setup: .venv/.synced
 
+system-packages:
+	@scripts/system-packages.sh $(SYSTEM_PACKAGES)
+
 demo: setup
 	.venv/bin/spotify-assets demo
 
-test: setup
+test: setup system-packages
 	.venv/bin/ruff check spotify_assets spotify_assets_tests
 	.venv/bin/pytest -n $(PYTEST_WORKERS) $(PYTEST_ARGS)
 
