@@ -113,7 +113,11 @@ class Warehouse:
     def publish(self) -> Path:
         """Build the catalog of the lake's current generation: analysts see every commit
         made so far (a no-op when the catalog already shows it)."""
-        return refresh_catalog(self.lake, self.path, extra_sql=load_view_sql(DEFS_DIR))
+        from spotify_assets.defs.catalog_map import table_schemas
+
+        return refresh_catalog(
+            self.lake, self.path, views=load_view_sql(DEFS_DIR), schemas=table_schemas()
+        )
 
 
 def _list_literal(paths: list[str]) -> str:

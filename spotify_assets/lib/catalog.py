@@ -27,8 +27,9 @@ import fcntl
 import hashlib
 import json
 import os
+import re
 import uuid
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -41,7 +42,9 @@ from spotify_assets.lib.lake import FileEntry, Lake
 
 STORAGE_COMPATIBILITY = "v1.4.0"
 # Bumped when the way views are built changes, so existing catalogs are rebuilt once.
-CATALOG_FORMAT = "3"
+CATALOG_FORMAT = "4"
+MAIN = "main"
+ALIAS_NOTE = "Alias of {target}, kept until 2027-06: use {target}."
 SNAPSHOT_DIR = ".warehouse-snapshots"
 GENERATION_FILE = ".warehouse-generation"
 
@@ -49,7 +52,7 @@ GENERATION_FILE = ".warehouse-generation"
 @dataclass(frozen=True)
 class CatalogSummary:
     path: Path
-    views: dict[str, int]  # view name -> row count
+    views: dict[str, int]  # view name (in its schema) -> row count
 
 
 def _quote_literal(text: str) -> str:
@@ -83,18 +86,27 @@ def _publish_lock(db_path: Path) -> Iterator[None]:
             fcntl.flock(handle, fcntl.LOCK_UN)
 
 
-def refresh_catalog(lake: Lake, db_path: Path, *, extra_sql: dict[str, str] | None = None) -> Path:
+def refresh_catalog(
+    lake: Lake,
+    db_path: Path,
+    *,
+    views: Mapping[str, DerivedView] | None = None,
+    schemas: Mapping[str, str] | None = None,
+) -> Path:
     """Build the catalog of the lake's current generation and publish it atomically (a no-op
     when the catalog already shows that generation with these docs and views).
 
-    `extra_sql` maps view names to SELECT statements over the lake views (derived views such as
-    `top_tracks_current`); they are created after the table views.
+    `schemas` puts each table's view in a DuckDB schema (its domain: `listening.plays`), with an
+    alias of the same name in `main` for one release (until 2027-06: queries written before
+    the schemas keep working). `views` are derived views (`tops.top_tracks_current`), created
+    after the table views.
     """
+    views, schemas = dict(views or {}), dict(schemas or {})
     db_path = Path(db_path)
     db_path.parent.mkdir(parents=True, exist_ok=True)
     with _publish_lock(db_path):
         gen, entries, docs = lake.manifest.snapshot()
-        fingerprint = _fingerprint(gen, docs, extra_sql or {})
+        fingerprint = _fingerprint(gen, docs, views, schemas)
         stamp = _stamp_path(db_path)
         previous = _read_stamp(stamp)
         if db_path.exists() and previous.get("fingerprint") == fingerprint:
@@ -103,7 +115,7 @@ def refresh_catalog(lake: Lake, db_path: Path, *, extra_sql: dict[str, str] | No
         tmp = temp_path_for(db_path)
         tmp.unlink(missing_ok=True)
         try:
-            _build(tmp, db_path.parent, lake, gen, entries, docs, extra_sql or {})
+            _build(tmp, db_path.parent, lake, gen, entries, docs, views, schemas)
             with open(tmp, "rb+") as handle:
                 os.fsync(handle.fileno())
             if db_path.exists() and "generation" in previous:
@@ -150,12 +162,14 @@ def _read_stamp(stamp: Path) -> dict:
     return value if isinstance(value, dict) else {}
 
 
-def _fingerprint(gen: int, docs: dict[str, str], extra_sql: dict[str, str]) -> str:
+def _fingerprint(
+    gen: int, docs: dict[str, str], views: dict[str, DerivedView], schemas: dict[str, str]
+) -> str:
     digest = hashlib.sha256(f"{STORAGE_COMPATIBILITY}\n{CATALOG_FORMAT}\n{gen}\n".encode())
     for table, doc in sorted(docs.items()):
-        digest.update(f"table {table}\n{doc}\n".encode())
-    for name, sql in sorted(extra_sql.items()):
-        digest.update(f"view {name}\n{sql}\n".encode())
+        digest.update(f"table {table} {schemas.get(table, MAIN)}\n{doc}\n".encode())
+    for name, view in sorted(views.items()):
+        digest.update(f"view {name}\n{view!r}\n".encode())
     return digest.hexdigest()
 
 
@@ -166,7 +180,8 @@ def _build(
     gen: int,
     entries: list[FileEntry],
     docs: dict[str, str],
-    extra_sql: dict[str, str],
+    views: dict[str, DerivedView],
+    schemas: dict[str, str],
 ) -> None:
     by_table: dict[str, list[FileEntry]] = {}
     for entry in entries:
@@ -179,6 +194,7 @@ def _build(
         },
     )
     try:
+        column_docs: dict[str, dict[str, str]] = {}
         for table in sorted(set(by_table) | set(docs)):
             doc = json.loads(docs[table]) if table in docs else None
             table_entries = by_table.get(table, [])
@@ -186,10 +202,18 @@ def _build(
             select = _table_select(con, files, {e.schema_hash for e in table_entries}, doc)
             if select is None:
                 continue
-            con.execute(f"create or replace view {_quote_ident(table)} as {select}")
+            schema = schemas.get(table, MAIN)
+            name = _qualified(schema, table)
+            _create_schema(con, schema)
+            con.execute(f"create or replace view {name} as {select}")
             if doc:
-                _comment(con, table, doc)
-        _create_derived_views(con, extra_sql)
+                column_docs[table] = {c["name"]: c["doc"] for c in doc["columns"] if c["doc"]}
+                _comment(con, name, doc["doc"], column_docs[table])
+            if schema != MAIN:
+                alias = _qualified(MAIN, table)
+                con.execute(f"create or replace view {alias} as select * from {name}")
+                _comment(con, alias, ALIAS_NOTE.format(target=f"{schema}.{table}"), {})
+        _create_derived_views(con, views, column_docs)
         published = datetime.now(UTC).isoformat(timespec="seconds")
         con.execute(
             "create or replace view warehouse_snapshot as select "
@@ -199,13 +223,30 @@ def _build(
             f"trim(content)::bigint as generation from read_text({_quote_literal(GENERATION_FILE)})"
             ") as latest"
         )
-        con.execute(
-            "comment on view warehouse_snapshot is 'Which lake generation this connection sees; "
-            "is_latest false: reconnect to see what was published since.'"
+        _comment(
+            con,
+            "warehouse_snapshot",
+            "Which lake generation this connection sees; is_latest false: reconnect to see "
+            "what was published since.",
+            {
+                "generation": "the lake generation this catalog file shows",
+                "published_at": "when this catalog file was built (UTC)",
+                "latest_generation": "the newest generation published since",
+                "is_latest": "false: a newer one exists, reconnect to see it",
+            },
         )
         con.execute("checkpoint")
     finally:
         con.close()
+
+
+def _qualified(schema: str, name: str) -> str:
+    return f"{_quote_ident(schema)}.{_quote_ident(name)}"
+
+
+def _create_schema(con: duckdb.DuckDBPyConnection, schema: str) -> None:
+    if schema != MAIN:
+        con.execute(f"create schema if not exists {_quote_ident(schema)}")
 
 
 def _table_select(
@@ -234,18 +275,26 @@ def _arrow_schema(doc: dict | None) -> pa.Schema | None:
     return pa.ipc.read_schema(pa.py_buffer(base64.b64decode(doc["arrow_schema"])))
 
 
-def _comment(con: duckdb.DuckDBPyConnection, table: str, doc: dict) -> None:
-    con.execute(f"comment on view {_quote_ident(table)} is {_quote_literal(doc['doc'])}")
-    present = {row[0] for row in con.execute(f"describe {_quote_ident(table)}").fetchall()}
-    for column in doc["columns"]:
-        if column["name"] in present and column["doc"]:
+def _comment(
+    con: duckdb.DuckDBPyConnection, name: str, doc: str, columns: Mapping[str, str]
+) -> None:
+    """Comments on a view (a qualified name) and on those of its columns `columns` documents."""
+    if doc:
+        con.execute(f"comment on view {name} is {_quote_literal(doc)}")
+    present = [row[0] for row in con.execute(f"describe {name}").fetchall()]
+    for column in present:
+        if columns.get(column):
             con.execute(
-                f"comment on column {_quote_ident(table)}.{_quote_ident(column['name'])} "
-                f"is {_quote_literal(column['doc'])}"
+                f"comment on column {name}.{_quote_ident(column)} "
+                f"is {_quote_literal(columns[column])}"
             )
 
 
-def _create_derived_views(con: duckdb.DuckDBPyConnection, views: dict[str, str]) -> None:
+def _create_derived_views(
+    con: duckdb.DuckDBPyConnection,
+    views: dict[str, DerivedView],
+    column_docs: dict[str, dict[str, str]],
+) -> None:
     """Create derived views; one whose base tables do not exist yet is left out until they do.
 
     Views may depend on each other, so creation repeats until no more succeed.
@@ -253,11 +302,26 @@ def _create_derived_views(con: duckdb.DuckDBPyConnection, views: dict[str, str])
     pending = dict(views)
     while pending:
         created = []
-        for name, select in pending.items():
+        for name, view in pending.items():
+            qualified = _qualified(view.schema, name)
             try:
-                con.execute(f"create or replace view {_quote_ident(name)} as {select}")
+                _create_schema(con, view.schema)
+                con.execute(f"create or replace view {qualified} as {view.sql}")
             except duckdb.CatalogException:
                 continue
+            # A column not documented in the file takes the doc of a same-named column of a
+            # table the view reads.
+            inherited = {
+                column: doc
+                for table, docs in column_docs.items()
+                if re.search(rf"\b{re.escape(table)}\b", view.sql)
+                for column, doc in docs.items()
+            }
+            _comment(con, qualified, view.doc, {**inherited, **dict(view.columns)})
+            if view.schema != MAIN:
+                alias = _qualified(MAIN, name)
+                con.execute(f"create or replace view {alias} as select * from {qualified}")
+                _comment(con, alias, ALIAS_NOTE.format(target=f"{view.schema}.{name}"), {})
             created.append(name)
         if not created:
             return
@@ -265,13 +329,40 @@ def _create_derived_views(con: duckdb.DuckDBPyConnection, views: dict[str, str])
             del pending[name]
 
 
-def load_view_sql(root: Path) -> dict[str, str]:
-    """Derived views kept as `<name>.sql` files under `**/sql/views/` of `root`, by name."""
-    views: dict[str, str] = {}
+@dataclass(frozen=True)
+class DerivedView:
+    """A view over the lake views, kept as `<domain>/sql/views/<name>.sql`: its schema is the
+    domain, its doc the file's leading comment, its column docs `-- column <name>: <doc>`
+    lines (columns without one take the doc of a same-named column of a table it reads)."""
+
+    schema: str
+    sql: str
+    doc: str = ""
+    columns: tuple[tuple[str, str], ...] = ()
+
+
+def load_view_sql(root: Path) -> dict[str, DerivedView]:
+    """Derived views under `<domain>/sql/views/*.sql` of `root`, by name."""
+    views: dict[str, DerivedView] = {}
     for path in sorted(Path(root).rglob("sql/views/*.sql")):
         if path.stem in views:
             raise ValueError(f"two view files define {path.stem}: {path}")
-        views[path.stem] = path.read_text().strip().rstrip(";")
+        doc, columns = [], []
+        for line in path.read_text().splitlines():
+            if not line.startswith("--"):
+                break
+            text = line.removeprefix("--").strip()
+            if text.startswith("column ") and ":" in text:
+                name, column_doc = text.removeprefix("column ").split(":", 1)
+                columns.append((name.strip(), column_doc.strip()))
+            else:
+                doc.append(text)
+        views[path.stem] = DerivedView(
+            schema=path.relative_to(root).parts[0],
+            sql=path.read_text().strip().rstrip(";"),
+            doc=" ".join(doc),
+            columns=tuple(columns),
+        )
     return views
 
 
@@ -280,15 +371,18 @@ def summarize(db_path: Path) -> CatalogSummary:
     con = connect(db_path)
     try:
         names = [
-            r[0]
+            (r[0], r[1])
             for r in con.execute(
-                "select view_name from duckdb_views() where not internal "
-                "and view_name <> 'warehouse_snapshot' order by view_name"
+                "select schema_name, view_name from duckdb_views() where not internal "
+                "and view_name <> 'warehouse_snapshot' and (schema_name <> 'main' or "
+                "comment is null or comment not like 'Alias of %') "
+                "order by view_name, schema_name"
             ).fetchall()
         ]
+        # By name: table and view names are unique across schemas (`plays`, not its alias).
         counts = {
-            name: con.execute(f"select count(*) from {_quote_ident(name)}").fetchone()[0]
-            for name in names
+            name: con.execute(f"select count(*) from {_qualified(schema, name)}").fetchone()[0]
+            for schema, name in names
         }
     finally:
         con.close()

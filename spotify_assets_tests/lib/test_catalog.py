@@ -11,7 +11,14 @@ from pathlib import Path
 import duckdb
 import pyarrow as pa
 
-from spotify_assets.lib.catalog import catalog_generation, connect, refresh_catalog, summarize
+from spotify_assets.lib.catalog import (
+    DerivedView,
+    catalog_generation,
+    connect,
+    load_view_sql,
+    refresh_catalog,
+    summarize,
+)
 from spotify_assets.lib.lake import Column, Lake, TableSpec
 
 A = TableSpec("alpha", "One row per alpha.", [Column("user_id", pa.string(), "the user")])
@@ -49,14 +56,79 @@ def test_views_and_comments(tmp_path: Path) -> None:
     assert (comment, column) == ("One row per alpha.", "the user")
 
 
+def test_tables_live_in_their_domain_schema_with_a_main_alias(tmp_path: Path) -> None:
+    lake = Lake(tmp_path / "lake")
+    lake.write(A, [{"user_id": "a"}, {"user_id": "b"}], "2026-01-01")
+    views = {
+        "alpha_count": DerivedView(
+            "reports",
+            "select count(*) as n, min(user_id) as user_id from listening.alpha",
+            doc="How many alphas.",
+            columns=(("n", "the count"),),
+        )
+    }
+    db = refresh_catalog(lake, tmp_path / "w.duckdb", views=views, schemas={"alpha": "listening"})
+    assert summarize(db).views == {"alpha": 2, "alpha_count": 1}
+    con = connect(db)
+    try:
+        assert con.execute("select count(*) from listening.alpha").fetchone()[0] == 2
+        # Queries written before the schemas still work, and say where the table went.
+        assert con.execute("select count(*) from alpha").fetchone()[0] == 2
+        rows = dict(
+            con.execute(
+                "select schema_name || '.' || view_name, comment from duckdb_views() "
+                "where not internal and view_name like 'alpha%'"
+            ).fetchall()
+        )
+        columns = dict(
+            con.execute(
+                "select column_name, comment from duckdb_columns() "
+                "where schema_name = 'reports' and table_name = 'alpha_count'"
+            ).fetchall()
+        )
+    finally:
+        con.close()
+    assert rows["listening.alpha"] == "One row per alpha."
+    assert rows["main.alpha"].startswith("Alias of listening.alpha, kept until")
+    assert rows["reports.alpha_count"] == "How many alphas."
+    # `n` is documented in the view file; `user_id` inherits the doc of the table it reads.
+    assert columns == {"n": "the count", "user_id": "the user"}
+
+
+def test_view_files_name_their_schema_doc_and_columns(tmp_path: Path) -> None:
+    folder = tmp_path / "tops" / "sql" / "views"
+    folder.mkdir(parents=True)
+    (folder / "best.sql").write_text(
+        "-- The best rows.\n-- Really.\n-- column n: how many\nselect 1 as n;\n"
+    )
+    assert load_view_sql(tmp_path) == {
+        "best": DerivedView(
+            "tops",
+            "-- The best rows.\n-- Really.\n-- column n: how many\nselect 1 as n",
+            doc="The best rows. Really.",
+            columns=(("n", "how many"),),
+        )
+    }
+
+
+def test_every_view_file_of_the_graph_is_documented() -> None:
+    from spotify_assets.defs.resources import DEFS_DIR
+
+    undocumented = [name for name, view in load_view_sql(DEFS_DIR).items() if not view.doc]
+    assert undocumented == []
+
+
 def test_derived_views_wait_for_their_tables(tmp_path: Path) -> None:
     lake = Lake(tmp_path / "lake")
     lake.write(A, [{"user_id": "a"}], "2026-01-01")
-    extra = {"beta_total": "select sum(n) as total from beta", "alpha_users": "select * from alpha"}
-    db = refresh_catalog(lake, tmp_path / "w.duckdb", extra_sql=extra)
+    extra = {
+        "beta_total": DerivedView("main", "select sum(n) as total from beta"),
+        "alpha_users": DerivedView("main", "select * from alpha"),
+    }
+    db = refresh_catalog(lake, tmp_path / "w.duckdb", views=extra)
     assert set(summarize(db).views) == {"alpha", "alpha_users"}
     lake.write(B, [{"n": 2}], None if not B.partitioned else "2026-01-01")
-    assert set(summarize(refresh_catalog(lake, db, extra_sql=extra)).views) == {
+    assert set(summarize(refresh_catalog(lake, db, views=extra)).views) == {
         "alpha",
         "alpha_users",
         "beta",
@@ -134,7 +206,8 @@ def test_publish_rebuilds_only_when_the_generation_docs_or_views_change(tmp_path
     assert catalog_generation(db_path) == lake.generation() == 2
 
     second = db_path.stat().st_ino
-    refresh_catalog(lake, db_path, extra_sql={"alpha_total": "select count(*) as n from alpha"})
+    total = DerivedView("main", "select count(*) as n from alpha")
+    refresh_catalog(lake, db_path, views={"alpha_total": total})
     assert db_path.stat().st_ino != second
     assert summarize(db_path).views["alpha_total"] == 1
 

@@ -27,7 +27,7 @@ from spotify_assets.lib.settings import Settings
 TOP_N = 50
 ENTITIES = ("track", "artist", "album", "genre")
 # Issue 7 (MusicBrainz enrichment) provides this view; until then genres are left out.
-ARTIST_GENRES = "artist_genres"
+ARTIST_GENRES = ("musicbrainz", "artist_genres")
 GENRE_SCHEMA = pa.schema([("artist_id", pa.string()), ("genre", pa.string())])
 # A local day D, anywhere from UTC-12 to UTC+14, ends by D+1 12:00 UTC.
 
@@ -113,27 +113,27 @@ def artist_genres(warehouse: Warehouse) -> tuple[pa.Table, str]:
     artist_id and genre), an empty table comes back and the genre entity has no rows.
     """
     empty = GENRE_SCHEMA.empty_table()
+    view = ".".join(ARTIST_GENRES)
     if not warehouse.path.exists():
         return empty, "no catalog yet"
     con = catalog.connect(warehouse.path)
     try:
-        names = {
-            row[0]
-            for row in con.execute(
-                "select view_name from duckdb_views() where not internal "
-                "union select table_name from duckdb_tables()"
+        names = set(
+            con.execute(
+                "select schema_name, view_name from duckdb_views() where not internal "
+                "union select schema_name, table_name from duckdb_tables()"
             ).fetchall()
-        }
+        )
         if ARTIST_GENRES not in names:
-            return empty, f"no {ARTIST_GENRES} view yet (MusicBrainz enrichment)"
+            return empty, f"no {view} view yet (MusicBrainz enrichment)"
         table = con.sql(
             f"select distinct cast(artist_id as varchar) as artist_id, "
-            f"cast(genre as varchar) as genre from {ARTIST_GENRES} "
+            f"cast(genre as varchar) as genre from {view} "
             "where artist_id is not null and genre is not null"
         ).to_arrow_table()
         return table.cast(GENRE_SCHEMA), f"{table.num_rows} artist genres"
     except duckdb.Error as exc:
-        return empty, f"{ARTIST_GENRES} unreadable, genres skipped: {exc}"
+        return empty, f"{view} unreadable, genres skipped: {exc}"
     finally:
         con.close()
 

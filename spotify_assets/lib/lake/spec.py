@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import re
+import sys
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -49,10 +50,17 @@ class TableSpec:
     sort_by: Sequence[str] = ()
     partitioned: bool = True
     extra: Mapping[str, Any] = field(default_factory=dict)
+    # The module that declared it (its domain's folder names the catalog schema); set from
+    # the caller when not given.
+    declared_in: str = field(default="", compare=False, repr=False)
 
     def __post_init__(self) -> None:
         if not _TABLE.match(self.name):
             raise ValueError(f"invalid table name {self.name!r}")
+        if not self.declared_in:
+            # Frame 0 is this method, 1 the dataclass __init__, 2 whoever wrote TableSpec(...).
+            caller = sys._getframe(2).f_globals.get("__name__", "")
+            object.__setattr__(self, "declared_in", caller)
 
     @property
     def schema(self) -> pa.Schema:

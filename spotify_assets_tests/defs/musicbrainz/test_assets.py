@@ -103,7 +103,7 @@ def test_artist_genres_holds_the_worlds_genres_and_tops_rank_genres_with_it(
     try:
         found: dict[str, set[str]] = {}
         for artist_id, genre, count, rank in con.execute(
-            "select artist_id, genre, count, rank from artist_genres"
+            "select artist_id, genre, count, rank from musicbrainz.artist_genres"
         ).fetchall():
             found.setdefault(artist_id, set()).add(genre)
             assert count > 0 and rank >= 1

@@ -5,5 +5,5 @@ select
     genre,
     count,
     rank
-from genres
+from musicbrainz.genres
 where entity = 'artist'

@@ -9,5 +9,5 @@ select
     max(seen_at) as last_seen_at,
     count(*) as snapshots,
     min(position) as best_position
-from album_appearances
+from releases.album_appearances
 group by source, album_key

@@ -1,4 +1,4 @@
 -- Each user's latest top-tracks snapshot per time range (one row per track).
 select *
-from top_tracks
+from tops.top_tracks
 qualify snapshot_date = max(snapshot_date) over (partition by user_id, time_range)
