@@ -39,6 +39,11 @@ def _cmd_catalog(args: argparse.Namespace) -> int:
     from spotify_assets.defs.resources import Warehouse
     from spotify_assets.lib.catalog import summarize
 
+    if args.action == "docs":
+        from spotify_assets import dictionary
+
+        print(f"wrote {dictionary.write()}")
+        return 0
     settings = get_settings()
     warehouse = Warehouse(settings)
     if args.action == "refresh":
@@ -99,7 +104,12 @@ def _core_subcommands(sub: argparse._SubParsersAction) -> None:
     runs.set_defaults(func=_cmd_runs)
 
     catalog = sub.add_parser("catalog", help="the DuckDB catalog over the lake")
-    catalog.add_argument("action", choices=["refresh", "summary"])
+    catalog.add_argument(
+        "action",
+        choices=["refresh", "summary", "docs"],
+        help="refresh: publish the lake's current state; summary: views and row counts; "
+        "docs: regenerate docs/warehouse.md (the data dictionary)",
+    )
     catalog.set_defaults(func=_cmd_catalog)
 
 

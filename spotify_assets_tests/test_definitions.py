@@ -105,3 +105,38 @@ def test_pipeline_code_never_imports_the_emulator() -> None:
             if any(n.startswith("spotify_assets.emulator") for n in names):
                 offenders.append(str(path.relative_to(PACKAGE)))
     assert offenders == []
+
+
+def test_every_table_asset_shows_its_columns_owner_and_catalog_name() -> None:
+    from spotify_assets.defs.catalog_map import table_specs
+
+    graph = defs().resolve_asset_graph()
+    tables = table_specs()
+    for key in graph.get_all_asset_keys():
+        node = graph.get(key)
+        assert node.owners, f"{key} has no owner"
+        mapped = tables.get(key.to_user_string())
+        if mapped is None:
+            continue
+        schema = node.metadata["dagster/column_schema"]
+        schema = getattr(schema, "schema", schema)  # a MetadataValue once serialized
+        assert [(c.name, c.description) for c in schema.columns] == [
+            (c.name, c.doc) for c in mapped.spec.columns
+        ]
+        assert node.metadata["dagster/table_name"] == f"{mapped.domain}.{key.to_user_string()}"
+    assert {"plays", "daily_listening", "top_tracks", "genres"} <= set(tables)
+
+
+def _outside_code_spans(markdown: str) -> str:
+    return "".join(markdown.split("`")[::2])
+
+
+def test_descriptions_render_as_written_in_the_ui() -> None:
+    # The UI renders descriptions as Markdown: `<user>` outside a code span is eaten as a tag.
+    graph = defs().resolve_asset_graph()
+    eaten = [
+        key.to_user_string()
+        for key in graph.get_all_asset_keys()
+        if "<" in _outside_code_spans(graph.get(key).description or "")
+    ]
+    assert eaten == []

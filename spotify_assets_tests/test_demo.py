@@ -1,6 +1,7 @@
 """The demo: the whole graph on the emulator, then a summary; and no token anywhere after it."""
 
 import gzip
+import json
 import os
 import re
 import socket
@@ -103,3 +104,50 @@ def test_no_token_in_any_file_or_log_after_a_full_run(
                 body = gzip.decompress(body)
             found = [t[:6] for t in tokens if t.encode() in body]
             assert found == [], f"token material in {path}"
+    _nothing_personal_in_the_instance(settings, home)
+
+
+def _personal_names(settings: Settings) -> tuple[set[str], set[str]]:
+    """(user ids, track and artist names only one listener has): what the instance, which
+    outlives `users remove`, must never hold."""
+    import duckdb
+
+    from spotify_assets.defs.listening.tables import PLAYS
+    from spotify_assets.defs.resources import Warehouse
+    from spotify_assets.defs.tops.tables import TOP_ARTISTS, TOP_TRACKS
+
+    warehouse = Warehouse(settings)
+    con = duckdb.connect()
+    try:
+        sources = {
+            "plays": (PLAYS, "track_name, artist_name"),
+            "top_tracks": (TOP_TRACKS, "track_name, artist_names[1]"),
+            "top_artists": (TOP_ARTISTS, "artist_name, null"),
+        }
+        selects = []
+        for name, (spec, columns) in sources.items():
+            con.register(name, warehouse.scan(spec))
+            selects.append(f"select user_id, unnest([{columns}]) as name from {name}")
+        rows = con.execute(
+            f"select name from ({' union all '.join(selects)}) where length(name) >= 12 "
+            "group by name having count(distinct user_id) = 1"
+        ).fetchall()
+        users = {r[0] for r in con.execute("select distinct user_id from plays").fetchall()}
+    finally:
+        con.close()
+    return users, {r[0] for r in rows}
+
+
+def _nothing_personal_in_the_instance(settings: Settings, home: Path) -> None:
+    users, names = _personal_names(settings)
+    assert len(users) >= 4 and len(names) >= 20  # there is something to leak
+    leaks: dict[str, list[str]] = {}
+    for path in home.rglob("*"):
+        if not path.is_file():
+            continue
+        body = path.read_bytes()
+        found = [u for u in users if u.encode() in body]
+        found += [n for n in names if n.encode() in body or json.dumps(n)[1:-1].encode() in body]
+        if found:
+            leaks[str(path.relative_to(home))] = sorted(found)[:5]
+    assert leaks == {}, "user ids or single-listener names in the Dagster instance"

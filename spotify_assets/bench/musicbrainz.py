@@ -22,6 +22,7 @@ import tempfile
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -46,6 +47,8 @@ from spotify_assets.lib.users.login import login
 from spotify_assets.lib.users.registry import UserRegistry
 
 MAX_RUNS = 1000
+
+END = datetime(2026, 3, 31, tzinfo=UTC)
 
 
 @dataclass
@@ -215,7 +218,8 @@ def run_bench(
     max_entities: int,
     out: Callable[[str], None] = print,
 ) -> BenchResult:
-    config = WorldConfig(seed=seed, n_tracks=n_tracks, n_artists=n_artists, days=days)
+    # A pinned end: the same world (and request counts) whatever day the bench runs.
+    config = WorldConfig(seed=seed, n_tracks=n_tracks, n_artists=n_artists, days=days, end=END)
     with tempfile.TemporaryDirectory(prefix="mb-bench-") as tmp, running_emulator(config) as emu:
         mb_state(emu.state).min_interval_s = 0.0
         settings = load_settings(

@@ -12,8 +12,14 @@ import importlib
 import pkgutil
 from dataclasses import dataclass
 
+import dagster as dg
+
 import spotify_assets.defs as defs_package
 from spotify_assets.lib.lake import TableSpec
+
+# A domain whose name DuckDB already uses is published under another: `warehouse` is the
+# catalog's own name (warehouse.duckdb), so a schema of that name would be ambiguous.
+SCHEMA_OF_DOMAIN = {"warehouse": "ops"}
 
 
 @dataclass(frozen=True)
@@ -33,10 +39,44 @@ def table_specs() -> dict[str, MappedTable]:
         for value in vars(module).values():
             if isinstance(value, TableSpec) and value.declared_in == info.name:
                 parts = info.name.removeprefix(prefix).split(".")
-                domain = parts[0] if len(parts) > 1 else "main"
+                domain = SCHEMA_OF_DOMAIN.get(parts[0], parts[0]) if len(parts) > 1 else "main"
                 found[value.name] = MappedTable(domain, value, info.name)
     return found
 
 
 def table_schemas() -> dict[str, str]:
     return {name: mapped.domain for name, mapped in table_specs().items()}
+
+
+def column_schema(spec: TableSpec) -> dg.TableSchema:
+    """The table's columns as Dagster shows them on the asset page (type, doc, nullability)."""
+    return dg.TableSchema(
+        columns=[
+            dg.TableColumn(
+                column.name,
+                str(column.type),
+                description=column.doc,
+                constraints=dg.TableColumnConstraints(nullable=column.nullable),
+            )
+            for column in spec.columns
+        ]
+    )
+
+
+def describe_asset(asset: dg.AssetSpec) -> dg.AssetSpec:
+    """An asset as the UI shows it: its table's column schema and catalog name, and its owner
+    (the domain's team, from its group)."""
+    owners = [] if asset.owners else [f"team:{asset.group_name or 'default'}"]
+    mapped = table_specs().get(asset.key.to_user_string())
+    if mapped is None:
+        return asset.merge_attributes(owners=owners)
+    described = asset.merge_attributes(
+        owners=owners,
+        metadata={
+            "dagster/column_schema": column_schema(mapped.spec),
+            "dagster/table_name": f"{mapped.domain}.{mapped.spec.name}",
+        },
+    )
+    if not described.description:
+        described = described.replace_attributes(description=mapped.spec.doc)
+    return described

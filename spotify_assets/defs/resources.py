@@ -16,6 +16,7 @@ import dagster as dg
 import duckdb
 import pyarrow as pa
 
+from spotify_assets.defs.previews import Previews
 from spotify_assets.lib.catalog import load_view_sql, refresh_catalog
 from spotify_assets.lib.lake import Lake, LakeTransaction, TableSpec, WrittenPartition
 from spotify_assets.lib.raw import RawStore
@@ -35,6 +36,7 @@ class Warehouse:
     def __init__(self, settings: Settings) -> None:
         self.lake = Lake(settings.lake_dir)
         self.path = settings.warehouse_path
+        self.lake.observers.append(Previews().observe)
 
     def write(
         self,

@@ -19,6 +19,8 @@ import dagster as dg
 from spotify_assets.defs.listening.history import STALE_SCOPE
 from spotify_assets.defs.listening.tables import POLLED_PLAYS
 from spotify_assets.defs.resources import Warehouse
+from spotify_assets.lib.pseudonyms import handle_of
+from spotify_assets.lib.pseudonyms import who as who_is
 from spotify_assets.lib.settings import Settings
 
 if TYPE_CHECKING:
@@ -38,9 +40,9 @@ def utc_now() -> datetime:
 
 
 class PollConfig(dg.Config):
-    """Whom a run polls; the sensor lists the users who are due."""
+    """Whom a run polls; the sensor lists the users who are due, by handle (`users list`)."""
 
-    user_ids: list[str] | None = None  # None: every active user
+    handles: list[str] | None = None  # None: every active user
 
 
 @dataclass
@@ -277,15 +279,15 @@ def _from_ms(text: str | None) -> datetime | None:
 
 def _report(polls: list[UserPoll]) -> str:
     lines = [
-        "| user | status | new plays | late-synced | possible loss | next poll | note |",
+        "| listener | status | new plays | late-synced | possible loss | next poll | note |",
         "|---|---|---|---|---|---|---|",
     ]
     for p in polls:
         loss = "**yes**" if p.possible_loss else ""
         when = p.next_poll_at.strftime("%Y-%m-%d %H:%M UTC") if p.next_poll_at else ""
         lines.append(
-            f"| {p.user_id} | {p.status} | {p.new_plays} | {p.late_plays} | {loss} | {when} "
-            f"| {p.message} |"
+            f"| {handle_of(p.user_id)} | {p.status} | {p.new_plays} | {p.late_plays} | {loss} "
+            f"| {when} | {p.message} |"
         )
     return "\n".join(lines)
 
@@ -315,7 +317,12 @@ def polled_plays(
 
     now = utc_now()
     active = {u.id: u for u in users.active_users()}
-    wanted = sorted(active) if config.user_ids is None else list(dict.fromkeys(config.user_ids))
+    by_handle = {u.handle: u.id for u in users.list()}
+    wanted = (
+        sorted(active)
+        if config.handles is None
+        else [by_handle.get(h, h) for h in dict.fromkeys(config.handles)]
+    )
     who = [active[u] for u in wanted if u in active]
     with PlanStore(settings.state_dir) as plans:
         polls = poll_users(spotify, users, warehouse, plans, policy_from(settings), who, now)
@@ -326,17 +333,18 @@ def polled_plays(
     ]
     for p in polls:
         if p.status not in ("ok", "not_active"):
-            context.log.warning(f"user {p.user_id}: {p.status}: {p.message}")
+            context.log.warning(f"{who_is(p.user_id)}: {p.status}: {p.message}")
         elif p.possible_loss:
-            context.log.warning(f"user {p.user_id}: 50 new plays; some may be lost")
+            context.log.warning(f"{who_is(p.user_id)}: 50 new plays; some may be lost")
     if who and all(p.status == "error" for p in polls if p.user_id in active):
         raise dg.Failure("polling failed for every user:\n" + _report(polls))
     warehouse.publish()
     needs_login = sorted(
-        {p.user_id for p in polls if p.status == "needs_reauth"}
+        handle_of(u)
+        for u in {p.user_id for p in polls if p.status == "needs_reauth"}
         | {u.id for u in users.list(status="needs_reauth")}
     )
-    failing = sorted(p.user_id for p in polls if p.status == "error")
+    failing = sorted(handle_of(p.user_id) for p in polls if p.status == "error")
     changed = sorted(set().union(*(p.days for p in polls)))
     return dg.MaterializeResult(
         metadata={
@@ -345,7 +353,7 @@ def polled_plays(
             "late_synced_plays": sum(p.late_plays for p in polls),
             "possible_losses": sum(p.possible_loss for p in polls),
             "users": dg.MetadataValue.md(_report(polls)),
-            "possible_loss": [p.user_id for p in polls if p.possible_loss],
+            "possible_loss": [handle_of(p.user_id) for p in polls if p.possible_loss],
             "changed_days": dg.MetadataValue.json(changed),
         },
         check_results=[

@@ -14,9 +14,10 @@ from datetime import datetime
 import dagster as dg
 import pyarrow as pa
 
-from spotify_assets.defs.listening.poll import polled_plays, utc_now
+from spotify_assets.defs.listening.poll import utc_now
 from spotify_assets.defs.resources import Warehouse
 from spotify_assets.lib.lake import Column, TableSpec
+from spotify_assets.lib.pseudonyms import handle_of
 from spotify_assets.lib.settings import Settings
 
 TS = pa.timestamp("ms", tz="UTC")
@@ -96,13 +97,20 @@ class PollTick:
             minutes = max(0.0, (self.next_at - self.now).total_seconds() / 60)
             text += f"; next poll in {minutes:.0f} min"
         if self.needs_reauth:
-            text += "; not polled, must log in again: " + ", ".join(self.needs_reauth)
+            text += "; not polled, must log in again: " + ", ".join(
+                handle_of(u) for u in self.needs_reauth
+            )
         return text
 
     def run_request(self) -> dg.RunRequest:
         return dg.RunRequest(
             run_key=f"poll:{self.now.isoformat()}",
-            run_config={"ops": {"polled_plays": {"config": {"user_ids": list(self.granted)}}}},
+            # By handle: run configs stay in the instance after `users remove`.
+            run_config={
+                "ops": {
+                    "polled_plays": {"config": {"handles": [handle_of(u) for u in self.granted]}}
+                }
+            },
             tags={
                 "spotify_assets/users_due": str(self.due),
                 "spotify_assets/users_polled": str(len(self.granted)),
@@ -154,7 +162,7 @@ def poll_plan_sensor(
     return dg.SensorResult(run_requests=[tick.run_request()])
 
 
-@dg.asset(group_name="listening", deps=[polled_plays], kinds={"parquet"})
+@dg.asset(group_name="listening", deps=["polled_plays"], kinds={"parquet"})
 def poll_plan(
     settings: dg.ResourceParam[Settings],
     warehouse: dg.ResourceParam[Warehouse],

@@ -24,12 +24,15 @@ from spotify_assets.defs.listening.tables import (
     LISTENING_SESSIONS,
     PLAYS,
 )
+from spotify_assets.defs.previews import bar_chart
 from spotify_assets.defs.resources import Warehouse
 from spotify_assets.lib.query import LakeView, run_sql
 from spotify_assets.lib.settings import Settings
 
 SQL_DIR = Path(__file__).parent / "sql"
 SESSION_GAP_MINUTES = 10
+# A backfill of years would spend seconds drawing charts nobody opens: the newest months only.
+CHARTED_MONTHS = 3
 
 
 def _timezones(users, settings: Settings) -> pa.Table:
@@ -93,10 +96,29 @@ def daily_listening(
     result = _per_range(plan, compute)
     write_days(warehouse, DAILY_LISTENING, result, plan, "date")
     warehouse.publish()
-    month_metadata(context, warehouse, DAILY_LISTENING, plan)
+    rewritten = sorted({d.isoformat()[:7] for d in plan.days})[-CHARTED_MONTHS:]
+    charts = {
+        key: {"minutes_per_day": _minutes_chart(warehouse, key[:7])}
+        for key in context.partition_keys
+        if key[:7] in rewritten
+    }
+    month_metadata(context, warehouse, DAILY_LISTENING, plan, charts)
     minutes = pc.sum(result["minutes"]).as_py() or 0.0
     return dg.MaterializeResult(
         metadata={"user_days_rewritten": result.num_rows, "minutes_rewritten": round(minutes, 1)}
+    )
+
+
+def _minutes_chart(warehouse: Warehouse, month: str) -> dg.MetadataValue:
+    """Minutes per local day of `month` (YYYY-MM), summed over every listener."""
+    days = [k for k in warehouse.partitions(DAILY_LISTENING) if k.startswith(month)]
+    table = warehouse.scan(DAILY_LISTENING, partitions=days)
+    sums = table.group_by("date").aggregate([("minutes", "sum")]).sort_by("date")
+    return bar_chart(
+        [str(d.day) for d in sums["date"].to_pylist()],
+        sums["minutes_sum"].to_pylist(),
+        title=f"Minutes per day, {month}, all listeners",
+        unit="minutes",
     )
 
 

@@ -12,7 +12,7 @@ STRINGS = pa.list_(pa.string())
 POLLED_PLAYS = TableSpec(
     "polled_plays",
     "One row per play seen by polling /me/player/recently-played (tracks >= 30 s only). "
-    "Files: polled_plays/<user>/<UTC day of played_at>.parquet.",
+    "Partition: user and UTC day of played_at.",
     [
         Column("user_id", pa.string(), "Spotify user id", nullable=False),
         Column(
@@ -78,7 +78,7 @@ PLAYS = TableSpec(
         Column(
             "track_key",
             pa.string(),
-            "normalised 'artist<TAB>title': groups rows without id",
+            "normalised artist and title joined by a tab: groups rows without id",
             nullable=False,
         ),
         Column("track_name", pa.string(), "track title"),
@@ -105,6 +105,15 @@ PLAYS = TableSpec(
         Column("context_uri", pa.string(), "playlist/album it was played from (poll)"),
     ],
     sort_by=["user_id", "started_at", "play_id"],
+    example="""
+-- Minutes per month and source mix, for every listener
+select user_id, date_trunc('month', started_at) as month,
+       round(sum(listened_ms) / 60000) as minutes, count(*) as plays,
+       count(*) filter (where list_contains(sources, 'poll')) as polled
+from listening.plays
+group by all
+order by month desc, user_id;
+""",
 )
 
 DAILY_LISTENING = TableSpec(
@@ -141,6 +150,14 @@ DAILY_LISTENING = TableSpec(
         Column("last_play_at", TS, "last play stop"),
     ],
     sort_by=["date", "user_id"],
+    example="""
+-- One listener's last week, day by day
+select date, round(minutes) as minutes, plays, top_track_name, top_artist_name
+from listening.daily_listening
+where user_id = (select min(user_id) from listening.daily_listening)
+order by date desc
+limit 7;
+""",
 )
 
 LISTENING_SESSIONS = TableSpec(
@@ -159,6 +176,13 @@ LISTENING_SESSIONS = TableSpec(
         Column("top_artist_name", pa.string(), "most played primary artist"),
     ],
     sort_by=["user_id", "started_at"],
+    example="""
+-- Each listener's longest sessions
+select user_id, started_at, round(listened_minutes) as minutes, plays
+from listening.listening_sessions
+qualify row_number() over (partition by user_id order by listened_minutes desc) <= 3
+order by user_id, minutes desc;
+""",
 )
 
 LISTENING_COVERAGE = TableSpec(
@@ -197,7 +221,7 @@ LISTENING_HEATMAP = TableSpec(
 EXPORTED_PLAYS = TableSpec(
     "exported_plays",
     "One row per row of an imported privacy export (every content type and length; "
-    "malformed rows are in import_rejects). Files: exported_plays/<user>/<file sha256>.parquet.",
+    "malformed rows are in import_rejects). Partition: user and file (its sha256).",
     OBSERVATION_COLUMNS,
     sort_by=["user_id", "ended_at", "file_sha256", "file_row"],
 )
@@ -229,7 +253,7 @@ IMPORT_REPORTS = TableSpec(
     "import_reports",
     "One row per imported export file: rows read and what happened to each (kept by content "
     "type, duplicate, malformed); the categories sum exactly to rows_read. "
-    "Files: import_reports/<user>/<file sha256>.parquet.",
+    "Partition: user and file (its sha256).",
     [*IMPORT_REPORT_COLUMNS, Column("imported_at", TS, "when the import published", False)],
     sort_by=["user_id", "file_sha256"],
 )

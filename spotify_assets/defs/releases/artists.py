@@ -29,6 +29,7 @@ from spotify_assets.defs.releases.tables import (
     FOLLOWED_ARTISTS,
 )
 from spotify_assets.defs.resources import Warehouse
+from spotify_assets.lib.pseudonyms import who
 from spotify_assets.lib.settings import Settings
 from spotify_assets.lib.spotify.discography import (
     DiscographyFetch,
@@ -102,7 +103,7 @@ def followed_artists(
     for user_id, answer in answers:
         if isinstance(answer, UserFailure):
             failures.append(answer)
-            context.log.warning(f"user {user_id}: {answer.status}: {answer.message}")
+            context.log.warning(f"{who(user_id)}: {answer.status}: {answer.message}")
             continue
         now = datetime.now(UTC)
         for week in missing[user_id]:

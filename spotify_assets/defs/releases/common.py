@@ -12,6 +12,7 @@ import dagster as dg
 import pyarrow as pa
 
 from spotify_assets.lib import query
+from spotify_assets.lib.pseudonyms import handle_of
 from spotify_assets.lib.query import LakeView
 from spotify_assets.lib.spotify.discography import date_span
 
@@ -96,16 +97,20 @@ def users_check(
     asset: str, check: str, failures: list[UserFailure], needs_login: list[str]
 ) -> dg.AssetCheckResult:
     """Red when a user must log in again or failed; deferred users are named, not failed."""
-    login = sorted({f.user_id for f in failures if f.status == "needs_reauth"} | set(needs_login))
-    failing = sorted({f.user_id for f in failures if f.status == "error"})
-    deferred = sorted({f.user_id for f in failures if f.status == "deferred"})
+    # By handle: check results stay in the instance after `users remove`.
+    login = sorted(
+        handle_of(u)
+        for u in {f.user_id for f in failures if f.status == "needs_reauth"} | set(needs_login)
+    )
+    failing = sorted({handle_of(f.user_id) for f in failures if f.status == "error"})
+    deferred = sorted({handle_of(f.user_id) for f in failures if f.status == "deferred"})
     return dg.AssetCheckResult(
         asset_key=asset,
         check_name=check,
         passed=not login and not failing,
         severity=dg.AssetCheckSeverity.ERROR,
         description=(
-            f"users who must log in again: {', '.join(login) or 'none'}; "
+            f"listeners who must log in again: {', '.join(login) or 'none'}; "
             f"failing: {', '.join(failing) or 'none'}; deferred: {', '.join(deferred) or 'none'}"
         ),
         metadata={"needs_reauth": len(login), "failing": len(failing), "deferred": len(deferred)},

@@ -24,6 +24,7 @@ from spotify_assets.defs.releases.tables import (
     RELEASE_RADAR_PLAYLISTS,
 )
 from spotify_assets.defs.resources import Warehouse
+from spotify_assets.lib.pseudonyms import who
 from spotify_assets.lib.settings import Settings
 
 OPT_IN = "release_radar_playlist"
@@ -226,7 +227,7 @@ def release_radar_playlists(
             for user_id, outcome in zip(opted, pool.map(one, opted), strict=True):
                 if isinstance(outcome, UserFailure):
                     failures.append(outcome)
-                    context.log.warning(f"user {user_id} ({week}): {outcome.message}")
+                    context.log.warning(f"{who(user_id)} ({week}): {outcome.message}")
                     outcome = outcome.status
                 outcomes[outcome] = outcomes.get(outcome, 0) + 1
     warehouse.publish()

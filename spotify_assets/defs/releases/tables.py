@@ -13,7 +13,7 @@ USER = Column("user_id", pa.string(), "Spotify user id", nullable=False)
 FOLLOWED_ARTISTS = TableSpec(
     "followed_artists",
     "One row per artist a user follows, per weekly snapshot (GET /me/following, cursor-paged); "
-    "every snapshot is kept. Files: followed_artists/<week>/<user>.parquet.",
+    "every snapshot is kept. Partition: ISO week and user.",
     [
         WEEK,
         USER,
@@ -29,7 +29,7 @@ ARTIST_RELEASES = TableSpec(
     "One row per release in an artist's Spotify listing (/artists/{id}/albums: albums, singles, "
     "compilations, appears-on), filed under the week of the fetch that first saw it; all "
     "partitions together are every release known of every fetched artist. "
-    "Files: artist_releases/<week first seen>.parquet.",
+    "Partition: the ISO week it was first seen.",
     [
         Column("first_seen_week", pa.date32(), "week of the fetch that first listed it", False),
         Column("artist_id", pa.string(), "the artist whose listing has it", nullable=False),
@@ -62,7 +62,7 @@ ARTIST_RELEASE_FETCHES = TableSpec(
     "artist_release_fetches",
     "One row per artist listing fetched for a week (at most one per artist and week, however "
     "many users follow it): how it was paged and what it cost. "
-    "Files: artist_release_fetches/<week>.parquet.",
+    "Partition: ISO week.",
     [
         WEEK,
         Column("artist_id", pa.string(), "Spotify artist id", nullable=False),
@@ -86,7 +86,7 @@ RELEASE_RADAR = TableSpec(
     "release_radar",
     "One row per user and release of the week by an artist on the user's radar (followed, or "
     "optionally among their most played): each release once, with every matched artist. "
-    "Files: release_radar/<week>.parquet.",
+    "Partition: ISO week.",
     [
         WEEK,
         USER,
@@ -104,12 +104,19 @@ RELEASE_RADAR = TableSpec(
         Column("matched_via", STRINGS, "follow or top_played, same order"),
     ],
     sort_by=["week", "user_id", "release_date", "album_id"],
+    example="""
+-- This week's radar of every listener
+select user_id, release_date, album_name, album_type, matched_artist_names
+from releases.release_radar
+where week = (select max(week) from releases.release_radar)
+order by user_id, release_date desc;
+""",
 )
 
 RELEASE_RADAR_PLAYLISTS = TableSpec(
     "release_radar_playlists",
     "One row per opted-in user and week: their radar playlist (one per user and week), the "
-    "tracks it should hold and its state. Files: release_radar_playlists/<week>/<user>.parquet.",
+    "tracks it should hold and its state. Partition: ISO week and user.",
     [
         WEEK,
         USER,
@@ -133,14 +140,16 @@ ALBUM_APPEARANCES = TableSpec(
     "album_appearances",
     "One row per album listed in a new-releases snapshot (every 6 hours): Spotify's "
     "/browse/new-releases (extended quota) or, in development mode, recent MusicBrainz releases "
-    "of the artists our users play. Files: album_appearances/<slot, YYYY-MM-DDTHH>.parquet.",
+    "of the artists our users play. Partition: the 6-hour slot (YYYY-MM-DDTHH).",
     [
         Column("seen_at", TS, "the 6-hour slot of the snapshot", nullable=False),
         Column(
             "source", pa.string(), "spotify_new_releases or musicbrainz_recent", nullable=False
         ),
         Column("position", pa.int32(), "1-based place in the listing", nullable=False),
-        Column("album_key", pa.string(), "spotify:<album id> or mb:<release group id>", False),
+        Column(
+            "album_key", pa.string(), "`spotify:` + album id or `mb:` + release group id", False
+        ),
         Column("album_id", pa.string(), "Spotify album id (MusicBrainz rows: when matched)"),
         Column("release_mbid", pa.string(), "MusicBrainz release id"),
         Column("release_group_mbid", pa.string(), "MusicBrainz release group id"),
@@ -156,7 +165,7 @@ TRENDING_ARTISTS = TableSpec(
     "trending_artists",
     "One row per artist or track rising week over week across all our users' plays (more "
     "listeners, or capped minutes up by half, with at least 2 listeners: one binge is not a "
-    "trend). Files: trending_artists/<week>.parquet.",
+    "trend). Partition: ISO week.",
     [
         WEEK,
         Column("entity", pa.string(), "artist or track", nullable=False),
@@ -164,7 +173,8 @@ TRENDING_ARTISTS = TableSpec(
         Column(
             "key",
             pa.string(),
-            "artist: lower-cased primary artist name; track: track_key (artist<TAB>title)",
+            "artist: lower-cased primary artist name; track: track_key (artist and title "
+            "joined by a tab)",
             nullable=False,
         ),
         Column("name", pa.string(), "artist or track name"),

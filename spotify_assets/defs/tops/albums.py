@@ -4,12 +4,12 @@ import dagster as dg
 import pyarrow as pa
 
 from spotify_assets.defs.partitions import daily
+from spotify_assets.defs.previews import listeners_top_chart
 from spotify_assets.defs.resources import Warehouse
 from spotify_assets.defs.tops.common import (
     LakeView,
     files_of_day,
     run_sql,
-    top_markdown,
     window_days,
 )
 from spotify_assets.defs.tops.tables import TOP_ALBUMS, TOP_TRACKS
@@ -57,15 +57,16 @@ def top_albums(
             scoring[row["scoring"]] = scoring.get(row["scoring"], 0) + 1
     warehouse.publish()
     for row in last:
-        row["label"] = f"{row['album_name']} ({row['score']:g}, {row['scoring']})"
+        row["label"] = str(row["album_name"])
     return dg.MaterializeResult(
         metadata={
             "dagster/row_count": sum(counts.values()),
             "rows_by_day": dg.MetadataValue.json(counts),
             "scoring": dg.MetadataValue.json(scoring),
-            "top5": dg.MetadataValue.md(
-                f"Snapshot {max(counts)}\n\n"
-                + top_markdown(last, ("user_id", "time_range"), "label", limit=TOP_ALBUMS_KEPT)
+            **listeners_top_chart(
+                [r for r in last if r["time_range"] == "short_term"],
+                "label",
+                title=f"Short-term top albums on {max(counts)}, by listeners",
             ),
         }
     )

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from datetime import date
 from pathlib import Path
 
@@ -16,7 +16,6 @@ from spotify_assets.lib.lake import TableSpec
 from spotify_assets.lib.query import LakeView
 
 SQL_DIR = Path(__file__).parent / "sql"
-TOP_N_SHOWN = 5
 
 
 def run_sql(
@@ -59,32 +58,3 @@ def _is_date(text: str) -> bool:
     except ValueError:
         return False
     return True
-
-
-def _cell(text: object) -> str:
-    # A '|' in a title would end the Markdown cell early.
-    return str(text).replace("|", "\\|").replace("\n", " ")
-
-
-def top_markdown(
-    rows: Iterable[Mapping[str, object]],
-    group_by: tuple[str, ...],
-    label: str,
-    rank: str = "rank",
-    limit: int = TOP_N_SHOWN,
-) -> str:
-    """A Markdown table: one line per group (e.g. user and range), its first `limit` labels
-    in rank order in columns 1..limit."""
-    groups: dict[tuple, list[tuple[int, str]]] = {}
-    for row in rows:
-        key = tuple(row[g] for g in group_by)
-        groups.setdefault(key, []).append((int(row[rank]), str(row[label])))
-    header = [*group_by, *(str(i) for i in range(1, limit + 1))]
-    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
-    for key in sorted(groups, key=lambda k: tuple(str(v) for v in k)):
-        ranked = [name for _, name in sorted(groups[key])[:limit]]
-        cells = [*map(str, key), *ranked, *([""] * (limit - len(ranked)))]
-        lines.append("| " + " | ".join(_cell(c) for c in cells) + " |")
-    if not groups:
-        lines.append("| " + " | ".join(["(none)"] + [""] * (len(header) - 1)) + " |")
-    return "\n".join(lines)

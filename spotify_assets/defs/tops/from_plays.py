@@ -11,12 +11,11 @@ import pyarrow.compute as pc
 
 from spotify_assets.defs.listening.tables import PLAYS
 from spotify_assets.defs.partitions import daily
+from spotify_assets.defs.previews import shared_top_chart
 from spotify_assets.defs.resources import Warehouse
 from spotify_assets.defs.tops.common import (
-    TOP_N_SHOWN,
     LakeView,
     run_sql,
-    top_markdown,
     window_days,
 )
 from spotify_assets.defs.tops.recordings import recording_keys
@@ -25,7 +24,8 @@ from spotify_assets.lib import catalog
 from spotify_assets.lib.settings import Settings
 
 TOP_N = 50
-ENTITIES = ("track", "artist", "album", "genre")
+# The range the asset page charts: long enough to be shared, short enough to be news.
+CHART_RANGE = "this_year"
 # Issue 7 (MusicBrainz enrichment) provides this view; until then genres are left out.
 ARTIST_GENRES = ("musicbrainz", "artist_genres")
 GENRE_SCHEMA = pa.schema([("artist_id", pa.string()), ("genre", pa.string())])
@@ -166,9 +166,6 @@ def tops_for_day(
     )
 
 
-def _label(row: dict) -> str:
-    value = f"{row['minutes']:.0f} min" if row["metric"] == "minutes" else f"{row['plays']}x"
-    return f"{row['name']} ({value})"
 
 
 @dg.asset(
@@ -207,22 +204,30 @@ def tops_from_plays(
     recordings = recording_keys(warehouse)
     genres, genre_note = artist_genres(warehouse)
     counts: dict[str, int] = {}
-    last: list[dict] = []
+    last = TOPS_FROM_PLAYS.schema.empty_table()
     for as_of in window_days(context):
         table = tops_for_day(warehouse, settings, timezones, genres, as_of, recordings)
         counts[as_of.isoformat()] = warehouse.write(TOPS_FROM_PLAYS, table, as_of.isoformat()).rows
-        last = table.filter(pc.less_equal(table["rank"], TOP_N_SHOWN)).to_pylist()
+        last = table
     warehouse.publish()
     metadata: dict[str, object] = {
         "dagster/row_count": sum(counts.values()),
         "rows_by_day": dg.MetadataValue.json(counts),
         "genres": genre_note,
     }
-    for entity in ENTITIES:
-        rows = [{**r, "label": _label(r)} for r in last if r["entity"] == entity]
-        if rows:
-            metadata[f"top5_{entity}"] = dg.MetadataValue.md(
-                f"As of {max(counts)}\n\n"
-                + top_markdown(rows, ("user_id", "time_range", "metric"), "label")
-            )
+    # What our listeners share this year: minutes summed over those who have the artist.
+    shared = last.filter(
+        (pc.field("time_range") == CHART_RANGE)
+        & (pc.field("entity") == "artist")
+        & (pc.field("metric") == "minutes")
+    )
+    metadata.update(
+        shared_top_chart(
+            shared,
+            "name",
+            "minutes",
+            title=f"Top artists {CHART_RANGE.replace('_', ' ')} as of {max(counts)}, minutes",
+            unit="minutes",
+        )
+    )
     return dg.MaterializeResult(metadata=metadata)

@@ -11,7 +11,6 @@ from spotify_assets.defs.tops.common import (
     LakeView,
     run_sql,
     snapshot_files,
-    top_markdown,
     window_days,
 )
 from spotify_assets.defs.tops.tables import (
@@ -45,12 +44,6 @@ def movement_rows(warehouse: Warehouse, snapshots: TableSpec, item: str, day: da
     )
 
 
-def _label(row: dict, item: str) -> str:
-    change = row["movement"]
-    n = row["rank_change"]
-    arrow = ARROWS[change] + (str(abs(n)) if change in ("up", "down") else "")
-    crown = f" 👑{row['days_at_1']}d" if row["days_at_1"] else ""
-    return f"{row[f'{item}_name']} {arrow}{crown}"
 
 
 def materialize_movement(
@@ -67,8 +60,6 @@ def materialize_movement(
         counts[day.isoformat()] = warehouse.write(movement, rows, day.isoformat()).rows
         last = [r for r in rows.to_pylist() if r["rank"] is not None]
     warehouse.publish()
-    for row in last:
-        row["label"] = _label(row, item)
     moves: dict[str, int] = {}
     for row in last:
         moves[row["movement"]] = moves.get(row["movement"], 0) + 1
@@ -77,10 +68,6 @@ def materialize_movement(
             "dagster/row_count": sum(counts.values()),
             "rows_by_day": dg.MetadataValue.json(counts),
             "movement_counts": dg.MetadataValue.json(moves),
-            "top5": dg.MetadataValue.md(
-                f"Snapshot {max(counts)}\n\n"
-                + top_markdown(last, ("user_id", "time_range"), "label")
-            ),
         }
     )
 

@@ -27,11 +27,13 @@ import dagster as dg
 import pyarrow as pa
 
 from spotify_assets.defs.partitions import daily
+from spotify_assets.defs.previews import listeners_top_chart
 from spotify_assets.defs.resources import Warehouse
-from spotify_assets.defs.tops.common import partitions_of_day, top_markdown, window_days
+from spotify_assets.defs.tops.common import partitions_of_day, window_days
 from spotify_assets.defs.tops.tables import TIME_RANGES, TOP_ARTISTS, TOP_TRACKS
 from spotify_assets.lib import clock
 from spotify_assets.lib.lake import TableSpec
+from spotify_assets.lib.pseudonyms import handle_of, who
 from spotify_assets.lib.settings import Settings
 
 SOURCE = "top_items"
@@ -208,9 +210,9 @@ def is_forced(context: dg.AssetExecutionContext, config: TopItemsConfig) -> bool
 
 
 def _report(snapshots: list[UserSnapshot]) -> str:
-    lines = ["| day | user | status | tracks rows | note |", "|---|---|---|---|---|"]
+    lines = ["| day | listener | status | tracks rows | note |", "|---|---|---|---|---|"]
     for s in snapshots:
-        lines.append(f"| {s.day} | {s.user_id} | {s.status} | {s.rows} | {s.message} |")
+        lines.append(f"| {s.day} | {handle_of(s.user_id)} | {s.status} | {s.rows} | {s.message} |")
     return "\n".join(lines)
 
 
@@ -230,19 +232,22 @@ def _artist_label(row: dict) -> str:
 def _result(
     warehouse: Warehouse, spec: TableSpec, days: list[date], label, report: str
 ) -> dg.MaterializeResult:
-    """Row counts per day, and the top 5 per user and range of the window's last day."""
+    """Row counts per day, and what most listeners have in their short-term top 50 on the
+    window's last day."""
     counts = {day.isoformat(): _day_table(warehouse, spec, day).num_rows for day in days}
     latest = [
-        {**row, "label": label(row)} for row in _day_table(warehouse, spec, days[-1]).to_pylist()
+        {**row, "label": label(row)}
+        for row in _day_table(warehouse, spec, days[-1]).to_pylist()
+        if row["time_range"] == "short_term"
     ]
+    what = spec.name.removeprefix("top_")
     return dg.MaterializeResult(
         asset_key=spec.name,
         metadata={
             "dagster/row_count": sum(counts.values()),
             "rows_by_day": dg.MetadataValue.json(counts),
-            "top5": dg.MetadataValue.md(
-                f"Snapshot {days[-1]}\n\n"
-                + top_markdown(latest, ("user_id", "time_range"), "label")
+            **listeners_top_chart(
+                latest, "label", title=f"Short-term top {what} on {days[-1]}, by listeners"
             ),
             "users": dg.MetadataValue.md(report),
         },
@@ -300,26 +305,28 @@ def top_items(
             snapshots.extend(pool.map(one, active))
     failed = [s for s in snapshots if s.status in ("needs_reauth", "deferred", "error")]
     for s in failed:
-        context.log.warning(f"user {s.user_id} ({s.day}): {s.status}: {s.message}")
+        context.log.warning(f"{who(s.user_id)} ({s.day}): {s.status}: {s.message}")
     if active and all(s.status == "error" for s in snapshots):
         raise dg.Failure("top items failed for every user:\n" + _report(snapshots))
     warehouse.publish()
     report = _report(sorted(snapshots, key=lambda s: (s.day, s.user_id)))
     yield _result(warehouse, TOP_TRACKS, sorted(days), _track_label, report)
     yield _result(warehouse, TOP_ARTISTS, sorted(days), _artist_label, report)
+    # By handle: check results stay in the instance after `users remove`.
     needs_login = sorted(
-        {s.user_id for s in snapshots if s.status == "needs_reauth"}
+        handle_of(u)
+        for u in {s.user_id for s in snapshots if s.status == "needs_reauth"}
         | {u.id for u in users.list(status="needs_reauth")}
     )
-    failing = sorted({s.user_id for s in snapshots if s.status == "error"})
-    deferred = sorted({s.user_id for s in snapshots if s.status == "deferred"})
+    failing = sorted({handle_of(s.user_id) for s in snapshots if s.status == "error"})
+    deferred = sorted({handle_of(s.user_id) for s in snapshots if s.status == "deferred"})
     yield dg.AssetCheckResult(
         asset_key="top_tracks",
         check_name=USERS_CHECK,
         passed=not needs_login and not failing,
         severity=dg.AssetCheckSeverity.ERROR,
         description=(
-            f"users who must log in again: {', '.join(needs_login) or 'none'}; "
+            f"listeners who must log in again: {', '.join(needs_login) or 'none'}; "
             f"failing: {', '.join(failing) or 'none'}; deferred: {', '.join(deferred) or 'none'}"
         ),
         metadata={

@@ -28,7 +28,7 @@ def _snapshot_key(item: str) -> list[Column]:
 TOP_TRACKS = TableSpec(
     "top_tracks",
     "One row per track in a user's Spotify top tracks (/me/top/tracks, up to 50) per time range "
-    "and snapshot day; every snapshot is kept. Files: top_tracks/<snapshot_date>/<user>.parquet.",
+    "and snapshot day; every snapshot is kept. Partition: snapshot day and user.",
     [
         *_snapshot_key("track"),
         Column("track_id", pa.string(), "Spotify track id", nullable=False),
@@ -52,13 +52,21 @@ TOP_TRACKS = TableSpec(
         Column("fetched_at", TS, "when the list was read from Spotify", nullable=False),
     ],
     sort_by=["user_id", "time_range", "rank"],
+    example="""
+-- How a track moved through one listener's short-term top 10 over the snapshots
+select snapshot_date, rank, track_name, artist_names[1] as artist
+from tops.top_tracks
+where time_range = 'short_term' and rank <= 10
+  and user_id = (select min(user_id) from tops.top_tracks)
+order by snapshot_date desc, rank;
+""",
 )
 
 TOP_ARTISTS = TableSpec(
     "top_artists",
     "One row per artist in a user's Spotify top artists (/me/top/artists, up to 50) per time "
     "range and snapshot day; every snapshot is kept. "
-    "Files: top_artists/<snapshot_date>/<user>.parquet.",
+    "Partition: snapshot day and user.",
     [
         *_snapshot_key("artist"),
         Column("artist_id", pa.string(), "Spotify artist id", nullable=False),
@@ -172,9 +180,9 @@ TOPS_FROM_PLAYS = TableSpec(
         Column(
             "entity_key",
             pa.string(),
-            "grouping key: the recording ('isrc:<ISRC>', 'mbid:<MBID>' or "
-            "'name:<artist><TAB><title>', rule in defs/tops/sql/recordings.sql), normalised "
-            "artist name, normalised 'artist<TAB>album', or genre",
+            "grouping key: the recording ('isrc:' + ISRC, 'mbid:' + MBID or "
+            "'name:' + artist, tab, title, rule in defs/tops/sql/recordings.sql), normalised "
+            "artist name, normalised artist and album joined by a tab, or genre",
             nullable=False,
         ),
         Column(
@@ -189,4 +197,12 @@ TOPS_FROM_PLAYS = TableSpec(
         Column("minutes", pa.float64(), "listened_ms / 60000", nullable=False),
     ],
     sort_by=["user_id", "time_range", "entity", "metric", "rank"],
+    example="""
+-- Everyone's top 5 artists this month by minutes, as of the newest day
+select user_id, rank, name, round(minutes) as minutes, plays
+from tops.tops_from_plays
+where as_of_date = (select max(as_of_date) from tops.tops_from_plays)
+  and time_range = 'this_month' and entity = 'artist' and metric = 'minutes' and rank <= 5
+order by user_id, rank;
+""",
 )

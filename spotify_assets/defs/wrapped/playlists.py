@@ -32,6 +32,7 @@ from spotify_assets.defs.wrapped.common import (
     user_partition,
 )
 from spotify_assets.defs.wrapped.tables import MONTHLY_WRAPPED_PLAYLISTS, MONTHLY_WRAPPED_TOPS
+from spotify_assets.lib.pseudonyms import handle_of, who
 
 OPT_IN = "wrapped_playlist"
 PLAYLIST_TRACKS = 25
@@ -160,7 +161,9 @@ def monthly_wrapped_playlists(
         for outcome in pool.map(one, opted):
             if isinstance(outcome, UserFailure):
                 failures.append(outcome)
-                context.log.warning(f"{outcome.user_id} ({month_key(month)}): {outcome.status}")
+                context.log.warning(
+                    f"{who(outcome.user_id)} ({month_key(month)}): {outcome.status}"
+                )
                 outcome = outcome.status
             outcomes.append(outcome)
     warehouse.publish()
@@ -180,6 +183,6 @@ def monthly_wrapped_playlists(
         passed=not failures,
         severity=dg.AssetCheckSeverity.ERROR,
         description="users whose playlist failed (by handle): "
-        + (", ".join(f"{f.user_id} ({f.status})" for f in failures) or "none"),
+        + (", ".join(f"{handle_of(f.user_id)} ({f.status})" for f in failures) or "none"),
         metadata={"failed": len(failures)},
     )

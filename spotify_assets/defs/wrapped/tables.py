@@ -80,7 +80,7 @@ def _tops_columns() -> list[Column]:
             "entity_key",
             pa.string(),
             "recording key (isrc:, mbid: or name:), normalised artist, normalised "
-            "'artist<TAB>album', or genre",
+            "artist and album joined by a tab, or genre",
             nullable=False,
         ),
         Column("spotify_id", pa.string(), "a track's most played id; an artist's or album's id"),
@@ -96,15 +96,23 @@ MONTHLY_WRAPPED = TableSpec(
     "One row per user and local calendar month with plays: minutes, plays, distinct tracks "
     "(recordings), artists and albums, artists new ever, peak day, longest streak, the top "
     "track's plays, skip and shuffle shares, minutes by hour and day, and whether Spotify's "
-    "top lists were captured. Files: monthly_wrapped/<YYYY-MM-01>.parquet; kept forever.",
+    "top lists were captured. Partition: month (YYYY-MM-01); kept forever.",
     [USER, MONTH, *_summary_columns()],
     sort_by=["month", "user_id"],
+    example="""
+-- A listener's months side by side
+select month, round(minutes) as minutes, plays, distinct_artists, new_artists,
+       top_track_name, top_artist_name, longest_streak_days
+from wrapped.monthly_wrapped
+where user_id = (select min(user_id) from wrapped.monthly_wrapped)
+order by month desc;
+""",
 )
 
 MONTHLY_WRAPPED_TOPS = TableSpec(
     "monthly_wrapped_tops",
     "One row per user, local month, entity (track, artist, album, genre, new_artist) and rank: "
-    "the month's top 50 by minutes. Files: monthly_wrapped_tops/<YYYY-MM-01>.parquet.",
+    "the month's top 50 by minutes. Partition: month (YYYY-MM-01).",
     [USER, MONTH, *_tops_columns()],
     sort_by=["month", "user_id", "entity", "rank"],
 )
@@ -113,7 +121,7 @@ MONTHLY_WRAPPED_CAPTURED = TableSpec(
     "monthly_wrapped_captured",
     "One row per item of a user's Spotify top lists (tracks and artists x short, medium, long "
     "term, up to 50 each) as they were when the month ended: written once per user and month, "
-    "never rewritten. Files: monthly_wrapped_captured/<YYYY-MM-01>/<handle>.parquet.",
+    "never rewritten. Partition: month and user handle.",
     [
         USER,
         MONTH,
@@ -134,7 +142,7 @@ MONTHLY_WRAPPED_PLAYLISTS = TableSpec(
     "monthly_wrapped_playlists",
     "One row per opted-in user and month: their private playlist of the month's top tracks "
     "(one per user and month), the tracks it holds and its state. "
-    "Files: monthly_wrapped_playlists/<YYYY-MM-01>/<handle>.parquet.",
+    "Partition: month and user handle.",
     [
         MONTH,
         USER,
@@ -158,7 +166,7 @@ YEARLY_WRAPPED = TableSpec(
     "yearly_wrapped",
     "One row per user and local calendar year with plays: the monthly wrapped's numbers for the "
     "year, minutes per month, and whether December's capture has Spotify's lists. "
-    "Files: yearly_wrapped/<YYYY>.parquet; kept forever.",
+    "Partition: year; kept forever.",
     [USER, YEAR, *_summary_columns()],
     sort_by=["year", "user_id"],
 )
@@ -167,7 +175,7 @@ YEARLY_WRAPPED_TOPS = TableSpec(
     "yearly_wrapped_tops",
     "One row per user, local year, period (year, Q1..Q4, or a month 01..12), entity and rank: "
     "the top 50 of the year, of each quarter (how taste moved) and of each month (the months' "
-    "top tracks side by side). Files: yearly_wrapped_tops/<YYYY>.parquet.",
+    "top tracks side by side). Partition: year.",
     [
         USER,
         YEAR,

@@ -50,6 +50,8 @@ class TableSpec:
     sort_by: Sequence[str] = ()
     partitioned: bool = True
     extra: Mapping[str, Any] = field(default_factory=dict)
+    # A query an analyst would start from (docs/warehouse.md runs it against the catalog).
+    example: str = field(default="", compare=False)
     # The module that declared it (its domain's folder names the catalog schema); set from
     # the caller when not given.
     declared_in: str = field(default="", compare=False, repr=False)

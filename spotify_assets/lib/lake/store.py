@@ -25,7 +25,7 @@ import os
 import re
 import threading
 import time
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -120,6 +120,9 @@ class Lake:
     def __init__(self, root: Path) -> None:
         self.root = Path(root)
         self.manifest = Manifest(self.root, on_create=lambda m: legacy.adopt(m, self.root))
+        # Told of every table written (as conformed to its spec), before the commit: the
+        # pipeline previews what a run wrote on the asset's page.
+        self.observers: list[Callable[[TableSpec, pa.Table], None]] = []
 
     # -- where files go -------------------------------------------------------------------
 
@@ -180,6 +183,10 @@ class Lake:
         return staged
 
     # -- writing ----------------------------------------------------------------------------
+
+    def _observe(self, spec: TableSpec, table: pa.Table) -> None:
+        for observe in self.observers:
+            observe(spec, table)
 
     def write(
         self,
@@ -348,6 +355,7 @@ class LakeTransaction:
             raise ValueError(f"table {spec.name} is not partitioned")
         key = UNPARTITIONED if partition is None else partition
         table = conform(spec, data)
+        self.lake._observe(spec, table)
         sweep_stale_temps(self.lake._leaf_path(spec.name, key)[0])
         entry = self.lake._stage(spec.name, table, key)
         self._add(spec, {key: entry})
@@ -361,6 +369,7 @@ class LakeTransaction:
         if not spec.partitioned:
             raise ValueError(f"table {spec.name} is not partitioned")
         table = conform(spec, data)
+        self.lake._observe(spec, table)
         # A stable sort keeps the spec's order inside each partition.
         table = table.sort_by([(key_column, "ascending")]) if table.num_rows else table
         keys = pc.cast(table.column(key_column), pa.string()).combine_chunks()

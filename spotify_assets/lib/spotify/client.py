@@ -23,6 +23,7 @@ import httpx
 from pydantic import BaseModel
 
 from spotify_assets.lib.ids import validate_spotify_id
+from spotify_assets.lib.pseudonyms import who
 from spotify_assets.lib.settings import Settings
 from spotify_assets.lib.spotify import auth
 from spotify_assets.lib.spotify.errors import (
@@ -386,8 +387,8 @@ class SpotifyClient(LibraryEndpoints):
         try:
             return self._parse_once(response, parse), response
         except ValueError as exc:
-            log.warning("spotify %s for user %s: bad body (%s); fetching once more",
-                        endpoint, user_id, describe_problem(exc))
+            log.warning("spotify %s for %s: bad body (%s); fetching once more",
+                        endpoint, who(user_id), describe_problem(exc))
         response = self._call(user_id, "GET", endpoint, path, params=params)
         return self._parse(user_id, endpoint, response, parse), response
 
@@ -429,8 +430,8 @@ class SpotifyClient(LibraryEndpoints):
             if response.status_code != 401:
                 return self._raise_for_status(user_id, endpoint, response, token)
             if attempt == 1:
-                log.info("spotify %s for user %s: 401, refreshing the access token once",
-                         endpoint, user_id)
+                log.info("spotify %s for %s: 401, refreshing the access token once",
+                         endpoint, who(user_id))
                 token = self._access_token(user_id, stale=token)
         reason = "access token rejected (HTTP 401) even right after a refresh"
         self._tokens.mark_needs_reauth(user_id, reason)

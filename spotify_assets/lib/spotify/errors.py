@@ -7,6 +7,8 @@ means the app's quota mode lacks the endpoint; the rest are failures of one requ
 
 from __future__ import annotations
 
+from spotify_assets.lib import pseudonyms
+
 
 class SpotifyError(RuntimeError):
     """A Web API or accounts request failed for `user_id` at `endpoint` (e.g. `GET /v1/me`)."""
@@ -21,7 +23,8 @@ class SpotifyError(RuntimeError):
         super().__init__(self._render())
 
     def _render(self) -> str:
-        who = f"user {self.user_id!r}" if self.user_id is not None else "no user"
+        # Named by handle: the message reaches run logs, which outlive `users remove`.
+        who = pseudonyms.who(self.user_id)
         status = f"HTTP {self.status}" if self.status is not None else "no response"
         return f"{self.endpoint} for {who}: {status}: {self.message}"
 

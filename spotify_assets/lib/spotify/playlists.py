@@ -22,6 +22,7 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Literal
 
+from spotify_assets.lib.pseudonyms import who
 from spotify_assets.lib.spotify.errors import SpotifyServerError
 from spotify_assets.lib.spotify.transport import log
 
@@ -133,8 +134,8 @@ def _create(
         found = _find(client, user_id, name, marker)
         if found is not None:
             return found, True
-        log.warning("spotify create playlist for user %s failed unapplied; creating again",
-                    user_id)
+        log.warning("spotify create playlist for %s failed unapplied; creating again",
+                    who(user_id))
         return client.create_playlist(user_id, name, description).id, False
 
 
@@ -154,8 +155,8 @@ def _sync(
             return initially_missing, snapshot
         except SpotifyServerError as exc:
             # Some chunks (or all) may have been applied: read back, add only what is missing.
-            log.warning("spotify playlist add for user %s: %s; reading the playlist back",
-                        user_id, exc.message)
+            log.warning("spotify playlist add for %s: %s; reading the playlist back",
+                        who(user_id), exc.message)
             present = set(client.playlist_item_uris(user_id, playlist_id))
     raise SpotifyServerError(
         user_id, "POST /v1/playlists/{id}/items", None,

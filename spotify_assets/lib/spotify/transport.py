@@ -18,6 +18,7 @@ from typing import Any
 
 import httpx
 
+from spotify_assets.lib.pseudonyms import who
 from spotify_assets.lib.spotify.auth import redact, retry_after_seconds
 from spotify_assets.lib.spotify.errors import (
     QuotaExceededError,
@@ -149,8 +150,8 @@ class Transport:
                 f"{self.max_retry_after_s:.0f} s we wait; retry later",
                 retry_after_s=wait,
             )
-        log.info("spotify %s for user %s: waiting %.1f s for the app rate limit",
-                 endpoint, user_id, wait)
+        log.info("spotify %s for %s: waiting %.1f s for the app rate limit",
+                 endpoint, who(user_id), wait)
         self.sleep(wait)
 
     def _after_rate_limit(
@@ -176,8 +177,8 @@ class Transport:
                 f"still rate limited after {count - 1} retries; retry later",
                 retry_after_s=retry_after,
             )
-        log.warning("spotify %s for user %s: HTTP 429, Retry-After %.1f s (retry %d of %d)",
-                    endpoint, user_id, retry_after, count, self.policy.max_rate_limit_retries)
+        log.warning("spotify %s for %s: HTTP 429, Retry-After %.1f s (retry %d of %d)",
+                    endpoint, who(user_id), retry_after, count, self.policy.max_rate_limit_retries)
 
     def _after_failure(
         self,
@@ -200,8 +201,8 @@ class Transport:
                 user_id, endpoint, status, f"{detail} (gave up after {failures} attempts)"
             )
         delay = self.backoff_delay(failures)
-        log.warning("spotify %s for user %s: %s; retry %d of %d in %.2f s",
-                    endpoint, user_id, detail, failures, self.policy.max_attempts - 1, delay)
+        log.warning("spotify %s for %s: %s; retry %d of %d in %.2f s",
+                    endpoint, who(user_id), detail, failures, self.policy.max_attempts - 1, delay)
         self.sleep(delay)
 
     def backoff_delay(self, failures: int) -> float:

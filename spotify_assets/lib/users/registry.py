@@ -17,7 +17,7 @@ import sqlite3
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
-from spotify_assets.lib import sqlite_db
+from spotify_assets.lib import pseudonyms, sqlite_db
 from spotify_assets.lib.users import crypto
 from spotify_assets.lib.users.model import (  # re-exported: the registry's public names
     OPT_IN_FLAGS,
@@ -246,6 +246,8 @@ class UserRegistry:
                 params,
             ):
                 pulls.setdefault(user_id, {})[source] = datetime.fromisoformat(at)
+        for row in rows:
+            pseudonyms.remember(row[0], row[8] or "")
         return [
             User(
                 id=row[0],

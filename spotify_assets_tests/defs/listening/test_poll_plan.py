@@ -74,6 +74,19 @@ def plan_rows(settings: Settings) -> dict[str, dict]:
     return {r["user_id"]: r for r in Warehouse(settings).scan(POLL_PLAN).to_pylist()}
 
 
+def handles(settings: Settings, user_ids: list[str]) -> list[str]:
+    registry = UserRegistry(settings)
+    return [registry.require(u).handle for u in user_ids]
+
+
+def polled_ids(settings: Settings, request: dg.RunRequest) -> list[str]:
+    """The users a poll run request names (by handle: run configs outlive `users remove`)."""
+    by_handle = {u.handle: u.id for u in UserRegistry(settings).list()}
+    given = request.run_config["ops"]["polled_plays"]["config"]["handles"]
+    assert not set(given) & {u.id for u in UserRegistry(settings).list()}
+    return sorted(by_handle[h] for h in given)
+
+
 def test_one_run_for_the_due_users_then_none_until_their_plans_say(
     pipeline: Pipeline, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -82,7 +95,7 @@ def test_one_run_for_the_due_users_then_none_until_their_plans_say(
     clock.set(p.emulator.state.world.end - timedelta(hours=6))
     first = tick(p.settings, p.instance)
     [request] = first.run_requests
-    assert request.run_config["ops"]["polled_plays"]["config"]["user_ids"] == sorted(DEMO_USERS)
+    assert polled_ids(p.settings, request) == sorted(DEMO_USERS)
     assert request.tags["spotify_assets/users_due"] == "5"
     # The users just requested are being polled: the next tick asks nothing.
     waiting = tick(p.settings, p.instance)
@@ -119,7 +132,7 @@ def test_one_run_for_the_due_users_then_none_until_their_plans_say(
     clock.set(earliest + timedelta(minutes=20))
     due = sorted(u for u, plan in plans.items() if plan.next_poll_at <= clock.now)
     [again] = tick(p.settings, p.instance).run_requests
-    assert again.run_config["ops"]["polled_plays"]["config"]["user_ids"] == due
+    assert polled_ids(p.settings, again) == due
     assert again.tags["spotify_assets/users_due"] == str(len(due))
 
 
@@ -133,14 +146,15 @@ def test_a_user_who_must_log_in_again_is_not_polled_and_is_named(
     [request] = tick(p.settings, p.instance).run_requests
     result = run(p, request)
     [check] = [c for c in result.get_asset_check_evaluations() if c.check_name == USERS_CHECK]
-    assert not check.passed and "demo_tokyo" in check.description
+    tokyo = p.registry.require("demo_tokyo").handle
+    assert not check.passed and tokyo in check.description
+    assert "demo_tokyo" not in check.description  # run history outlives `users remove`
     clock.advance(timedelta(hours=8))  # everyone is due again
     later = tick(p.settings, p.instance)
     [request] = later.run_requests
-    granted = request.run_config["ops"]["polled_plays"]["config"]["user_ids"]
-    assert granted == sorted(set(DEMO_USERS) - {"demo_tokyo"})
+    assert polled_ids(p.settings, request) == sorted(set(DEMO_USERS) - {"demo_tokyo"})
     again = tick(p.settings, p.instance)
-    assert "must log in again: demo_tokyo" in again.skip_message
+    assert f"must log in again: {tokyo}" in again.skip_message
     rows = plan_rows(p.settings)
     assert rows["demo_tokyo"]["user_status"] == "needs_reauth"
     assert rows["demo_tokyo"]["next_poll_at"] is None
@@ -169,14 +183,15 @@ def test_a_run_polls_only_the_users_it_is_given(
     clock.set(p.emulator.state.world.end - timedelta(hours=2))
     p.registry.pause("demo_podcast")
     p.control("POST", "requests/reset")
-    config = {"user_ids": ["demo_light", "demo_heavy", "demo_podcast"]}
+    config = {"handles": handles(p.settings, ["demo_light", "demo_heavy", "demo_podcast"])}
     result = p.materialize(
         [polled_plays], run_config={"ops": {"polled_plays": {"config": config}}}
     )
     assert p.control("GET", "requests")["counts"][RECENT] == 2
     metadata = result.asset_materializations_for_node("polled_plays")[0].metadata
     assert metadata["users_polled"].value == 2
-    assert "| demo_podcast | not_active |" in metadata["users"].value
+    podcast = p.registry.require("demo_podcast").handle
+    assert f"| {podcast} | not_active |" in metadata["users"].value
     users = {r["user_id"] for r in Warehouse(p.settings).scan(POLLED_PLAYS).to_pylist()}
     assert users == {"demo_light", "demo_heavy"}
 
@@ -187,7 +202,7 @@ def test_day_files_from_before_late_synced_still_merge(
     p = pipeline
     clock = _clock(p.emulator, monkeypatch)
     clock.set(p.emulator.state.world.end - timedelta(hours=1))
-    config = {"ops": {"polled_plays": {"config": {"user_ids": ["demo_heavy"]}}}}
+    config = {"ops": {"polled_plays": {"config": {"handles": handles(p.settings, ["demo_heavy"])}}}}
     assert p.materialize([polled_plays], run_config=config).success
     warehouse = Warehouse(p.settings)
     [path] = warehouse.files(POLLED_PLAYS, [f"demo_heavy/{clock.now.date().isoformat()}"])
@@ -211,7 +226,8 @@ def test_a_possible_loss_is_flagged_where_the_gap_is(
     p = pipeline
     clock = _clock(p.emulator, monkeypatch)
     world = p.emulator.state.world
-    config = {"ops": {"polled_plays": {"config": {"user_ids": ["demo_heavy", "demo_light"]}}}}
+    wanted = handles(p.settings, ["demo_heavy", "demo_light"])
+    config = {"ops": {"polled_plays": {"config": {"handles": wanted}}}}
     clock.set(world.end - timedelta(hours=30))
     assert p.materialize([polled_plays, poll_plan], run_config=config).success
     # 30 hours later the heavy listener has played far more than the 50 Spotify keeps.
@@ -286,7 +302,7 @@ def test_late_synced_plays_are_caught_flagged_and_counted(
     registry = UserRegistry(settings)
     login(settings, registry, emulator_user=user, open_browser=False, timeout_s=30)
     clock = _clock(bursty, monkeypatch)
-    config = {"ops": {"polled_plays": {"config": {"user_ids": [user]}}}}
+    config = {"ops": {"polled_plays": {"config": {"handles": handles(settings, [user])}}}}
     resources = build_resources(settings)
     synced = batch[0].synced_at
     with dg.instance_for_test() as instance:
@@ -330,7 +346,7 @@ def test_two_heavy_users_in_a_tight_window_are_each_polled_within_one_interval(
     for _ in range(20):  # ten minutes of 30-second ticks
         planned = {u: plan.next_poll_at for u, plan in store.load().items()}
         for request in tick(settings, p.instance).run_requests or []:
-            users = request.run_config["ops"]["polled_plays"]["config"]["user_ids"]
+            users = polled_ids(settings, request)
             assert len(users) <= 2
             for user_id in users:
                 polls[user_id].append((planned.get(user_id, clock.now), clock.now))

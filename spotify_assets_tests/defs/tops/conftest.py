@@ -97,3 +97,25 @@ def metadata(result: dg.ExecuteInProcessResult, asset: str) -> dict:
         if materialization.asset_key == dg.AssetKey(asset):
             return {k: v.value for k, v in materialization.metadata.items()}
     raise AssertionError(f"no materialization of {asset}")
+
+
+def charted(md: str) -> list[tuple[str, float]]:
+    """The (label, value) pairs written beneath a chart (`defs.previews.bar_chart`), in order."""
+    assert md.startswith("![") and "data:image/png;base64," in md
+    text = md.split("\n\n", 1)[1]
+    pairs = []
+    for part in text.split("; "):
+        label, value = part.rsplit(": ", 1)
+        pairs.append((label.replace("\\|", "|").replace("&lt;", "<"), float(value)))
+    return pairs
+
+
+def shared_by_listeners(lists: dict[str, list[str]], limit: int = 10) -> list[tuple[str, float]]:
+    """Independently: labels on at least 2 listeners' lists, most listeners first, then by
+    label; what a tops chart may show without naming anyone's own item."""
+    counts: dict[str, int] = {}
+    for labels in lists.values():
+        for label in set(labels):
+            counts[label] = counts.get(label, 0) + 1
+    shared = sorted((-n, label) for label, n in counts.items() if n >= 2)
+    return [(label, float(-n)) for n, label in shared[:limit]]

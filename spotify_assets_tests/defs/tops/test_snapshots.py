@@ -18,7 +18,14 @@ from spotify_assets.defs.tops.snapshots import FORCE_TAG, top_items
 from spotify_assets.defs.tops.tables import TIME_RANGES, TOP_ARTISTS, TOP_TRACKS
 from spotify_assets.lib import catalog
 from spotify_assets.lib.orchestrate import RANGE_END_TAG, RANGE_START_TAG
-from spotify_assets_tests.defs.tops.conftest import USERS, Enrolled, metadata, today
+from spotify_assets_tests.defs.tops.conftest import (
+    USERS,
+    Enrolled,
+    charted,
+    metadata,
+    shared_by_listeners,
+    today,
+)
 
 
 def rows(enrolled: Enrolled, spec, day: str) -> list[dict]:
@@ -77,14 +84,23 @@ def test_snapshots_equal_the_emulator_lists_with_six_requests_per_user(
     for row in artists:
         assert row["artist_name"] == world.artists[row["artist_id"]].name
         assert row["genres"] is None and row["popularity"] is None
-    md = metadata(result, "top_tracks")["top5"]
-    for uid in USERS:
-        first = world.tracks[world.top(uid, "tracks", "long_term")[0]].name
-        line = next(x for x in md.splitlines() if x.startswith(f"| {uid} | long_term |"))
-        assert first in line.split("|")[3]
-    artists_md = metadata(result, "top_artists")["top5"]
-    top5 = [world.artists[a].name for a in world.top("demo_tokyo", "artists", "short_term")[:5]]
-    assert f"| demo_tokyo | short_term | {' | '.join(top5)} |" in artists_md
+    # The asset pages chart what listeners share, never one listener's own list.
+    def track_label(track_id: str) -> str:
+        track = world.tracks[track_id]
+        return f"{track.name} — {world.artists[track.artist_ids[0]].name}"
+
+    tracks_by_user = {
+        uid: [track_label(t) for t in world.top(uid, "tracks", "short_term")] for uid in USERS
+    }
+    artists_by_user = {
+        uid: [world.artists[a].name for a in world.top(uid, "artists", "short_term")]
+        for uid in USERS
+    }
+    assert charted(metadata(result, "top_tracks")["top10"]) == shared_by_listeners(tracks_by_user)
+    assert charted(metadata(result, "top_artists")["top10"]) == shared_by_listeners(
+        artists_by_user
+    )
+    assert shared_by_listeners(artists_by_user)  # the world's listeners do share some
 
 
 def test_rematerializing_inside_the_cooldown_makes_no_requests(enrolled: Enrolled) -> None:
@@ -101,7 +117,7 @@ def test_rematerializing_inside_the_cooldown_makes_no_requests(enrolled: Enrolle
     assert metadata(again, "top_tracks")["dagster/row_count"] == len(
         rows(enrolled, TOP_TRACKS, today())
     )
-    assert "| demo_heavy | short_term |" in metadata(again, "top_tracks")["top5"]
+    assert charted(metadata(again, "top_tracks")["top10"])
 
 
 @pytest.mark.parametrize(
@@ -145,12 +161,14 @@ def test_one_users_failure_never_stops_the_others(enrolled: Enrolled) -> None:
     now = file_bytes(enrolled, today())
     assert {k: now[k] for k in kept} == kept
     users_md = metadata(result, "top_tracks")["users"]
-    assert "| demo_tokyo | needs_reauth |" in users_md
-    assert "| demo_light | deferred |" in users_md
-    assert "| demo_heavy | fetched |" in users_md
+    handle = {u: enrolled.registry.require(u).handle for u in USERS}
+    assert f"| {handle['demo_tokyo']} | needs_reauth |" in users_md
+    assert f"| {handle['demo_light']} | deferred |" in users_md
+    assert f"| {handle['demo_heavy']} | fetched |" in users_md
+    assert not any(u in users_md for u in USERS)  # by handle: run history outlives a user
     (check,) = result.get_asset_check_evaluations()
     assert not check.passed
-    assert "demo_tokyo" in check.description and "demo_light" in check.description
+    assert handle["demo_tokyo"] in check.description and handle["demo_light"] in check.description
     assert enrolled.registry.require("demo_tokyo").status == "needs_reauth"
 
 
@@ -162,7 +180,8 @@ def test_past_days_are_never_fetched(enrolled: Enrolled) -> None:
     assert result.success
     assert enrolled.top_requests() == 0
     assert rows(enrolled, TOP_TRACKS, day) == []
-    assert "| demo_heavy | past |" in metadata(result, "top_tracks")["users"]
+    heavy = enrolled.registry.require("demo_heavy").handle
+    assert f"| {heavy} | past |" in metadata(result, "top_tracks")["users"]
 
 
 def test_a_range_run_pulls_once_and_files_the_same_lists_under_each_fetchable_day(
