@@ -24,6 +24,7 @@ import pyarrow as pa
 
 from spotify_assets.lib.exports.errors import ImportReportError
 from spotify_assets.lib.lake import Column
+from spotify_assets.lib.pseudonyms import who
 
 _PARTITION = (
     "kept_tracks",
@@ -85,7 +86,7 @@ class ImportReport:
         """A small table for the Dagster UI and the CLI."""
         lines = [
             f"**{self.file_name}** ({self.format}, sha256 `{self.file_sha256[:12]}`), "
-            f"user `{self.user_id}`",
+            f"{who(self.user_id)}",
             "",
             "| rows | count |",
             "|---|---:|",

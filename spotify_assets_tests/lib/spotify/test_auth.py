@@ -15,6 +15,7 @@ from urllib.parse import parse_qs, urlsplit
 import httpx
 import pytest
 
+from spotify_assets.lib import pseudonyms
 from spotify_assets.lib.settings import load_settings
 from spotify_assets.lib.spotify import auth
 from spotify_assets.lib.spotify.errors import (
@@ -122,11 +123,13 @@ def test_invalid_grant_is_its_own_error_and_redacts_the_refresh_token() -> None:
     answer = token_answer(
         400, {"error": "invalid_grant", "error_description": f"Refresh token {secret} revoked"}
     )
+    pseudonyms.remember("demo_light", "l-00001111")
     with pytest.raises(InvalidGrantError) as caught:
         auth.parse_token_response(answer, user_id="demo_light", secrets_sent=[secret])
     text = str(caught.value)
     assert secret not in text
-    assert "demo_light" in text and "POST /api/token" in text and "invalid_grant" in text
+    assert "listener l-00001111" in text and "demo_light" not in text
+    assert "POST /api/token" in text and "invalid_grant" in text
     assert caught.value.status == 400
 
 
@@ -141,10 +144,11 @@ def test_invalid_grant_is_its_own_error_and_redacts_the_refresh_token() -> None:
     ],
 )
 def test_other_token_failures_map_to_errors(status: int, body: object, error: type) -> None:
+    pseudonyms.remember("demo_heavy", "l-00002222")
     with pytest.raises(error) as caught:
         auth.parse_token_response(token_answer(status, body), user_id="demo_heavy")
     assert not isinstance(caught.value, InvalidGrantError)
-    assert "demo_heavy" in str(caught.value)
+    assert "l-00002222" in str(caught.value) and "demo_heavy" not in str(caught.value)
 
 
 def test_rate_limited_token_endpoint_defers_with_retry_after() -> None:

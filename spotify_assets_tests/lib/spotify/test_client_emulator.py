@@ -21,6 +21,7 @@ import httpx
 import pytest
 
 from spotify_assets.emulator.world import datetime_to_ms
+from spotify_assets.lib import pseudonyms
 from spotify_assets.lib.spotify import auth
 from spotify_assets.lib.spotify.client import SpotifyClient
 from spotify_assets.lib.spotify.errors import (
@@ -40,6 +41,20 @@ HEAVY, LIGHT, TOKYO, SKIPPER = "demo_heavy", "demo_light", "demo_tokyo", "demo_s
 TOP = "GET /v1/me/top/{type}"
 ME = "GET /v1/me"
 TOKEN = "POST /api/token"
+HANDLES = {HEAVY: "l-0000a001", LIGHT: "l-0000a002", TOKYO: "l-0000a003", SKIPPER: "l-0000a004"}
+
+
+@pytest.fixture(autouse=True)
+def known_handles() -> None:
+    """The handles these listeners have here (a registry listing in the same process would
+    teach others)."""
+    for user_id, handle in HANDLES.items():
+        pseudonyms.remember(user_id, handle)
+
+
+def named(user_id: str, text: str) -> bool:
+    """Errors name a listener by handle, never by Spotify user id."""
+    return HANDLES[user_id] in text and user_id not in text
 
 
 # ---- helpers ------------------------------------------------------------------------------
@@ -189,7 +204,7 @@ def test_album_track_and_artist_lookups(emu, make_client) -> None:
 
 def test_unknown_id_is_not_found_and_bad_id_never_reaches_the_server(emu, make_client) -> None:
     client = make_client(LIGHT)
-    with pytest.raises(NotFoundError, match="demo_light"):
+    with pytest.raises(NotFoundError, match=HANDLES[LIGHT]):
         client.track(LIGHT, "0" * 22)
     with pytest.raises(ValueError, match="invalid Spotify id"):
         client.track(LIGHT, "../me")
@@ -263,7 +278,7 @@ def test_endless_429s_are_bounded_and_deferred(emu, make_client, fake_time) -> N
     assert caught.value.retry_after_s == 1
     assert counts(emu)[ME] == 9  # the first try and 8 retries
     assert fake_time.sleeps == [1] * 8
-    assert "demo_light" in str(caught.value) and ME in str(caught.value)
+    assert named(LIGHT, str(caught.value)) and ME in str(caught.value)
 
 
 def test_retry_after_over_the_cap_defers_everyone_without_sleeping(
@@ -307,7 +322,7 @@ def test_quota_exceeded_is_its_own_error_and_not_retried(emu, make_client, fake_
     assert not isinstance(caught.value, RateLimitDeferred)
     assert counts(emu)[TOP] == 1
     assert fake_time.sleeps == []
-    assert "demo_heavy" in str(caught.value)
+    assert named(HEAVY, str(caught.value))
 
 
 # ---- server errors, timeouts, bad bodies --------------------------------------------------
@@ -338,7 +353,7 @@ def test_5xx_that_persists_gives_up_after_five_attempts(emu, make_client, fake_t
     assert counts(emu)[ME] == 5
     assert len(fake_time.sleeps) == 4
     assert all(s <= 0.5 * 2 ** i for i, s in enumerate(fake_time.sleeps))
-    assert caught.value.status == 502 and "demo_light" in str(caught.value)
+    assert caught.value.status == 502 and named(LIGHT, str(caught.value))
 
 
 def test_slow_answer_past_the_timeout_is_retried(emu, emu_settings, make_client, fake_time):
@@ -367,7 +382,7 @@ def test_malformed_json_is_fetched_once_more(emu, make_client) -> None:
     with pytest.raises(MalformedResponseError, match="invalid JSON") as caught:
         client.me(LIGHT)
     assert counts(emu)[ME] == 4
-    assert "demo_light" in str(caught.value)
+    assert named(LIGHT, str(caught.value))
 
 
 def test_truncated_page_is_fetched_once_more_then_rejected(emu, make_client) -> None:
@@ -389,7 +404,7 @@ def test_revoked_user_is_marked_alone_and_others_keep_working(emu, make_client, 
     control(emu, "POST", f"users/{LIGHT}/revoke")
     with pytest.raises(ReauthorizationRequired) as caught:
         client.me(LIGHT)
-    assert caught.value.user_id == LIGHT and "demo_light" in str(caught.value)
+    assert caught.value.user_id == LIGHT and named(LIGHT, str(caught.value))
     assert list(store.needs_reauth) == [LIGHT]
     assert "invalid_grant" in store.needs_reauth[LIGHT]
     assert client.me(HEAVY).id == HEAVY
