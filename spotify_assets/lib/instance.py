@@ -1,10 +1,15 @@
 """The deployment's Dagster instance: the one every run that changes data goes through.
 
 `$DAGSTER_HOME` names it; when it is unset, the default is the local one under `data/`
-(`data/dagster_home`), created with the local profile on first use, so `spotify-assets import`,
-the demo and `dagster dev` (which the demo starts with the same `DAGSTER_HOME`) all record their
-runs in one place: the UI shows them, pools keep overlapping refreshes apart, retries and
-sensors see them.
+(`data/dagster_home`), created on first use, so `spotify-assets import`, the demo and
+`dagster dev` (which the demo starts with the same `DAGSTER_HOME`) all record their runs in one
+place: the UI shows them, pools keep overlapping refreshes apart, retries and sensors see them.
+
+A new home gets the instance profile `SPOTIFY_ASSETS_INSTANCE` selects, a file of
+`deploy/dagster/`: `local` (SQLite under the home) or `production` (Postgres storage, every
+connection value from `DAGSTER_PG_*`). An existing `dagster.yaml` is never overwritten; one
+written from the other profile is refused with what to do, so a deployment never runs half on
+SQLite and half on Postgres.
 """
 
 from __future__ import annotations
@@ -18,45 +23,86 @@ import dagster as dg
 
 from spotify_assets.lib.settings import Settings
 
-LOCAL_DAGSTER_YAML = """\
-# Written by spotify-assets for a local deployment; edit freely, it is not overwritten.
-telemetry:
-  enabled: false
-concurrency:
-  pools:
-    # One op at a time per pool: `musicbrainz` (the 1 req/s limit holds across processes
-    # anyway; this keeps two runs from asking the same questions) and `days_<asset>` for each
-    # listening history asset (two refreshes of overlapping days take turns on it, so neither
-    # puts back a stale day file).
-    default_limit: 1
-  runs:
-    max_concurrent_runs: 4
-run_monitoring:
-  # With the default launcher run monitoring cannot check run workers (dead_run_sensor does),
-  # but it frees the pool slots a run still holds after it ended: a run whose worker was
-  # killed is marked failed from outside, and its slots would otherwise block its own retry.
-  enabled: true
-  free_slots_after_run_end_seconds: 30
-run_retries:
-  # Only jobs tagged `dagster/max_retries` retry: the listening refresh, so a refresh cut off
-  # (a stopped deployment, a crash) is run again and the days it was rebuilding reach the stats.
-  enabled: true
-  max_retries: 0
-"""
+PROFILES = ("local", "production")
+MARKER = "# spotify_assets instance profile: "
+# What the local profile's first line said before profiles were files.
+_LEGACY_LOCAL = "# Written by spotify-assets for a local deployment"
+
+
+def profiles_dir() -> Path:
+    """`deploy/dagster/` of the checkout (or its copy inside an installed wheel)."""
+    package = Path(__file__).resolve().parents[1]
+    for candidate in (package / "deploy" / "dagster", package.parent / "deploy" / "dagster"):
+        if candidate.is_dir():
+            return candidate
+    raise FileNotFoundError(f"no deploy/dagster/ beside {package}")
+
+
+def profile_text(name: str) -> str:
+    """The `dagster.yaml` of instance profile `name` (`local` or `production`)."""
+    if name not in PROFILES:
+        raise ValueError(f"unknown instance profile {name!r}: choose one of {PROFILES}")
+    return (profiles_dir() / f"{name}.yaml").read_text()
+
+
+LOCAL_DAGSTER_YAML = profile_text("local")
+PRODUCTION_DAGSTER_YAML = profile_text("production")
+
+
+def profile_of(config_text: str) -> str | None:
+    """Which profile a `dagster.yaml` was written from (None: an operator's own file)."""
+    first = config_text.lstrip().splitlines()[0] if config_text.strip() else ""
+    if first.startswith(MARKER):
+        return first.removeprefix(MARKER).split()[0]
+    return "local" if first.startswith(_LEGACY_LOCAL) else None
 
 
 class InstanceError(RuntimeError):
     """The Dagster instance cannot be used; the message says why and what to do."""
 
 
-def prepare_dagster_home(settings: Settings) -> Path:
-    """Point `DAGSTER_HOME` at the local instance under the data folder, creating it with the
-    local profile if it does not exist yet."""
-    home = settings.dagster_home.resolve()
+def write_profile(home: Path, settings: Settings) -> Path:
+    """`home/dagster.yaml` from the selected profile unless it exists; an existing one written
+    from the other profile is refused (InstanceError), an operator's own file is kept."""
     home.mkdir(parents=True, exist_ok=True)
     config = home / "dagster.yaml"
     if not config.exists():
-        config.write_text(LOCAL_DAGSTER_YAML)
+        config.write_text(profile_text(settings.instance))
+        return config
+    written = profile_of(config.read_text())
+    if written is not None and written != settings.instance:
+        raise InstanceError(
+            f"{config} holds the {written} instance profile but SPOTIFY_ASSETS_INSTANCE="
+            f"{settings.instance}: set SPOTIFY_ASSETS_INSTANCE={written}, or point DAGSTER_HOME "
+            f"at a new folder for the {settings.instance} profile (docs/operations.md)"
+        )
+    return config
+
+
+def export_postgres_env(settings: Settings) -> None:
+    """Dagster reads `{env: DAGSTER_PG_*}` from the process environment only; values that came
+    from `.env` are put there, so the CLI sees what the settings validated."""
+    if settings.instance != "production":
+        return
+    values = {
+        "DAGSTER_PG_HOST": settings.pg_host,
+        "DAGSTER_PG_PORT": str(settings.pg_port),
+        "DAGSTER_PG_DB": settings.pg_db,
+        "DAGSTER_PG_USERNAME": settings.pg_username,
+        "DAGSTER_PG_PASSWORD": (
+            settings.pg_password.get_secret_value() if settings.pg_password else ""
+        ),
+    }
+    for name, value in values.items():
+        os.environ.setdefault(name, value)
+
+
+def prepare_dagster_home(settings: Settings) -> Path:
+    """Point `DAGSTER_HOME` at the instance under the data folder, creating it with the
+    selected profile if it does not exist yet."""
+    home = settings.dagster_home.resolve()
+    write_profile(home, settings)
+    export_postgres_env(settings)
     os.environ["DAGSTER_HOME"] = str(home)
     return home
 
@@ -90,7 +136,8 @@ def ensure_pool_limits(instance: dg.DagsterInstance, limits: Mapping[str, int]) 
 
 def deployment_instance(settings: Settings) -> dg.DagsterInstance:
     """The instance of this deployment (`$DAGSTER_HOME`, else the local one), loaded and
-    checked before anything is written: a bad `dagster.yaml` fails here, not half-way."""
+    checked before anything is written: a bad `dagster.yaml`, a profile other than the selected
+    one or an unreachable Postgres fails here, not half-way."""
     if not os.environ.get("DAGSTER_HOME"):
         prepare_dagster_home(settings)
     home = Path(os.environ["DAGSTER_HOME"])
@@ -99,7 +146,22 @@ def deployment_instance(settings: Settings) -> dg.DagsterInstance:
             f"DAGSTER_HOME={home} is not a folder; create it or unset DAGSTER_HOME to use "
             f"{settings.dagster_home}"
         )
+    write_profile(home, settings)
+    export_postgres_env(settings)
     try:
-        return dg.DagsterInstance.get()
+        instance = dg.DagsterInstance.get()
     except Exception as exc:  # Dagster raises several types for a bad dagster.yaml
-        raise InstanceError(f"the Dagster instance at {home} cannot be loaded: {exc}") from exc
+        raise InstanceError(
+            f"the Dagster instance at {home} cannot be loaded: {_one_line(exc)}"
+        ) from exc
+    storage = type(instance.run_storage).__name__
+    if settings.instance == "production" and "Postgres" not in storage:
+        raise InstanceError(
+            f"SPOTIFY_ASSETS_INSTANCE=production but {home / 'dagster.yaml'} stores runs in "
+            f"{storage}: give that home the production profile (deploy/dagster/production.yaml)"
+        )
+    return instance
+
+
+def _one_line(exc: Exception) -> str:
+    return " ".join(str(exc).split())[:500]

@@ -86,6 +86,25 @@ class Settings(BaseSettings):
     # Memory an import may use; unset = what the machine has available when the import runs.
     import_memory_bytes: int | None = Field(None, alias="SPOTIFY_ASSETS_IMPORT_MEMORY", gt=0)
 
+    # Which Dagster instance profile a new Dagster home gets (deploy/dagster/<profile>.yaml):
+    # `local` (SQLite under the home) or `production` (Postgres, from the DAGSTER_PG_* below).
+    instance: Literal["local", "production"] = Field("local", alias="SPOTIFY_ASSETS_INSTANCE")
+    # The production profile's Postgres; Dagster reads the same variables from the environment.
+    pg_host: str = Field("", alias="DAGSTER_PG_HOST")
+    pg_port: int = Field(5432, alias="DAGSTER_PG_PORT", ge=1, le=65535)
+    pg_db: str = Field("", alias="DAGSTER_PG_DB")
+    pg_username: str = Field("", alias="DAGSTER_PG_USERNAME")
+    pg_password: SecretStr | None = Field(None, alias="DAGSTER_PG_PASSWORD")
+
+    # Collection health (defs/operations/health.py): a user whose last successful poll is
+    # older than this is red; so is one whose pulls have been deferred (429, quota) this long.
+    health_stale_hours: float = Field(6.0, alias="SPOTIFY_ASSETS_HEALTH_STALE_HOURS", gt=0)
+    health_deferred_minutes: float = Field(
+        30.0, alias="SPOTIFY_ASSETS_HEALTH_DEFERRED_MINUTES", ge=0
+    )
+    # Where a red check or a failed run is posted (JSON, one message per problem); unset: none.
+    alert_webhook_url: SecretStr | None = Field(None, alias="SPOTIFY_ASSETS_ALERT_WEBHOOK_URL")
+
     # Pins the pipeline's clock (`lib/clock.py`): tests and reproducible demos only.
     now: datetime | None = Field(None, alias="SPOTIFY_ASSETS_NOW")
 
@@ -113,6 +132,16 @@ class Settings(BaseSettings):
         if value and urlparse(value).scheme not in ("http", "https"):
             raise ValueError(f"{value!r} is not an http(s) URL")
         return value.rstrip("/") if value else value
+
+    @field_validator("alert_webhook_url")
+    @classmethod
+    def _webhook_url(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is None or not value.get_secret_value():
+            return None
+        if urlparse(value.get_secret_value()).scheme not in ("http", "https"):
+            # The URL may embed a token: never echo it.
+            raise ValueError("must be an http(s) URL")
+        return value
 
     @model_validator(mode="after")
     def _derive_and_require(self) -> Settings:
@@ -148,6 +177,21 @@ class Settings(BaseSettings):
                 raise ValueError(
                     "MUSICBRAINZ_USER_AGENT must name the app and a contact, "
                     "like 'app/1.0 ( you@example.org )'"
+                )
+        if self.instance == "production":
+            missing = [
+                name
+                for name, value in (
+                    ("DAGSTER_PG_HOST", self.pg_host),
+                    ("DAGSTER_PG_DB", self.pg_db),
+                    ("DAGSTER_PG_USERNAME", self.pg_username),
+                )
+                if not value
+            ]
+            if missing:
+                raise ValueError(
+                    f"SPOTIFY_ASSETS_INSTANCE=production requires {', '.join(missing)} "
+                    "(the Postgres of deploy/dagster/production.yaml)"
                 )
         if self.musicbrainz_min_interval_s < 1.0 and not _is_loopback(self.musicbrainz_url):
             raise ValueError(

@@ -38,6 +38,11 @@ class Plan:
     late_synced: int = 0
     possible_losses: int = 0
     last_status: str = "new"
+    # Since when attempts fail (deferred, error, needs_reauth) with no success in between:
+    # how long a 429 storm has deferred the user (collection health). None after a success.
+    failing_since: datetime | None = None
+    # The last successful poll flagged a possible loss (a full page, its oldest play new).
+    last_possible_loss: bool = False
 
     def in_flight(self, now: datetime, policy: PollPolicy) -> bool:
         """Requested by the sensor and not reported back yet (nor given up on)."""
@@ -63,6 +68,8 @@ class Plan:
             "late_synced": self.late_synced,
             "possible_losses": self.possible_losses,
             "last_status": self.last_status,
+            "failing_since": to_iso(self.failing_since),
+            "last_possible_loss": self.last_possible_loss,
         }
 
     @classmethod
@@ -84,6 +91,8 @@ class Plan:
             late_synced=int(data.get("late_synced", 0)),
             possible_losses=int(data.get("possible_losses", 0)),
             last_status=str(data.get("last_status", "new")),
+            failing_since=from_iso(data.get("failing_since")),
+            last_possible_loss=bool(data.get("last_possible_loss", False)),
         )
 
 
@@ -125,6 +134,8 @@ def after_poll(
         late_synced=plan.late_synced + outcome.late,
         possible_losses=plan.possible_losses + outcome.possible_loss,
         last_status="ok",
+        failing_since=None,
+        last_possible_loss=outcome.possible_loss,
     )
 
 
@@ -146,6 +157,7 @@ def after_failure(
         reason=why,
         last_attempt_at=now,
         last_status=status,
+        failing_since=plan.failing_since or now,
     )
 
 

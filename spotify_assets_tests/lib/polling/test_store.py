@@ -59,3 +59,30 @@ def test_removed_users_plans_are_dropped(tmp_path) -> None:
     assert store.keep_only(["ana", "cy"]) == 1
     assert store.forget("cy") and not store.forget("cy")
     assert set(store.load()) == {"ana"}
+
+
+def test_a_failure_streak_and_a_possible_loss_are_recorded_and_kept(tmp_path) -> None:
+    """What collection health reads: since when polls fail (set by the first failure, kept by
+    the next ones, cleared by a success) and whether the last poll flagged a possible loss."""
+    from spotify_assets.lib.polling import after_failure
+
+    store, policy = PlanStore(tmp_path), PollPolicy()
+    store.save(new_plan("ana", NOW))
+    for hours, status in ((1, "deferred"), (2, "deferred"), (3, "error")):
+        store.update("ana", lambda p, h=hours, s=status: after_failure(
+            p, s, NOW + timedelta(hours=h), policy, 3600))
+    failing = PlanStore(tmp_path).get("ana")  # as after a restart
+    assert failing.failing_since == NOW + timedelta(hours=1) and failing.last_status == "error"
+    full = [NOW + timedelta(hours=4) - timedelta(minutes=k) for k in range(50)]
+    lossy = store.update("ana", lambda p: after_poll(
+        p, PollOutcome(full, 50, 0, True), "UTC", NOW + timedelta(hours=4), policy))
+    assert lossy.failing_since is None and lossy.last_possible_loss
+    clean = store.update("ana", lambda p: after_poll(
+        p, PollOutcome(full[:1], 1, 0, False), "UTC", NOW + timedelta(hours=5), policy))
+    assert not clean.last_possible_loss and clean.possible_losses == 1
+    # A plan stored before these fields existed reads as "not failing, no loss".
+    legacy = new_plan("bob", NOW).to_json()
+    del legacy["failing_since"], legacy["last_possible_loss"]
+    from spotify_assets.lib.polling import Plan
+
+    assert Plan.from_json(legacy).failing_since is None
