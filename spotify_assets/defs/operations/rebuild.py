@@ -1,0 +1,180 @@
+"""Rebuild the listening history from `raw/`: `spotify-assets rebuild`.
+
+Raw landing keeps every API body and every imported export file as received; this replays
+them into the lake, then refreshes what they changed through the deployment's instance:
+1. every imported export file (`raw/exports/<user>/<sha256>.json.gz`, its name from the
+   import receipt in `inbox/<user>/imported/`) whose report is not in the lake is parsed and
+   written as the import wrote it: `exported_plays`, `import_rejects`, `import_reports`;
+2. every recently-played body (`raw/spotify_me_player_recently_played/<user>/...`), oldest
+   first, is merged into `polled_plays` as the poll merged it (a play already there is kept);
+3. the days that changed are refreshed as after an import (`spotify-assets refresh`): `plays`,
+   `episode_plays`, `daily_listening`, `listening_sessions`, `listening_coverage`, then
+   `listening_heatmap` (and `tops_from_plays` of today, which also reads top lists).
+Idempotent: on a complete lake it changes nothing; on a lake that lost files it puts back what
+raw holds; on no lake at all it rebuilds those tables from scratch.
+
+What raw does not hold (docs/operations.md, "Rebuild everything from raw"):
+- `import_reports.imported_at` is the rebuild's time, not the first import's;
+- `polled_plays.polled_at` is the body's landing time (to the second), and `late_synced` /
+  `gap_before` are judged against the previous body's landing time, not Spotify's clock at the
+  previous poll: the rows are the same plays with the same track fields, so every table built
+  from them (plays and the stats) comes back byte-identical;
+- every table fed by other API calls (top lists, follows, artist releases, new releases,
+  playlists, the wrapped's captured lists), by MusicBrainz (a cache in `state/`, not raw) or
+  by operational state (`poll_plan`, `lake_storage`) is not rebuilt from raw: their assets ask
+  the API, which cannot answer for the past. Restore them from a backup of `data/`.
+"""
+
+from __future__ import annotations
+
+import gzip
+import json
+import re
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+
+from spotify_assets.lib.settings import Settings
+
+EXPORTS_SOURCE = "exports"
+RECENT_SOURCE = "spotify_me_player_recently_played"
+REBUILT = (
+    "exported_plays",
+    "import_rejects",
+    "import_reports",
+    "polled_plays",
+    "plays",
+    "episode_plays",
+    "daily_listening",
+    "listening_sessions",
+    "listening_coverage",
+    "listening_heatmap",
+)
+_RECEIPT_LINE = re.compile(r"^  ([0-9a-f]{64})  (.+)$")
+_LANDED = re.compile(r"(\d{4}-\d{2}-\d{2})/(\d{6})_[0-9a-f]{12}\.json\.gz$")
+
+
+@dataclass
+class RebuildReport:
+    files_imported: int = 0
+    files_already_there: int = 0
+    files_unnamed: int = 0  # no receipt names them: their name in the reports is the hash
+    bodies_replayed: int = 0
+    polled_days_written: int = 0
+    failed_runs: int = 0
+    not_rebuilt: list[str] = field(default_factory=list)
+
+
+def receipt_names(inbox: Path, user_id: str) -> dict[str, tuple[str, str]]:
+    """sha256 -> (name, origin) of a file when it was imported, from the user's receipts: a
+    zip member's origin is `<zip>!<member>` (what its report says), a loose file's its name."""
+    names: dict[str, tuple[str, str]] = {}
+    folder = inbox / user_id / "imported"
+    for receipt in sorted(folder.glob("*.txt")) if folder.is_dir() else []:
+        lines = receipt.read_text(errors="replace").splitlines()
+        item = lines[0].split(": ", 1)[0] if lines else ""
+        for line in lines[1:]:
+            match = _RECEIPT_LINE.match(line)
+            if match:
+                name = match.group(2)
+                origin = f"{item}!{name}" if item.lower().endswith(".zip") else name
+                names.setdefault(match.group(1), (name, origin))
+    return names
+
+
+def _users(raw_root: Path, source: str) -> list[str]:
+    folder = raw_root / source
+    return sorted(p.name for p in folder.iterdir() if p.is_dir()) if folder.is_dir() else []
+
+
+def replay_exports(settings: Settings, warehouse, report: RebuildReport) -> None:
+    from spotify_assets.defs.listening.history import STALE_SCOPE
+    from spotify_assets.defs.listening.imports import _days, _write_file
+    from spotify_assets.defs.listening.tables import IMPORT_REPORTS
+    from spotify_assets.lib.exports import ExportFile, parse_export_file
+    from spotify_assets.lib.raw import RawStore
+
+    raw = RawStore(settings.raw_dir)
+    for user_id in _users(settings.raw_dir, EXPORTS_SOURCE):
+        names = receipt_names(settings.inbox_dir, user_id)
+        for path in raw.iter(EXPORTS_SOURCE, user_id):
+            sha256 = path.name.split(".", 1)[0]
+            if warehouse.has_partition(IMPORT_REPORTS, f"{user_id}/{sha256}"):
+                report.files_already_there += 1
+                continue
+            name, origin = names.get(sha256, (f"{sha256}.json", f"{sha256}.json"))
+            report.files_unnamed += sha256 not in names
+            export_file = ExportFile.from_path(path, name=name, origin=origin)
+            export = parse_export_file(user_id, export_file)
+            with warehouse.transaction(stale={STALE_SCOPE: _days(export.observations)}) as tx:
+                _write_file(tx, user_id, export_file, export)
+            report.files_imported += 1
+
+
+def _landed_at(path: Path) -> datetime | None:
+    match = _LANDED.search(path.as_posix())
+    if match is None:
+        return None
+    return datetime.strptime(f"{match.group(1)} {match.group(2)}", "%Y-%m-%d %H%M%S").replace(
+        tzinfo=UTC
+    )
+
+
+def replay_polls(settings: Settings, warehouse, report: RebuildReport) -> None:
+    import pandas as pd
+
+    from spotify_assets.defs.listening.history import STALE_SCOPE
+    from spotify_assets.defs.listening.poll import KEY, _existing, _rows
+    from spotify_assets.defs.listening.tables import POLLED_PLAYS
+    from spotify_assets.lib.polling import REACHABLE
+    from spotify_assets.lib.raw import RawStore
+    from spotify_assets.lib.spotify.paging import parse_recent_page
+
+    raw = RawStore(settings.raw_dir)
+    for user_id in _users(settings.raw_dir, RECENT_SOURCE):
+        frames, previous = [], None
+        bodies = [(p, _landed_at(p)) for p in raw.iter(RECENT_SOURCE, user_id)]
+        for path, landed in sorted(
+            (b for b in bodies if b[1] is not None), key=lambda b: (b[1], b[0].name)
+        ):
+            page = parse_recent_page(json.loads(gzip.decompress(path.read_bytes())), limit=50)
+            items = sorted(page.items, key=lambda item: item.played_at, reverse=True)
+            full = previous is not None and len(items) >= REACHABLE
+            if items:
+                frames.append(_rows(user_id, items, landed, previous, full_page_after_a_poll=full))
+            previous = landed
+            report.bodies_replayed += 1
+        if not frames:
+            continue
+        # One pass per day file, in landing order: the first sighting of a play is kept, as
+        # a poll after poll would have kept it (and a play already in the lake stays as it is).
+        rows = pd.concat(frames, ignore_index=True)
+        for day, new in rows.groupby(rows["played_at"].dt.date):
+            key = f"{user_id}/{day.isoformat()}"
+            existing = _existing(warehouse, key)
+            merged = pd.concat([existing, new], ignore_index=True) if len(existing) else new
+            merged = merged.drop_duplicates(KEY, keep="first")
+            if len(merged) != len(existing):
+                warehouse.write(POLLED_PLAYS, merged, key, stale={STALE_SCOPE: [day.isoformat()]})
+                report.polled_days_written += 1
+
+
+def not_rebuilt(definitions) -> list[str]:
+    """Asset keys of the graph this command does not rebuild from raw."""
+    keys = {k.to_user_string() for k in definitions.resolve_asset_graph().get_all_asset_keys()}
+    return sorted(keys - set(REBUILT))
+
+
+def rebuild(settings: Settings, instance) -> RebuildReport:
+    """Replay raw into the lake, then refresh the history of every day that changed."""
+    from spotify_assets.definitions import defs
+    from spotify_assets.defs.listening.commands import refresh_stale
+    from spotify_assets.defs.resources import Warehouse
+
+    report = RebuildReport(not_rebuilt=not_rebuilt(defs()))
+    warehouse = Warehouse(settings)
+    replay_exports(settings, warehouse, report)
+    replay_polls(settings, warehouse, report)
+    warehouse.publish()
+    report.failed_runs = refresh_stale(settings, instance)
+    return report
