@@ -38,6 +38,7 @@ def test_the_profiles_are_the_files_an_operator_reads(tmp_path: Path,
         "db_name": {"env": "DAGSTER_PG_DB"},
         "username": {"env": "DAGSTER_PG_USERNAME"},
         "password": {"env": "DAGSTER_PG_PASSWORD"},
+        "scheme": "postgresql+psycopg2",
     }
     # The same pools and run limit as the local profile; the queue's limits are not in the
     # run_coordinator block (Dagster refuses both).
