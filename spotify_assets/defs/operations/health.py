@@ -15,16 +15,18 @@ about it (and about failed runs) once, before a listener notices a gap.
 from __future__ import annotations
 
 import json
+import time
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import dagster as dg
 
-from spotify_assets.lib.health import CHECK_NAME, CollectionHealth
+from spotify_assets.lib.health import ACTIONS, CHECK_NAME, CollectionHealth
 from spotify_assets.lib.settings import Settings
 
 CHECKED_ASSET = dg.AssetKey("polled_plays")
 RUN_LOOKBACK = timedelta(hours=1)  # failures before the sensor's first tick that still count
+REPORT_EVERY = timedelta(hours=1)  # an unchanged collection health is recorded this often
 JOB_ADVICE = {
     "poll_job": "polling failed for every listener: Spotify, the network or the app's "
     "credentials; the run's log names the error. Plays keep until the next poll (~50 a user)",
@@ -122,6 +124,25 @@ def _check_alerts(instance: dg.DagsterInstance, keys: list[dg.AssetCheckKey]) ->
     return raised, fine
 
 
+def _changed_or_old(instance: dg.DagsterInstance, result: dg.AssetCheckResult) -> bool:
+    """Whether to record this evaluation: the verdict differs from the latest one, or that one
+    is over `REPORT_EVERY` old (an unchanged verdict every 2 min would only fill the log)."""
+    key = dg.AssetCheckKey(CHECKED_ASSET, CHECK_NAME)
+    record = instance.event_log_storage.get_latest_asset_check_execution_by_key([key]).get(key)
+    if record is None or record.event is None or record.event.asset_check_evaluation is None:
+        return True
+    latest = record.event.asset_check_evaluation
+    verdict = ("red_listeners", *ACTIONS)  # who is red and why, not for how long
+    same = latest.passed == result.passed and all(
+        _value(latest.metadata.get(k)) == _value(result.metadata.get(k)) for k in verdict
+    )
+    return not same or record.event.timestamp < time.time() - REPORT_EVERY.total_seconds()
+
+
+def _value(entry: object) -> object:
+    return getattr(entry, "value", entry)
+
+
 def _will_retry(instance: dg.DagsterInstance, run: dg.DagsterRun) -> bool:
     if not instance.run_retries_enabled:
         return False
@@ -184,16 +205,17 @@ def evaluate_and_alert(
 
     health = collection_health_now(settings)
     result = check_result(health)
-    instance.report_runless_asset_event(
-        dg.AssetCheckEvaluation(
-            asset_key=CHECKED_ASSET,
-            check_name=CHECK_NAME,
-            passed=result.passed,
-            metadata=result.metadata,
-            severity=result.severity,
-            description=result.description,
+    if _changed_or_old(instance, result):
+        instance.report_runless_asset_event(
+            dg.AssetCheckEvaluation(
+                asset_key=CHECKED_ASSET,
+                check_name=CHECK_NAME,
+                passed=result.passed,
+                metadata=result.metadata,
+                severity=result.severity,
+                description=result.description,
+            )
         )
-    )
     book = AlertBook(settings)
     others = [k for k in check_keys if k.name != CHECK_NAME]
     check_raised, check_fine = _check_alerts(instance, others)
