@@ -12,6 +12,9 @@
 - `import_reports_sum_to_rows_read` (import_reports): a file's categories do not sum to
   rows_read, or its rows in exported_plays / import_rejects differ from its report.
 
+The three checks of `plays` run as one step (`plays_checks`) over one read of the table: a
+run the daemon launches starts a process per step.
+
 "Present" is about listeners with plays: an active listener who has not listened yet (or was
 never polled) has no row anywhere and is fine; they are counted, not flagged. Checks read the
 lake through the Warehouse (`files`, and the lake's stale days), name listeners by handle only.
@@ -56,11 +59,10 @@ def _handles(settings: Settings, user_ids: list[str]) -> list[str]:
     return sorted(handles.get(u, "a removed listener") for u in user_ids)
 
 
-@dg.asset_check(asset="plays", description="Every play id appears once in plays.")
-def plays_unique_play_ids(warehouse: dg.ResourceParam[Warehouse]) -> dg.AssetCheckResult:
-    [row] = _run("plays_summary.sql", warehouse, [PLAYS], params=_params(None))
+def _unique_play_ids(row: dict) -> dg.AssetCheckResult:
     duplicates = row["plays"] - row["distinct_play_ids"]
     return dg.AssetCheckResult(
+        check_name="plays_unique_play_ids",
         passed=duplicates == 0,
         severity=dg.AssetCheckSeverity.ERROR,
         description=(
@@ -85,15 +87,10 @@ def _params(settings: Settings | None) -> pa.Table:
     )
 
 
-@dg.asset_check(
-    asset="plays", description="No play ends in the future or starts after it ends."
-)
-def plays_no_future_timestamps(
-    settings: dg.ResourceParam[Settings], warehouse: dg.ResourceParam[Warehouse]
-) -> dg.AssetCheckResult:
-    [row] = _run("plays_summary.sql", warehouse, [PLAYS], params=_params(settings))
+def _no_future_plays(row: dict) -> dg.AssetCheckResult:
     bad = row["future"] + row["reversed"]
     return dg.AssetCheckResult(
+        check_name="plays_no_future_timestamps",
         passed=bad == 0,
         severity=dg.AssetCheckSeverity.ERROR,
         description=(
@@ -128,14 +125,7 @@ def polled_plays_no_future_timestamps(
     )
 
 
-@dg.asset_check(
-    asset="plays",
-    description="Every listener whose polled or exported plays are refreshed has rows in plays "
-    "(listeners with no plays yet are counted, not flagged).",
-)
-def plays_listeners_present(
-    settings: dg.ResourceParam[Settings], warehouse: dg.ResourceParam[Warehouse]
-) -> dg.AssetCheckResult:
+def _listeners_present(settings: Settings, warehouse: Warehouse) -> dg.AssetCheckResult:
     from datetime import date
 
     from spotify_assets.lib.users.registry import UserRegistry
@@ -153,6 +143,7 @@ def plays_listeners_present(
     not_yet = sum(1 for u in active if u not in with_plays)
     names = _handles(settings, missing)
     return dg.AssetCheckResult(
+        check_name="plays_listeners_present",
         passed=not missing,
         severity=dg.AssetCheckSeverity.ERROR,
         description=(
@@ -169,6 +160,30 @@ def plays_listeners_present(
             "days_waiting_for_refresh": len(stale),
         },
     )
+
+
+@dg.multi_asset_check(
+    specs=[
+        dg.AssetCheckSpec("plays_unique_play_ids", asset="plays",
+                          description="Every play id appears once in plays."),
+        dg.AssetCheckSpec("plays_no_future_timestamps", asset="plays",
+                          description="No play ends in the future or starts after it ends."),
+        dg.AssetCheckSpec(
+            "plays_listeners_present", asset="plays",
+            description="Every listener whose polled or exported plays are refreshed has rows "
+            "in plays (listeners with no plays yet are counted, not flagged).",
+        ),
+    ],
+)
+def plays_checks(
+    settings: dg.ResourceParam[Settings], warehouse: dg.ResourceParam[Warehouse]
+):
+    """The checks of `plays`, in one step (a run launched by the daemon runs each step in a
+    process of its own) over one read of the table."""
+    [row] = _run("plays_summary.sql", warehouse, [PLAYS], params=_params(settings))
+    yield _unique_play_ids(row)
+    yield _no_future_plays(row)
+    yield _listeners_present(settings, warehouse)
 
 
 @dg.asset_check(
