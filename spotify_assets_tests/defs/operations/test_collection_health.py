@@ -119,9 +119,10 @@ class Ops:
         return records[key].event.asset_check_evaluation
 
     def polled_ok(self, user: str) -> bool:
-        """Whether the last poll run polled `user` successfully."""
+        """Whether the last poll run polled `user` successfully (its table names handles)."""
         [event] = self.poll_results[-1].asset_materializations_for_node("polled_plays")
-        return f"| {user} | ok |" in event.metadata["users"].value
+        handle = self.p.registry.require(user).handle
+        return f"| {handle} | ok |" in event.metadata["users"].value
 
 
 @pytest.mark.slow
