@@ -323,6 +323,8 @@ def _responses(emu: EmulatorHandle) -> list[tuple[str, tuple[str, str, str], Any
             ("album tracks", "GET", f"/v1/albums/{ids['album']}/tracks?limit=3",
              ("/albums/{id}/tracks", "get", "200")),
             ("track", "GET", f"/v1/tracks/{ids['track']}", ("/tracks/{id}", "get", "200")),
+            ("search", "GET", "/v1/search?q=track:a&type=track&limit=10",
+             ("/search", "get", "200")),
         ]
         for label, method, url, operation in calls:
             response = _exchange(client, method, url)

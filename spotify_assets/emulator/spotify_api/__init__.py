@@ -7,8 +7,8 @@ every object follows the recorded Spotify responses; hrefs and `next` URLs point
 
 Modules: `errors` (ApiError and the `_api` wrapper), `models` (Playlist, Caller, playlist ids),
 `shapes` (the JSON objects and paging), `request` (token, scope and parameter checks),
-`routes_me`, `routes_catalog`, `routes_playlists` and `routes_removed` (the endpoints by
-family); `routes()` and the catch-all 404 are here. Importers use
+`routes_me`, `routes_catalog`, `routes_search`, `routes_playlists` and `routes_removed` (the
+endpoints by family); `routes()` and the catch-all 404 are here. Importers use
 `from spotify_assets.emulator.spotify_api import ...`.
 """
 
@@ -59,6 +59,7 @@ from spotify_assets.emulator.spotify_api.routes_removed import (
     user_playlists,
     user_profile,
 )
+from spotify_assets.emulator.spotify_api.routes_search import search
 from spotify_assets.emulator.spotify_api.shapes import MARKETS, REMOVED_FIELDS, Shapes
 
 __all__ = [
@@ -98,6 +99,7 @@ __all__ = [
     "recent_page",
     "recently_played",
     "routes",
+    "search",
     "several",
     "top_items",
     "track",
@@ -130,6 +132,7 @@ def routes() -> list[Route]:
         Route("/v1/albums", several, methods=["GET"]),
         Route("/v1/tracks/{id}", track, methods=["GET"]),
         Route("/v1/tracks", several, methods=["GET"]),
+        Route("/v1/search", search, methods=["GET"]),
         Route("/v1/browse/new-releases", new_releases, methods=["GET"]),
         Route("/v1/users/{user_id}/playlists", user_playlists, methods=["GET", "POST"]),
         Route("/v1/users/{user_id}", user_profile, methods=["GET"]),

@@ -55,6 +55,7 @@ from spotify_assets.lib.spotify.paging import (
     parse_recent_page,
     unix_ms,
 )
+from spotify_assets.lib.spotify.search import SearchEndpoints
 from spotify_assets.lib.spotify.transport import (
     OnResponse,
     RetryPolicy,
@@ -103,11 +104,11 @@ class _AccessToken:
         return f"_AccessToken(<hidden>, expires_at={self.expires_at:.0f})"
 
 
-class SpotifyClient(LibraryEndpoints):
+class SpotifyClient(LibraryEndpoints, SearchEndpoints):
     """Typed, retrying, rate-limit-aware Spotify Web API client shared by all users of one app.
 
     Playlist and library calls (create, add, read items, list, library contains) come from
-    `LibraryEndpoints` (`library.py`).
+    `LibraryEndpoints` (`library.py`); the track search from `SearchEndpoints` (`search.py`).
 
     Thread-safe: one instance can serve a ThreadPoolExecutor fanning out over users.
     `sleep`, `clock` and `rng` are injectable so tests never wait and jitter is reproducible.
