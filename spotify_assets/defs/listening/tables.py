@@ -272,3 +272,54 @@ IMPORT_REJECTS = TableSpec(
     ],
     sort_by=["user_id", "file_sha256", "file_row"],
 )
+
+SPOTIFY_TRACKS = TableSpec(
+    "spotify_tracks",
+    "One row per track plays refer to: by track id (every id in plays, polled plays and top "
+    "lists), or by name for plays without an id (account-data exports), with its artists, album "
+    "and ISRC, from the lake where it can (polls, tops, fetched albums) and otherwise from the "
+    "fewest Spotify requests, each asked once (see spotify_assets/lib/spotify/tracks.py).",
+    [
+        Column(
+            "ref_kind",
+            pa.string(),
+            "how plays reach this row: 'id' (plays.track_id) or 'name' (plays.track_key of "
+            "plays without a track id)",
+            nullable=False,
+        ),
+        Column(
+            "track_key",
+            pa.string(),
+            "name rows: the plays' track_key (normalised artist and title, tab-separated)",
+        ),
+        Column(
+            "track_id",
+            pa.string(),
+            "Spotify track id (name rows: the one track a search found; null when none or "
+            "several matched)",
+        ),
+        Column("track_name", pa.string(), "track title"),
+        Column("artist_ids", STRINGS, "credited artist ids, primary first (null: not known)"),
+        Column("artist_names", STRINGS, "their names, same order"),
+        Column("album_id", pa.string(), "Spotify album id"),
+        Column("album_name", pa.string(), "album title"),
+        Column("isrc", pa.string(), "ISRC, when the source carried it"),
+        Column("duration_ms", pa.int64(), "track length"),
+        Column(
+            "resolved_by",
+            pa.string(),
+            "where the facts come from: poll, top, album (a fetched album that lists it and "
+            "credits one artist), lookup (GET /tracks/{id}), album_lookup (GET /albums/{id}), "
+            "search (one exact match); or ambiguous (several tracks of that title and artist: "
+            "only what they share is kept), unresolved (no match), not_found (404), pending "
+            "(not asked yet)",
+            nullable=False,
+        ),
+        Column("candidates", pa.int32(), "name rows: distinct tracks the search matched"),
+        Column("plays", pa.int64(), "plays that refer to this row", nullable=False),
+        Column("checked_at", TS, "when Spotify was asked (null: known without a request)"),
+        Column("retry_after", TS, "ambiguous, unresolved, not_found: asked again after this"),
+    ],
+    sort_by=["ref_kind", "track_id", "track_key"],
+    partitioned=False,
+)
