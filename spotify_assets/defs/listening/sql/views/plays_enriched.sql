@@ -4,8 +4,10 @@
 -- recording, release and artist ids (musicbrainz.mb_*), and the genres of the primary artist
 -- (musicbrainz.artist_genres, as tops and wrapped count them). A play whose name matched several
 -- tracks keeps a null track_id but the artist ids and ISRC they all share. Minutes by genre:
--- select genre, sum(listened_ms) / 60000 as minutes from listening.plays_enriched,
--- unnest(genres) as g(genre) group by genre order by minutes desc
+-- select g.name as genre, sum(listened_ms) / 60000 as minutes from listening.plays_enriched,
+-- unnest(genres) as g(name) group by all order by minutes desc
+-- column track_key: the play's normalised artist and title, tab-separated (groups plays without an id)
+-- column track_name: the play's track title
 -- column track_id: Spotify track id: the play's, else the one track a search of its title and artist found (null: unknown or ambiguous)
 -- column artist_ids: credited Spotify artist ids, primary first (null: not known)
 -- column artist_names: their names, same order (null: only the play's artist_name is known)
