@@ -24,12 +24,14 @@ def test_definitions_load_and_validate() -> None:
         "album_appearances_job",
         "monthly_wrapped_job",
         "yearly_wrapped_job",
+        "spotify_tracks_job",
     }
     assert {s.name for s in definitions.schedules} >= {
         "release_radar_schedule",
         "album_appearances_schedule",
         "monthly_wrapped_schedule",
         "yearly_wrapped_schedule",
+        "spotify_tracks_schedule",
     }
     assert {s.name for s in definitions.sensors} >= {
         "inbox_export_sensor",
@@ -68,6 +70,7 @@ def test_definitions_load_and_validate() -> None:
         "yearly_wrapped",
         "yearly_wrapped_tops",
         "yearly_wrapped_reports",
+        "spotify_tracks",
     }
 
 
