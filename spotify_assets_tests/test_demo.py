@@ -89,6 +89,7 @@ def test_no_token_in_any_file_or_log_after_a_full_run(
         # A failing token too: revoke one user and poll again.
         httpx.post(f"{emu.base_url}/_emulator/users/demo_tokyo/revoke")
         materialize_selection(settings, ["polled_plays"], instance=instance)
+        _numbers_read_as_numbers(instance)
     tokens = _tokens(emu.base_url)
     assert len(tokens) >= 10
     logs = caplog.text
@@ -105,6 +106,24 @@ def test_no_token_in_any_file_or_log_after_a_full_run(
             found = [t[:6] for t in tokens if t.encode() in body]
             assert found == [], f"token material in {path}"
     _nothing_personal_in_the_instance(settings, home)
+
+
+def _numbers_read_as_numbers(instance: dg.DagsterInstance) -> None:
+    """Every float a materialization shows in the UI is rounded (no 0.30000000000000004)."""
+    long_floats = {}
+    seen = 0
+    for run in instance.get_runs():
+        for entry in instance.all_logs(run.run_id):
+            event = entry.dagster_event
+            if event is None or not event.is_step_materialization:
+                continue
+            for label, value in event.step_materialization_data.materialization.metadata.items():
+                if isinstance(value, dg.FloatMetadataValue) and value.value is not None:
+                    seen += 1
+                    if len(repr(value.value).split(".")[-1]) > 4:
+                        long_floats[f"{event.asset_key.to_user_string()}.{label}"] = value.value
+    assert seen >= 3  # there are floats to look at
+    assert long_floats == {}
 
 
 def _personal_names(settings: Settings) -> tuple[set[str], set[str]]:

@@ -14,6 +14,7 @@ SQLite and half on Postgres.
 
 from __future__ import annotations
 
+import fcntl
 import os
 import time
 from collections.abc import Mapping
@@ -149,7 +150,11 @@ def deployment_instance(settings: Settings) -> dg.DagsterInstance:
     write_profile(home, settings)
     export_postgres_env(settings)
     try:
-        instance = dg.DagsterInstance.get()
+        # The first load creates SQLite's tables: two CLIs started together on a new home
+        # both did (UNIQUE constraint failed: alembic_version), so loads take turns.
+        with open(home / ".instance.lock", "a") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)
+            instance = dg.DagsterInstance.get()
     except Exception as exc:  # Dagster raises several types for a bad dagster.yaml
         raise InstanceError(
             f"the Dagster instance at {home} cannot be loaded: {_one_line(exc)}"

@@ -10,7 +10,8 @@ import shutil
 import signal
 import subprocess
 import sys
-from dataclasses import dataclass
+import tempfile
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import pyarrow.compute as pc
@@ -38,6 +39,7 @@ COMPARED = (
 @dataclass
 class Deployment:
     root: Path
+    _logs: dict[int, Path] = field(default_factory=dict, repr=False)
 
     @property
     def data(self) -> Path:
@@ -66,15 +68,24 @@ class Deployment:
         )
 
     def spawn_cli(self, *args: str) -> subprocess.Popen:
-        """The CLI in its own process group, as a shell would start it (to be killed whole)."""
-        return subprocess.Popen(
-            [sys.executable, "-m", "spotify_assets.cli", *args],
-            cwd=ROOT,
-            env=self.env(),
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-            start_new_session=True,
-        )
+        """The CLI in its own process group, as a shell would start it (to be killed whole).
+        What it says goes to `cli-<pid>.log` beside the data (`said`)."""
+        with tempfile.NamedTemporaryFile(dir=self.root, prefix="cli-", suffix=".log",
+                                         delete=False) as log:  # fmt: skip
+            child = subprocess.Popen(
+                [sys.executable, "-m", "spotify_assets.cli", *args],
+                cwd=ROOT,
+                env=self.env(),
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
+        self._logs[child.pid] = Path(log.name)
+        return child
+
+    def said(self, child: subprocess.Popen) -> str:
+        """The last lines a spawned CLI printed (for a failing assertion's message)."""
+        return self._logs[child.pid].read_text(errors="replace")[-3000:]
 
     def history(self, user: str, rows: int, seed: int) -> Path:
         path = self.root / f"Streaming_History_Audio_{user}_{seed}.json"

@@ -196,7 +196,8 @@ def test_two_refreshes_of_the_same_days_at_once_end_in_the_same_lake(
 ) -> None:
     deployment, reference = imported
     children = [deployment.spawn_cli("refresh") for _ in range(2)]
-    assert [c.wait(timeout=600) for c in children] == [0, 0]
+    codes = [c.wait(timeout=600) for c in children]
+    assert codes == [0, 0], "\n---\n".join(deployment.said(c) for c in children)
     assert deployment.lake().manifest.stale(STALE_SCOPE) == {}
     assert deployment.current() == reference.current()
     lost = _lost(deployment, reference)
