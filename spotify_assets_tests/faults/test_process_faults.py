@@ -6,8 +6,10 @@ listeners affected or not; see the "fault suite" section of the test summary).""
 from __future__ import annotations
 
 import errno
+import fcntl
 import os
 import random
+import shutil
 import signal
 import subprocess
 import sys
@@ -26,20 +28,43 @@ from spotify_assets_tests.faults.deployment import ROOT, Deployment, kill_tree, 
 DEADLINE_S = 420.0
 
 
-@pytest.fixture
-def imported(tmp_path: Path) -> tuple[Deployment, Deployment]:
-    """A deployment whose history is imported but not yet refreshed, and a copy of it that
-    refreshes without any fault: the reference."""
-    deployment = new_deployment(tmp_path / "faulty")
+def _imported_template(factory: pytest.TempPathFactory) -> tuple[Deployment, Deployment]:
+    """Built once per test session, in the folder every xdist worker shares (the first worker
+    to need it builds it; another waits on the lock rather than building its own): a deployment
+    whose history is imported but not yet refreshed, and a copy of it that refreshes without
+    any fault, the reference. Tests work on copies (`imported`)."""
+    shared = factory.getbasetemp()
+    if os.environ.get("PYTEST_XDIST_WORKER"):
+        shared = shared.parent
+    root = shared / "imported-template"
+    with open(shared / "imported-template.lock", "a") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if not (root / "ready").exists():
+            shutil.rmtree(root, ignore_errors=True)
+            _build_template(root)
+    return Deployment(root / "faulty"), Deployment(root / "reference")
+
+
+def _build_template(root: Path) -> None:
+    deployment = new_deployment(root / "faulty")
     for user, rows, seed in (("keeper", 250_000, 11), ("other", 20_000, 12)):
         out = deployment.cli("import", "--user", user, "--no-refresh", str(
             deployment.history(user, rows, seed)))  # fmt: skip
         assert out.returncode == 0, out.stderr
-    reference = deployment.copy(tmp_path / "reference")
+    reference = deployment.copy(root / "reference")
     out = reference.cli("refresh")
     assert out.returncode == 0, out.stdout + out.stderr
     assert reference.lake().manifest.stale(STALE_SCOPE) == {}
-    return deployment, reference
+    (root / "ready").touch()
+
+
+@pytest.fixture
+def imported(
+    tmp_path_factory: pytest.TempPathFactory, tmp_path: Path
+) -> tuple[Deployment, Deployment]:
+    """A fresh copy of the imported, unrefreshed deployment for one test, and the reference."""
+    template, reference = _imported_template(tmp_path_factory)
+    return template.copy(tmp_path / "faulty"), reference
 
 
 def _lost(deployment: Deployment, reference: Deployment) -> int:
@@ -107,13 +132,16 @@ def test_a_refresh_worker_killed_under_dagster_dev_is_retried_without_a_human(
     deployment, reference = imported
     from spotify_assets_tests.conftest import _free_port
 
-    ui = _dagster_dev(deployment, _free_port())
+    # The instance's tables exist before `dagster dev` starts: two processes creating them at
+    # once can fail one of them (UNIQUE constraint failed: alembic_version).
     instance = dg.DagsterInstance.from_config(str(deployment.home))
+    ui = _dagster_dev(deployment, _free_port())
     deadline = time.monotonic() + DEADLINE_S
     try:
         # The stale-days sensor requests the refresh; wait until its worker writes plays.
         while True:
             assert time.monotonic() < deadline, "no refresh started"
+            assert ui.poll() is None, f"dagster dev exited with {ui.returncode}"
             runs = [r for r in _refresh_runs(instance) if r.status == dg.DagsterRunStatus.STARTED]
             if runs and _plays_step_started(instance, runs[0].run_id):
                 break
@@ -158,7 +186,7 @@ def test_a_process_group_killed_mid_write_leaves_readers_whole_and_the_next_run_
     states = set()
     for _ in range(2):
         child = deployment.spawn_cli("refresh")
-        time.sleep(rng.uniform(5.0, 40.0))  # anywhere from the claims to the last commit
+        time.sleep(rng.uniform(3.0, 20.0))  # anywhere from the claims to the last commit
         os.killpg(child.pid, signal.SIGKILL)  # the CLI and everything it started
         child.wait()
         # Readers open the catalog as published before the kill or after one of its commits.
