@@ -143,11 +143,13 @@ class _Accumulator:
                 for value, count in counts.most_common()
             ]
             if not body:
-                return f"{self.rows} rows written."
-            return f"{self.rows} rows written, by kind:\n\n" + markdown_table(
+                return f"This run wrote {self.rows} rows."
+            return f"This run wrote {self.rows} rows, by kind:\n\n" + markdown_table(
                 ["column", "value", "rows"], body
             )
-        summary = f"{self.rows} rows for {len(self.users)} listener(s) written."
+        # The run's whole write, also on each partition it materialized (Dagster attaches run
+        # metadata to every partition): say so, or a month would seem to hold the next one's days.
+        summary = f"This run wrote {self.rows} rows for {len(self.users)} listener(s), in all."
         if not self.by_day:
             return summary
         when = _when_column(self.spec.schema) or "day"
