@@ -121,6 +121,7 @@ def _domain_registrars() -> list[Callable[[argparse._SubParsersAction], None]]:
         "spotify_assets.defs.listening.commands",
         "spotify_assets.defs.wrapped.commands",
         "spotify_assets.defs.operations.commands",
+        "spotify_assets.defs.warehouse.commands",
         "spotify_assets.bench.commands",
     ):
         try:

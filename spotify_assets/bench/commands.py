@@ -4,6 +4,7 @@ Benchmark modules are imported only when the command runs, never when Dagster lo
 """
 
 import argparse
+from collections.abc import Callable
 
 BENCHMARKS = ["load", "aggregate", "import", "catalog", "musicbrainz", "polling"]
 # The MusicBrainz world of the published numbers: its plays touch 2,424 distinct tracks
@@ -54,29 +55,43 @@ def run_polling(args: argparse.Namespace) -> None:
 
 
 def _cmd_bench(args: argparse.Namespace) -> int:
+    from spotify_assets.lib.progress import Progress, terminal_progress
+
     chosen = BENCHMARKS if args.what == "all" else [args.what]
-    for what in chosen:
-        if what == "load":
-            from spotify_assets.bench import load
-
-            print(load.report(load.run()))
-        elif what == "aggregate":
-            from spotify_assets.bench import aggregate
-
-            print(aggregate.report(aggregate.run(rows=args.rows or 1_000_000)))
-        elif what == "import":
-            from spotify_assets.bench import imports
-
-            print(imports.report(imports.run(rows=args.rows or 1_000_000)))
-        elif what == "catalog":
-            from spotify_assets.bench import catalog
-
-            print(catalog.report(catalog.run()))
-        elif what == "musicbrainz":
-            run_musicbrainz(args)
-        elif what == "polling":
-            run_polling(args)
+    # A bar over the benchmarks (and the steps of those that have several): some run for
+    # minutes, and their reports only print at their end.
+    progress = Progress(
+        f"bench {args.what}", unit="benchmark(s)", total=len(chosen), show_rate=False
+    )
+    with terminal_progress(progress):
+        for index, what in enumerate(chosen):
+            progress.update(done=float(index), stage=what)
+            _run_one(what, args, lambda step, w=what: progress.update(stage=f"{w}: {step}"))
+        progress.update(done=float(len(chosen)), stage="done")
     return 0
+
+
+def _run_one(what: str, args: argparse.Namespace, on_step: Callable[[str], None]) -> None:
+    if what == "load":
+        from spotify_assets.bench import load
+
+        print(load.report(load.run()))
+    elif what == "aggregate":
+        from spotify_assets.bench import aggregate
+
+        print(aggregate.report(aggregate.run(rows=args.rows or 1_000_000)))
+    elif what == "import":
+        from spotify_assets.bench import imports
+
+        print(imports.report(imports.run(rows=args.rows or 1_000_000, on_step=on_step)))
+    elif what == "catalog":
+        from spotify_assets.bench import catalog
+
+        print(catalog.report(catalog.run()))
+    elif what == "musicbrainz":
+        run_musicbrainz(args)
+    elif what == "polling":
+        run_polling(args)
 
 
 def add_subcommands(sub: argparse._SubParsersAction) -> None:

@@ -28,7 +28,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -311,14 +311,21 @@ def _child(kind: str, *args: str) -> dict:
     return json.loads(out.strip().splitlines()[-1])
 
 
-def run(rows: int, workdir: Path | None = None) -> dict:
+def run(
+    rows: int, workdir: Path | None = None, on_step: Callable[[str], None] | None = None
+) -> dict:
+    """`on_step` is told each step as it starts (for a progress bar)."""
+    step = on_step or (lambda _: None)
     workdir = Path(workdir or tempfile.mkdtemp(prefix="spotify_assets_bench_"))
+    step(f"writing {rows:,} rows in both layouts")
     inputs = write_inputs(workdir, rows)
     result: dict = {"rows": rows, "file_mb": inputs["file"].stat().st_size / 1024**2}
     data_dir = workdir / "data"
     for layout in LAYOUTS:
         shutil.rmtree(data_dir, ignore_errors=True)
+        step(f"baseline ({layout})")
         side = {"baseline": _child("baseline", "--source", str(inputs[layout]))}
+        step(f"pipeline ({layout})")
         side["pipeline"] = _child(
             "pipeline", "--source", str(inputs[layout]), "--data", str(data_dir)
         )
@@ -328,6 +335,7 @@ def run(rows: int, workdir: Path | None = None) -> dict:
     first = pipeline["months"][0][0]
     last_month = pipeline["months"][-1][1]
     last = (datetime.fromisoformat(last_month) + timedelta(days=32)).replace(day=1)
+    step("Dagster floor")
     result["floor"] = _child(
         "floor", "--months", json.dumps(pipeline["months"]), "--first-day", first,
         "--last-day", (last - timedelta(days=1)).date().isoformat(),

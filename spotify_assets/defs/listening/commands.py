@@ -13,6 +13,7 @@ from __future__ import annotations
 import argparse
 import shutil
 import sys
+import uuid
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -35,6 +36,7 @@ def refresh_stale(settings: Settings, instance) -> int:
     from spotify_assets.defs.listening.sensors import refresh_requests, settle, stats_requests
     from spotify_assets.defs.resources import Warehouse
     from spotify_assets.lib.orchestrate import QUIET
+    from spotify_assets.lib.progress import follow_run_log
 
     manifest = Warehouse(settings).lake.manifest
     if not manifest.stale(STALE_SCOPE):
@@ -50,13 +52,17 @@ def refresh_stale(settings: Settings, instance) -> int:
         job = definitions.resolve_job_def(request.job_name)
         span = " .. ".join(request.tags.values()) if request.tags else request.partition_key
         print(f"refreshing {request.job_name} {span or ''}".rstrip(), flush=True)
-        result = job.execute_in_process(
-            instance=instance,
-            tags={**worker_tags(), **request.tags},
-            partition_key=request.partition_key,
-            run_config=QUIET,
-            raise_on_error=False,
-        )
+        run_id = str(uuid.uuid4())
+        # The console stays quiet; the steps' progress lines are shown as the run records them.
+        with follow_run_log(instance, run_id, _to_stderr, what=request.job_name):
+            result = job.execute_in_process(
+                instance=instance,
+                tags={**worker_tags(), **request.tags},
+                partition_key=request.partition_key,
+                run_config=QUIET,
+                raise_on_error=False,
+                run_id=run_id,
+            )
         if result.success:
             settle(result.dagster_run, manifest)
         else:
@@ -65,10 +71,16 @@ def refresh_stale(settings: Settings, instance) -> int:
     return failed
 
 
+def _to_stderr(line: str) -> None:
+    print(f"  {line}", file=sys.stderr, flush=True)
+
+
 def _cmd_import(args: argparse.Namespace) -> int:
     from spotify_assets.defs.listening.imports import import_item
     from spotify_assets.defs.resources import Warehouse
+    from spotify_assets.lib.exports.progress import ImportProgress
     from spotify_assets.lib.instance import deployment_instance
+    from spotify_assets.lib.progress import terminal_progress
     from spotify_assets.lib.raw import RawStore
     from spotify_assets.lib.users.registry import UserRegistry
 
@@ -89,7 +101,9 @@ def _cmd_import(args: argparse.Namespace) -> int:
     for path in paths:
         staged = inbox / path.name
         shutil.copyfile(path, staged)  # the inbox keeps what was imported, like the sensor
-        result = import_item(settings, warehouse, raw, user_id, staged)
+        progress = ImportProgress(f"import {path.name}")
+        with terminal_progress(progress):  # a bar on a terminal, else a line every few seconds
+            result = import_item(settings, warehouse, raw, user_id, staged, progress)
         print(f"== {path}: {result.status}")
         if result.error:
             print(result.error)

@@ -21,7 +21,9 @@ Both give byte-identical day files (tested): a day's rows depend only on the inp
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import functools
+from collections.abc import Callable, Iterator, Mapping
+from contextvars import ContextVar
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 
@@ -30,6 +32,7 @@ import dagster as dg
 from spotify_assets.defs.partitions import monthly
 from spotify_assets.defs.resources import Warehouse
 from spotify_assets.lib.lake import TableSpec
+from spotify_assets.lib.progress import Progress, report_every
 
 STALE_SCOPE = "listening"
 REFRESH_TAG = "spotify_assets/refresh"
@@ -107,6 +110,57 @@ class RefreshPlan:
         return start - margin, stop + margin
 
 
+# The progress of the history asset running in this thread (set by `logs_progress`).
+_STEP: ContextVar[Progress | None] = ContextVar("history_step_progress", default=None)
+
+
+def logs_progress(asset_fn: Callable[..., dg.MaterializeResult]) -> Callable[..., object]:
+    """A history asset's progress in the run log: a line every few seconds while its step runs
+    (which range of days, the day files being written; a decade's refresh is one long range),
+    and the days it rewrote at the end. Only logs: the computation is the asset's own."""
+
+    @functools.wraps(asset_fn)
+    def logged(context: dg.AssetExecutionContext, *args: object, **kwargs: object) -> object:
+        progress = Progress(context.asset_key.to_user_string(), unit="days")
+        token = _STEP.set(progress)
+        try:
+            with report_every(progress, context.log.info):
+                result = asset_fn(context, *args, **kwargs)
+        finally:
+            _STEP.reset(token)
+        state = progress.snapshot()
+        if state.total:
+            context.log.info(
+                f"{state.what}: {state.total:,.0f} day(s) rewritten in {state.elapsed_s:.1f} s"
+            )
+        return result
+
+    return logged
+
+
+def _stage(stage: str, **fields: object) -> None:
+    progress = _STEP.get()
+    if progress is not None:
+        progress.update(stage=stage, **fields)
+
+
+def logged_ranges(
+    context: dg.AssetExecutionContext, plan: RefreshPlan
+) -> Iterator[tuple[date, date]]:
+    """The plan's ranges, each named in the step's progress (and logged as it starts when there
+    are several). Only logs: the ranges and their order are the plan's."""
+    ranges = plan.ranges
+    done = 0
+    for index, (first, end) in enumerate(ranges, 1):
+        _stage(f"range {index}/{len(ranges)}: {first} .. {end - ONE_DAY}", done=float(done))
+        progress = _STEP.get()
+        if len(ranges) > 1 and progress is not None:
+            context.log.info(progress.snapshot().line())
+        yield first, end
+        done += (end - first).days
+    _stage("computed", done=float(done))
+
+
 def lineage_id(run: dg.DagsterRun) -> str:
     # A retry re-executes only the failed steps, under a new run id: what the first attempt
     # claimed belongs to the root run.
@@ -140,10 +194,13 @@ def plan_refresh(context: dg.AssetExecutionContext, warehouse: Warehouse) -> Ref
         months = {day.replace(day=1) for day in in_window}
         stale = manifest.stale(STALE_SCOPE)
         manifest.claim(lineage_id(context.run), STALE_SCOPE, claimable(stale, months))
+        _stage("planned", total=float(len(in_window)) or None)
         return RefreshPlan(window, "full", in_window)
     claimed = {date.fromisoformat(k) for k in manifest.claimed(refresh_id, STALE_SCOPE)}
     wanted = {d + k * ONE_DAY for d in claimed for k in (-1, 0, 1)}
-    return RefreshPlan(window, "stale", sorted(wanted & set(in_window)))
+    plan = RefreshPlan(window, "stale", sorted(wanted & set(in_window)))
+    _stage("planned", total=float(len(plan.days)) or None)
+    return plan
 
 
 def month_metadata(
@@ -155,6 +212,7 @@ def month_metadata(
 ) -> None:
     """Per month partition: its own row count (every day file of the month, rewritten or
     not) and which days this run rewrote, so an incremental touch of a month is visible."""
+    _stage(f"recording {len(context.partition_keys)} month partition(s)")
     rows_by_month: dict[str, int] = {}
     for entry in warehouse.lake.entries(spec.name):
         rows_by_month[entry.partition[:7]] = rows_by_month.get(entry.partition[:7], 0) + entry.rows
@@ -195,6 +253,7 @@ def write_days(
     warehouse: Warehouse, spec: TableSpec, frame: object, plan: RefreshPlan, day_column: str
 ) -> dict[str, int]:
     """Replace the plan's day files (one commit): days without rows lose their file."""
+    _stage(f"writing {len(plan.days):,} day file(s)")
     return warehouse.write_partitions(
         spec, frame, day_column, [day.isoformat() for day in plan.days]
     )

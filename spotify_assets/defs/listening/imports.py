@@ -26,8 +26,10 @@ import pyarrow as pa
 from spotify_assets.defs.listening.history import STALE_SCOPE
 from spotify_assets.defs.listening.tables import EXPORTED_PLAYS, IMPORT_REJECTS, IMPORT_REPORTS
 from spotify_assets.defs.resources import Warehouse
+from spotify_assets.lib.exports.progress import ImportProgress
 from spotify_assets.lib.ids import InvalidIdError
 from spotify_assets.lib.lake import LakeTransaction
+from spotify_assets.lib.progress import report_every
 from spotify_assets.lib.raw import RawStore, StagedRaw
 from spotify_assets.lib.settings import Settings
 
@@ -75,14 +77,21 @@ def imported_hashes(warehouse: Warehouse, user_id: str) -> set[str]:
 
 
 def import_item(
-    settings: Settings, warehouse: Warehouse, raw: RawStore, user_id: str, item: Path
+    settings: Settings,
+    warehouse: Warehouse,
+    raw: RawStore,
+    user_id: str,
+    item: Path,
+    progress: ImportProgress | None = None,
 ) -> ItemResult:
-    """Import one inbox item for one user; never raises for bad input (it is reported)."""
+    """Import one inbox item for one user; never raises for bad input (it is reported).
+    `progress` follows it (files, rows, bytes read, stage) for a run log or a terminal bar."""
     from spotify_assets.lib.exports import ExportImportError, parse_export_file, scan_inbox_item
     from spotify_assets.lib.exports.memory import check_memory
     from spotify_assets.lib.users.registry import UnknownUserError, UserRegistry
 
     result = ItemResult(user_id, item.name, "imported")
+    progress = progress or ImportProgress(item.name)
     before = _stamp(item)
     try:
         # A typo'd folder (`inbox/DEMO_LIGHT/`) must not make a phantom listener, in UTC.
@@ -101,6 +110,7 @@ def import_item(
             )
         todo = [f for f in scan.files if f.sha256 not in done]
         check_memory(todo, settings.import_memory_bytes)
+        progress.start(todo)
         staged: list[Future[StagedRaw]] = []
         try:
             # Each file is staged for raw landing (read, sha256-checked, gzip'd into a hidden
@@ -110,8 +120,12 @@ def import_item(
             with ThreadPoolExecutor(1, thread_name_prefix="raw-landing") as pool:
                 for export_file in todo:
                     staged.append(pool.submit(_stage, raw, user_id, export_file))
-                    export = parse_export_file(user_id, export_file, verify=False)
+                    export = parse_export_file(
+                        user_id, export_file, verify=False, progress=progress.parsing(export_file)
+                    )
                     parsed.append((export_file, export))
+                    progress.parsed(export_file, export.report.rows_read)
+                progress.update(stage="keeping the raw copies")
             landed = [s.result() for s in staged]
         except BaseException:
             _discard(staged)
@@ -119,6 +133,7 @@ def import_item(
         for stage in landed:
             stage.commit()
         result.days = set().union(*(_days(export.observations) for _, export in parsed))
+        progress.update(stage="writing the lake")
         # One commit for the whole item: a reader never sees half of a zip's files, nor a
         # report without its rows; the days it changed are stale from that commit on.
         with warehouse.transaction(stale={STALE_SCOPE: result.days}) as tx:
@@ -271,11 +286,15 @@ def export_import(
     each row into `import_reports`, malformed rows verbatim into `import_rejects`."""
     from spotify_assets.lib.users.registry import UserRegistry
 
-    results = [
-        import_item(settings, warehouse, raw, user_id, item)
-        for user_id, item in pending_items(settings.inbox_dir)
-    ]
     handles = {u.id: u.handle for u in UserRegistry(settings).list()}
+    results = []
+    for user_id, item in pending_items(settings.inbox_dir):
+        # Progress in the run log every few seconds while an item imports (a decade of history
+        # takes a while), then its summary; listeners by handle, counts only.
+        progress = ImportProgress(f"import of {handles.get(user_id, 'a listener')}/{item.name}")
+        with report_every(progress, context.log.info):
+            results.append(import_item(settings, warehouse, raw, user_id, item, progress))
+        context.log.info(progress.summary(results[-1].status))
     for r in results:
         who = f"{handles.get(r.user_id, 'an unknown listener')}/{r.item}"
         if r.status == "failed":

@@ -10,6 +10,8 @@ import dagster as dg
 
 from spotify_assets.defs.listening.history import (
     history_asset_kwargs,
+    logged_ranges,
+    logs_progress,
     month_metadata,
     nothing_to_rewrite,
     plan_refresh,
@@ -37,6 +39,7 @@ def _count_sources(sources: "pd.Series") -> dict[str, int]:
 
 
 @dg.asset(**history_asset_kwargs("plays", deps=["polled_plays", "exported_plays"]))
+@logs_progress
 def plays(
     context: dg.AssetExecutionContext, warehouse: dg.ResourceParam[Warehouse]
 ) -> dg.MaterializeResult:
@@ -52,7 +55,7 @@ def plays(
     if not plan.days:
         return nothing_to_rewrite(context, warehouse, PLAYS, plan)
     parts = []
-    for first, end in plan.ranges:
+    for first, end in logged_ranges(context, plan):
         lo, hi = plan.bounds(first, end, MARGIN)
         # Short rows never become plays (merge_plays drops them too): not reading them halves
         # a typical extended history.
@@ -84,6 +87,7 @@ def plays(
 
 
 @dg.asset(**history_asset_kwargs("episode_plays", deps=["exported_plays"]))
+@logs_progress
 def episode_plays(
     context: dg.AssetExecutionContext, warehouse: dg.ResourceParam[Warehouse]
 ) -> dg.MaterializeResult:
@@ -96,7 +100,7 @@ def episode_plays(
     if not plan.days:
         return nothing_to_rewrite(context, warehouse, EPISODE_PLAYS, plan)
     parts = []
-    for first, end in plan.ranges:
+    for first, end in logged_ranges(context, plan):
         lo, hi = plan.bounds(first, end, MARGIN)
         rows = warehouse.scan(
             EXPORTED_PLAYS,

@@ -12,6 +12,8 @@ from spotify_assets.defs.listening.history import (
     AROUND_MONTH,
     RefreshPlan,
     history_asset_kwargs,
+    logged_ranges,
+    logs_progress,
     month_metadata,
     nothing_to_rewrite,
     plan_refresh,
@@ -54,9 +56,9 @@ def plays_files(warehouse: Warehouse, first: date, end: date, margin_days: int) 
     return warehouse.files(PLAYS, keys)
 
 
-def _per_range(plan: RefreshPlan, compute) -> pa.Table | None:
+def _per_range(context: dg.AssetExecutionContext, plan: RefreshPlan, compute) -> pa.Table | None:
     """`compute(first, end)` for each range of the plan's days, as one table."""
-    tables = [compute(first, end) for first, end in plan.ranges]
+    tables = [compute(first, end) for first, end in logged_ranges(context, plan)]
     return pa.concat_tables(tables) if tables else None
 
 
@@ -65,6 +67,7 @@ def _per_range(plan: RefreshPlan, compute) -> pa.Table | None:
         "daily_listening", deps=[dg.AssetDep("plays", partition_mapping=AROUND_MONTH)]
     )
 )
+@logs_progress
 def daily_listening(
     context: dg.AssetExecutionContext,
     settings: dg.ResourceParam[Settings],
@@ -93,7 +96,7 @@ def daily_listening(
             ),
         )
 
-    result = _per_range(plan, compute)
+    result = _per_range(context, plan, compute)
     write_days(warehouse, DAILY_LISTENING, result, plan, "date")
     warehouse.publish()
     rewritten = sorted({d.isoformat()[:7] for d in plan.days})[-CHARTED_MONTHS:]
@@ -150,6 +153,7 @@ def sessions_between(
         "listening_sessions", deps=[dg.AssetDep("plays", partition_mapping=AROUND_MONTH)]
     )
 )
+@logs_progress
 def listening_sessions(
     context: dg.AssetExecutionContext, warehouse: dg.ResourceParam[Warehouse]
 ) -> dg.MaterializeResult:
@@ -164,7 +168,7 @@ def listening_sessions(
     def compute(first: date, end: date) -> pa.Table:
         return sessions_between(warehouse, days_with_plays, first, end)
 
-    result = _per_range(plan, compute)
+    result = _per_range(context, plan, compute)
     write_days(warehouse, LISTENING_SESSIONS, result, plan, "day")
     warehouse.publish()
     month_metadata(context, warehouse, LISTENING_SESSIONS, plan)
@@ -172,6 +176,7 @@ def listening_sessions(
 
 
 @dg.asset(**history_asset_kwargs("listening_coverage", deps=["plays"]))
+@logs_progress
 def listening_coverage(
     context: dg.AssetExecutionContext, warehouse: dg.ResourceParam[Warehouse]
 ) -> dg.MaterializeResult:
@@ -182,6 +187,7 @@ def listening_coverage(
     if not plan.days:
         return nothing_to_rewrite(context, warehouse, LISTENING_COVERAGE, plan)
     result = _per_range(
+        context,
         plan,
         lambda first, end: _query(
             "listening_coverage.sql",

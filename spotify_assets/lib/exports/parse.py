@@ -35,7 +35,7 @@ import json
 import math
 import tempfile
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO, Literal
@@ -63,6 +63,9 @@ from spotify_assets.lib.exports.schema import OBSERVATION_SCHEMA
 from spotify_assets.lib.ids import validate_user_id
 
 Engine = Literal["auto", "ijson", "duckdb"]
+# Progress of a parse: (rows read so far, fraction of the file read; None where unknown). Called
+# once per batch of rows, from the parsing thread.
+ParseProgress = Callable[[int, float | None], None]
 BATCH_ROWS = 20_000
 FAST_PATH_MIN_BYTES = 8 * 1024**2
 _READ_SIZE = 64 * 1024
@@ -97,6 +100,7 @@ def parse_export_file(
     engine: Engine = "auto",
     spool_dir: Path | None = None,
     verify: bool = True,
+    progress: ParseProgress | None = None,
 ) -> ParsedExport:
     """Parse one export file completely, or raise (nothing partial is ever returned).
 
@@ -104,18 +108,21 @@ def parse_export_file(
     to a temp file in `spool_dir`), ijson below that. `ijson`/`duckdb` force an engine.
     `verify=False` skips re-hashing a local file beside DuckDB's read, for a caller that
     reads and checks the same bytes at the same time anyway (the importer's raw landing).
+    `progress` is told how far the parse got after each batch of rows.
     """
     validate_user_id(user_id)
     if engine == "ijson" or (engine == "auto" and export_file.size < FAST_PATH_MIN_BYTES):
-        return _parse_with_ijson(user_id, export_file)
+        return _parse_with_ijson(user_id, export_file, progress)
     try:
         if export_file.local_path is not None:
-            return _parse_with_duckdb(user_id, export_file, export_file.local_path, verify)
+            return _parse_with_duckdb(
+                user_id, export_file, export_file.local_path, verify, progress
+            )
         with _spooled(export_file, spool_dir) as path:
-            return _parse_with_duckdb(user_id, export_file, path, False)
+            return _parse_with_duckdb(user_id, export_file, path, False, progress)
     except (duckdb.Error, _DuckDBRejected):
         pass  # DuckDB only says "malformed"; the streaming parser says where (or disagrees)
-    return _parse_with_ijson(user_id, export_file)
+    return _parse_with_ijson(user_id, export_file, progress)
 
 
 def parse_export_path(
@@ -260,7 +267,12 @@ def _detect(elements: Iterator[object], file_name: str) -> tuple[ExportFormat, o
 
 
 def _connect() -> duckdb.DuckDBPyConnection:
-    return duckdb.connect(config={"preserve_insertion_order": True})
+    con = duckdb.connect(config={"preserve_insertion_order": True})
+    # Tracked, for the importer's progress (`query_progress`), but never printed: DuckDB's own
+    # bar would land in the CLI's stdout and in the run's captured output.
+    con.execute("set enable_progress_bar = true")
+    con.execute("set enable_progress_bar_print = false")
+    return con
 
 
 def _run_batch(
@@ -274,14 +286,18 @@ def _run_batch(
         con.unregister("batch")
 
 
-def _parse_with_ijson(user_id: str, export_file: ExportFile) -> ParsedExport:
+def _parse_with_ijson(
+    user_id: str, export_file: ExportFile, progress: ParseProgress | None = None
+) -> ParsedExport:
     try:
-        return _parse_with_backend(user_id, export_file, _FAST_BACKEND)
+        return _parse_with_backend(user_id, export_file, _FAST_BACKEND, progress)
     except _IntegerOverflow:
-        return _parse_with_backend(user_id, export_file, _EXACT_BACKEND)
+        return _parse_with_backend(user_id, export_file, _EXACT_BACKEND, progress)
 
 
-def _parse_with_backend(user_id: str, export_file: ExportFile, backend: object) -> ParsedExport:
+def _parse_with_backend(
+    user_id: str, export_file: ExportFile, backend: object, progress: ParseProgress | None
+) -> ParsedExport:
     name = export_file.origin
     with export_file.open_stream() as stream:
         reader = _Reader(stream)
@@ -300,6 +316,8 @@ def _parse_with_backend(user_id: str, export_file: ExportFile, backend: object) 
                     if len(raws) >= BATCH_ROWS:
                         parts.append(_run_batch(con, sql, rows, raws))
                         rows, raws = [], []
+                        if progress is not None:
+                            progress(index + 1, reader.consumed / max(export_file.size, 1))
                 if raws:
                     parts.append(_run_batch(con, sql, rows, raws))
             reader.drain()
@@ -368,16 +386,33 @@ class _DuckDBRejected(Exception):
     """DuckDB could not read the file (its streamed result surfaces errors as Arrow errors)."""
 
 
-def _read_all(relation: duckdb.DuckDBPyRelation) -> pa.Table:
+def _read_all(
+    con: duckdb.DuckDBPyConnection,
+    relation: duckdb.DuckDBPyRelation,
+    progress: ParseProgress | None = None,
+) -> pa.Table:
     # Streaming the result in batches keeps DuckDB from holding a second full copy of it.
     try:
-        return relation.to_arrow_reader(BATCH_ROWS).read_all()
+        reader = relation.to_arrow_reader(BATCH_ROWS)
+        if progress is None:
+            return reader.read_all()
+        batches, rows = [], 0
+        for batch in reader:
+            batches.append(batch)
+            rows += batch.num_rows
+            done = con.query_progress()  # percent of the scan, -1 when DuckDB cannot tell
+            progress(rows, done / 100 if done >= 0 else None)
+        return pa.Table.from_batches(batches, reader.schema)
     except (duckdb.Error, pa.ArrowException, OSError) as exc:
         raise _DuckDBRejected(str(exc)) from exc
 
 
 def _parse_with_duckdb(
-    user_id: str, export_file: ExportFile, path: Path, verify: bool
+    user_id: str,
+    export_file: ExportFile,
+    path: Path,
+    verify: bool,
+    progress: ParseProgress | None = None,
 ) -> ParsedExport:
     fmt, usual_keys = _peek_format(path, export_file)
     thread, digest = _hash_in_thread(export_file) if verify else (None, [])
@@ -387,7 +422,7 @@ def _parse_with_duckdb(
         if fmt is not ExportFormat.EMPTY:
             source = "(SELECT json AS raw FROM read_json_objects($path, format='array'))"
             sql = row_sql(SPECS[fmt], source, usual_keys)
-            table = _read_all(con.sql(sql, params={"path": str(path)}))
+            table = _read_all(con, con.sql(sql, params={"path": str(path)}), progress)
             rows = pa.array(range(table.num_rows), pa.int64())
             parts.append(table.add_column(0, "file_row", rows))
         if thread is not None:
@@ -465,6 +500,7 @@ __all__ = [
     "BATCH_ROWS",
     "FAST_PATH_MIN_BYTES",
     "OBSERVATION_SCHEMA",
+    "ParseProgress",
     "ParsedExport",
     "parse_export_file",
     "parse_export_path",
