@@ -47,6 +47,9 @@ CASES = [
     (["users", "list"], {"SPOTIFY_ASSETS_DEFAULT_TIMEZONE": "Nowhere"}, "unknown IANA timezone"),
     (["users", "list"], {"SPOTIFY_ASSETS_MODE": "live"}, "live mode requires"),
     (["catalog", "summary"], {}, "no catalog yet"),
+    (["sql", "select 1"], {}, "no catalog yet"),
+    (["sql"], {}, "no catalog yet"),
+    (["sql", "--csv", "--json", "select 1"], {}, "not allowed with argument"),
 ]
 
 

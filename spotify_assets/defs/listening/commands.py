@@ -23,9 +23,22 @@ from spotify_assets.lib.settings import Settings, get_settings
 def refresh_stale(settings: Settings, instance) -> int:
     """Run the refreshes the sensor would request now, then the all-history tables; returns the
     number of failed runs."""
+    from spotify_assets.lib.progress import Progress, report_every
+
+    # Loading and planning take a few seconds before the first run says anything.
+    setup = Progress("refresh", show_rate=False)
+    with report_every(setup, _to_stderr, at_start=True):
+        setup.update(stage="loading the definitions, planning the runs")
+        planned = _plan_refresh(settings, instance)
+    if planned is None:
+        return 0
+    return _run_refreshes(instance, *planned)
+
+
+def _plan_refresh(settings: Settings, instance) -> tuple | None:
     from spotify_assets.defs.pools import POOL_LIMITS
     from spotify_assets.lib.instance import ensure_pool_limits
-    from spotify_assets.lib.runs import fail_dead_runs, worker_tags
+    from spotify_assets.lib.runs import fail_dead_runs
 
     ensure_pool_limits(instance, POOL_LIMITS)
     # Without a daemon nothing else notices a refresh killed earlier: free its slots first.
@@ -33,19 +46,25 @@ def refresh_stale(settings: Settings, instance) -> int:
         print(f"run {run_id}: its worker is gone; marked failed, pool slots freed")
     from spotify_assets.definitions import defs
     from spotify_assets.defs.listening.history import STALE_SCOPE
-    from spotify_assets.defs.listening.sensors import refresh_requests, settle, stats_requests
+    from spotify_assets.defs.listening.sensors import refresh_requests
     from spotify_assets.defs.resources import Warehouse
-    from spotify_assets.lib.orchestrate import QUIET
-    from spotify_assets.lib.progress import follow_run_log
 
     manifest = Warehouse(settings).lake.manifest
     if not manifest.stale(STALE_SCOPE):
         print("nothing to refresh: no stale days")
-        return 0
+        return None
     # The operator asked for it now: no waiting after a failed refresh, as the sensor does.
     requests, note = refresh_requests(instance, manifest, datetime.now(UTC), cool_down=False)
-    print(note)
-    definitions = defs()
+    print(note, flush=True)
+    return manifest, requests, defs()
+
+
+def _run_refreshes(instance, manifest, requests: list, definitions) -> int:
+    from spotify_assets.defs.listening.sensors import settle, stats_requests
+    from spotify_assets.lib.orchestrate import QUIET
+    from spotify_assets.lib.progress import follow_run_log
+    from spotify_assets.lib.runs import worker_tags
+
     failed = 0
     stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S")
     for request in [*requests, *(stats_requests(f"cli-{stamp}") if requests else [])]:
