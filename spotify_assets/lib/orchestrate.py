@@ -1,8 +1,10 @@
 """Materialize the whole graph over a date window, as the demo and end-to-end tests do.
 
 Assets are taken in topological order and grouped by partitions definition; each group runs as
-one Dagster run (a partition range for time-partitioned groups, per the single-run backfill
-policy), recorded in the instance so the UI shows it.
+Dagster runs (a partition range for time-partitioned groups, per the single-run backfill
+policy), recorded in the instance so the UI shows them. Each run is one of the named jobs an
+operator knows from the sensors and schedules (`import_job`, `listening_refresh_job`, ...),
+limited to the group's assets of that job, never Dagster's anonymous `__ephemeral_asset_job__`.
 """
 
 from __future__ import annotations
@@ -123,6 +125,48 @@ def plan(defs: dg.Definitions, start: date, end: date) -> list[Step]:
     return steps
 
 
+def job_of(defs: dg.Definitions) -> dict[dg.AssetKey, str]:
+    """The named job each asset belongs to (the first job that selects it)."""
+    owner: dict[dg.AssetKey, str] = {}
+    for job in defs.jobs or []:
+        if hasattr(job, "selection"):  # an asset job (`define_asset_job`), not an op job
+            for key in defs.resolve_job_def(job.name).asset_layer.selected_asset_keys:
+                owner.setdefault(key, job.name)
+    return owner
+
+
+def split_by_job(
+    defs: dg.Definitions, keys: tuple[dg.AssetKey, ...]
+) -> list[tuple[str | None, list[dg.AssetKey]]]:
+    """A step's keys (in dependency order) as runs of one named job each, in an order that
+    keeps every dependency inside the step satisfied (None: keys no job selects)."""
+    owner = job_of(defs)
+    groups: dict[str | None, list[dg.AssetKey]] = {}
+    for key in keys:
+        groups.setdefault(owner.get(key), []).append(key)
+    graph = defs.resolve_asset_graph()
+    group_of = {key: name for name, members in groups.items() for key in members}
+    needs = {
+        name: {
+            group_of[parent]
+            for key in members
+            for parent in graph.get(key).parent_keys
+            if parent in group_of and group_of[parent] != name
+        }
+        for name, members in groups.items()
+    }
+    ordered: list[tuple[str | None, list[dg.AssetKey]]] = []
+    while needs:
+        ready = [name for name in groups if name in needs and not needs[name]]
+        if not ready:  # two jobs that feed each other within one step: run it as it is
+            return [(None, list(keys))]
+        ordered.append((ready[0], groups[ready[0]]))
+        del needs[ready[0]]
+        for deps in needs.values():
+            deps.discard(ready[0])
+    return ordered
+
+
 def materialize_everything(
     settings: Settings,
     start: str,
@@ -138,8 +182,6 @@ def materialize_everything(
     defs = load_defs()
     results = []
     for step in plan(defs, date.fromisoformat(start), date.fromisoformat(end)):
-        ops = {defs.resolve_assets_def(key).node_def.name for key in step.keys}
-        config = {op: {"config": c} for op, c in (op_config or {}).items() if op in ops}
         tags = {}
         span = ""
         if step.partition_range:
@@ -148,11 +190,16 @@ def materialize_everything(
                 RANGE_END_TAG: step.partition_range[1],
             }
             span = f" [{step.partition_range[0]} .. {step.partition_range[1]}]"
-        names = [k.to_user_string() for k in step.keys]
-        print(f"[run] {', '.join(names)}{span}", flush=True)
-        results.append(
-            materialize_selection(settings, names, instance=instance, tags=tags, op_config=config)
-        )
+        for job_name, keys in split_by_job(defs, step.keys):
+            ops = {defs.resolve_assets_def(key).node_def.name for key in keys}
+            config = {op: {"config": c} for op, c in (op_config or {}).items() if op in ops}
+            names = [k.to_user_string() for k in keys]
+            print(f"[run] {job_name or 'assets'}: {', '.join(names)}{span}", flush=True)
+            results.append(
+                materialize_selection(
+                    settings, names, instance=instance, tags=tags, op_config=config
+                )
+            )
     return results
 
 
@@ -164,20 +211,53 @@ def materialize_selection(
     tags: dict | None = None,
     op_config: dict | None = None,
 ) -> dg.ExecuteInProcessResult:
-    """One run of the named assets (and their checks) with resources built from `settings`."""
+    """One run of the named assets (and their checks) with resources built from `settings`:
+    a run of the named job they belong to (its tags too) when one job selects them all."""
     from spotify_assets.definitions import defs as load_defs
     from spotify_assets.defs.resources import build_resources
 
     defs = load_defs()
-    return dg.materialize(
-        [*(defs.assets or []), *(defs.asset_checks or [])],
-        selection=dg.AssetSelection.assets(*keys),
-        instance=instance or dg.DagsterInstance.get(),
+    asset_keys = [dg.AssetKey.from_user_string(k) for k in keys]
+    owners = {job_of(defs).get(key) for key in asset_keys}
+    [job_name] = owners if len(owners) == 1 else [None]
+    run_config = {**QUIET, "ops": op_config or {}}
+    # In process: the run's worker is this process, as the dead-run watchdog must know.
+    run_tags = {**worker_tags(), **(tags or {})}
+    if job_name is None:
+        return dg.materialize(
+            [*(defs.assets or []), *(defs.asset_checks or [])],
+            selection=dg.AssetSelection.assets(*asset_keys),
+            instance=instance or dg.DagsterInstance.get(),
+            resources=build_resources(settings),
+            tags=run_tags,
+            raise_on_error=True,
+            run_config=run_config,
+        )
+    # The job itself, narrowed to these assets (and their checks): the run shows as the job.
+    [job] = [j for j in defs.jobs or [] if j.name == job_name][:1]
+    narrowed = dg.define_asset_job(
+        job.name,
+        selection=dg.AssetSelection.assets(*asset_keys),
+        config=job.config,
+        description=job.description,
+        tags=job.tags,
+        run_tags=job.run_tags,
+        partitions_def=job.partitions_def,
+        executor_def=job.executor_def,
+        hooks=job.hooks,
+        op_retry_policy=job.op_retry_policy,
+    )
+    run_defs = dg.Definitions(
+        assets=defs.assets,
+        asset_checks=defs.asset_checks,
+        jobs=[narrowed],
         resources=build_resources(settings),
-        # In process: the run's worker is this process, as the dead-run watchdog must know.
-        tags={**worker_tags(), **(tags or {})},
+    )
+    return run_defs.resolve_job_def(job_name).execute_in_process(
+        instance=instance or dg.DagsterInstance.get(),
+        tags=run_tags,
         raise_on_error=True,
-        run_config={**QUIET, "ops": op_config or {}},
+        run_config=run_config,
     )
 
 

@@ -1,0 +1,224 @@
+"""The operator's Dagster UI in a real browser (issue 17): the demo's pipeline on the emulator
+(every run a named job), then `dagster dev` (webserver and daemon) on that deployment, a refresh
+of the listening history launched through Dagster's GraphQL API and followed to its success,
+and headless Chromium (Debian's `chromium`) on the asset graph, `daily_listening`'s page and the
+run's page: each must show its asset names, "Materialized" and the run's success before it is
+photographed.
+
+Slow (about two minutes): run by `make ui-test` (and CI), not by `make test`. With
+`SPOTIFY_ASSETS_UI_SHOTS=docs` the screenshots replace the README's in docs/.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import dagster as dg
+import httpx
+import pytest
+
+from spotify_assets.defs.listening.history import HISTORY_ASSETS
+from spotify_assets.demo import run_pipeline
+from spotify_assets.emulator.musicbrainz import mb_state
+from spotify_assets.emulator.server import EmulatorHandle
+from spotify_assets.lib.instance import prepare_dagster_home
+from spotify_assets.lib.orchestrate import RANGE_END_TAG, RANGE_START_TAG
+from spotify_assets.lib.settings import Settings
+from spotify_assets_tests.browser import CHROMIUM, chromium
+from spotify_assets_tests.conftest import _free_port
+
+ROOT = Path(__file__).resolve().parents[1]
+LOCATION = "spotify_assets"
+LAUNCH = """
+mutation Launch($params: ExecutionParams!) {
+  launchRun(executionParams: $params) {
+    __typename
+    ... on LaunchRunSuccess { run { runId } }
+    ... on PythonError { message }
+    ... on InvalidSubsetError { message }
+    ... on RunConfigValidationInvalid { errors { message } }
+  }
+}
+"""
+RUN_STATUS = """
+query Status($runId: ID!) {
+  runOrError(runId: $runId) { __typename ... on Run { status jobName } }
+}
+"""
+
+pytestmark = [
+    pytest.mark.slow,
+    pytest.mark.ui,
+    pytest.mark.skipif(
+        CHROMIUM is None,
+        reason="Debian's chromium is not installed here (make ui-test installs it: "
+        "SYSTEM_PACKAGES in the Makefile)",
+    ),
+]
+
+
+@pytest.fixture
+def deployment(
+    emu: EmulatorHandle, emu_settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> Iterator[Settings]:
+    """The demo's pipeline, run in this process into a deployment's own Dagster instance."""
+    settings = emu_settings.model_copy(update={"musicbrainz_min_interval_s": 0.0})
+    monkeypatch.setenv("DAGSTER_HOME", str(settings.data_dir / "dagster_home"))
+    prepare_dagster_home(settings)
+    mb_state(emu.state).min_interval_s = 0.0
+    try:
+        with dg.DagsterInstance.get() as instance:
+            run_pipeline(settings, emu.base_url, instance)
+        yield settings
+    finally:
+        mb_state(emu.state).reset()
+
+
+def _env(settings: Settings, emu: EmulatorHandle) -> dict[str, str]:
+    """The deployment's settings for `dagster dev` and the runs it launches."""
+    return {
+        **os.environ,
+        "DAGSTER_HOME": os.environ["DAGSTER_HOME"],
+        "SPOTIFY_ASSETS_MODE": "emulator",
+        "SPOTIFY_ASSETS_DATA_DIR": str(settings.data_dir),
+        "SPOTIFY_ASSETS_EMULATOR_PORT": str(emu.port),
+        "SPOTIFY_API_URL": emu.base_url,
+        "SPOTIFY_ACCOUNTS_URL": emu.base_url,
+        "MUSICBRAINZ_URL": emu.base_url,
+        "SPOTIFY_CLIENT_ID": settings.spotify_client_id,
+        "MUSICBRAINZ_MIN_INTERVAL": "0",
+    }
+
+
+def _dagster_dev(env: dict[str, str], port: int) -> subprocess.Popen:
+    # SIG_DFL for SIGINT: a child of a non-interactive shell inherits SIGINT ignored, and
+    # dagster maps SIGTERM to SIGINT, so without it neither signal stops `dagster dev`.
+    wrapper = (
+        "import os, signal, sys; signal.signal(signal.SIGINT, signal.SIG_DFL); "
+        "os.execvp(sys.argv[1], sys.argv[1:])"
+    )
+    return subprocess.Popen(
+        [sys.executable, "-c", wrapper, sys.executable, "-m", "dagster", "dev", "-h",
+         "127.0.0.1", "-p", str(port), "-w", "workspace.yaml"],
+        cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )  # fmt: skip
+
+
+def _stop(process: subprocess.Popen) -> None:
+    for sig in (signal.SIGTERM, signal.SIGKILL):
+        try:
+            os.killpg(process.pid, sig)
+        except ProcessLookupError:
+            return
+        try:
+            process.wait(timeout=20)
+            return
+        except subprocess.TimeoutExpired:
+            continue
+
+
+def _graphql(base: str, query: str, variables: dict) -> dict:
+    response = httpx.post(f"{base}/graphql", json={"query": query, "variables": variables},
+                          timeout=60)  # fmt: skip
+    response.raise_for_status()
+    body = response.json()
+    assert "errors" not in body, body["errors"]
+    return body["data"]
+
+
+def _wait_until_served(base: str, ui: subprocess.Popen, timeout: float = 180) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        assert ui.poll() is None, f"dagster dev exited with {ui.returncode}"
+        try:
+            located = _graphql(base, "{ workspaceOrError { ... on Workspace { locationEntries "
+                               "{ name loadStatus } } } }", {})  # fmt: skip
+            entries = located["workspaceOrError"]["locationEntries"]
+            if entries and all(e["loadStatus"] == "LOADED" for e in entries):
+                return
+        except (httpx.HTTPError, AssertionError, KeyError):
+            pass
+        time.sleep(1.0)
+    raise AssertionError("the Dagster UI did not load the code location in time")
+
+
+def _launch_refresh(base: str, month: str) -> str:
+    """`listening_refresh_job` over the world's months (one run, as a single-run backfill)."""
+    params = {
+        "selector": {"repositoryLocationName": LOCATION, "repositoryName": "__repository__",
+                     "jobName": "listening_refresh_job"},
+        "executionMetadata": {"tags": [{"key": RANGE_START_TAG, "value": month},
+                                       {"key": RANGE_END_TAG, "value": month}]},
+        "runConfigData": {},
+    }  # fmt: skip
+    launched = _graphql(base, LAUNCH, {"params": params})["launchRun"]
+    assert launched["__typename"] == "LaunchRunSuccess", launched
+    return launched["run"]["runId"]
+
+
+def _wait_for_run(base: str, run_id: str, timeout: float = 300) -> dict:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        run = _graphql(base, RUN_STATUS, {"runId": run_id})["runOrError"]
+        if run["status"] in ("SUCCESS", "FAILURE", "CANCELED"):
+            return run
+        time.sleep(1.0)
+    raise AssertionError(f"run {run_id} did not finish in {timeout} s")
+
+
+def _shots_dir(tmp_path: Path) -> Path:
+    target = os.environ.get("SPOTIFY_ASSETS_UI_SHOTS")
+    return ROOT / target if target else tmp_path
+
+
+def test_the_dagster_ui_shows_the_graph_an_asset_and_a_run(
+    emu: EmulatorHandle, deployment: Settings, tmp_path: Path
+) -> None:
+    settings = deployment
+    with dg.DagsterInstance.get() as instance:
+        demo_jobs = {r.job_name for r in instance.get_runs()}
+    # The demo's runs are the named jobs of the deployment, not an anonymous asset job.
+    assert "__ephemeral_asset_job__" not in demo_jobs
+    assert {"import_job", "poll_job", "listening_refresh_job", "musicbrainz_job"} <= demo_jobs
+
+    port = _free_port()
+    base = f"http://127.0.0.1:{port}"
+    ui = _dagster_dev(_env(settings, emu), port)
+    shots = _shots_dir(tmp_path)
+    try:
+        _wait_until_served(base, ui)
+        month = emu.state.world.end.strftime("%Y-%m-01")
+        run_id = _launch_refresh(base, month)
+        run = _wait_for_run(base, run_id)
+        assert run == {"__typename": "Run", "status": "SUCCESS",
+                       "jobName": "listening_refresh_job"}  # fmt: skip
+
+        with chromium() as page:
+            page.goto(f"{base}/asset-groups/listening")
+            text = page.wait_for(*HISTORY_ASSETS, "exported_plays", "polled_plays")
+            assert "Materialized" in text or "materialized" in text.lower(), text[:2000]
+            time.sleep(2.0)  # the graph's layout settles after the data arrives
+            page.screenshot(shots / "ui-asset-graph.png")
+
+            page.goto(f"{base}/assets/daily_listening")
+            text = page.wait_for("daily_listening", "Materialized", "listening_refresh_job")
+            assert "One row per user per local day" in text  # its description
+            time.sleep(1.0)
+            page.screenshot(shots / "ui-daily_listening.png")
+
+            page.goto(f"{base}/runs/{run_id}")
+            text = page.wait_for(run_id[:8], "listening_refresh_job", "Success", "daily_listening")
+            time.sleep(1.0)
+            page.screenshot(shots / "ui-run.png")
+    finally:
+        _stop(ui)
+    for name in ("ui-asset-graph.png", "ui-daily_listening.png", "ui-run.png"):
+        shot = shots / name
+        assert shot.stat().st_size > 20_000, name  # a rendered page, not a blank one
