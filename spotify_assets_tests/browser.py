@@ -82,6 +82,25 @@ class Page:
         missing = [n for n in needles if n not in text]
         raise AssertionError(f"the page never showed {missing}; it showed:\n{text[:3000]}")
 
+    def evaluate(self, expression: str) -> object:
+        result = self.send("Runtime.evaluate", expression=expression, returnByValue=True)
+        return result.get("result", {}).get("value")
+
+    def click_text(self, text: str) -> bool:
+        """Click the last element whose own text is exactly `text` (False: none shown)."""
+        return bool(self.evaluate(
+            "(() => { const hits = [...document.querySelectorAll('*')].filter(e => "
+            f"e.childElementCount === 0 && e.textContent.trim() === {json.dumps(text)}); "
+            "if (!hits.length) return false; hits[hits.length - 1].click(); return true })()"
+        ))  # fmt: skip
+
+    def images(self) -> list[dict]:
+        """Every rendered image on the page: its alt text and natural size."""
+        return self.evaluate(
+            "[...document.querySelectorAll('img')].map(i => "
+            "({alt: i.alt, width: i.naturalWidth, height: i.naturalHeight}))"
+        ) or []  # fmt: skip
+
     def screenshot(self, path: Path) -> None:
         data = self.send("Page.captureScreenshot", format="png")["data"]
         path.write_bytes(base64.b64decode(data))

@@ -173,6 +173,12 @@ def _wait_for_run(base: str, run_id: str, timeout: float = 300) -> dict:
     raise AssertionError(f"run {run_id} did not finish in {timeout} s")
 
 
+def _user_ids(settings: Settings) -> list[str]:
+    from spotify_assets.lib.users.registry import UserRegistry
+
+    return [u.id for u in UserRegistry(settings).list()]
+
+
 def _shots_dir(tmp_path: Path) -> Path:
     target = os.environ.get("SPOTIFY_ASSETS_UI_SHOTS")
     return ROOT / target if target else tmp_path
@@ -201,17 +207,34 @@ def test_the_dagster_ui_shows_the_graph_an_asset_and_a_run(
                        "jobName": "listening_refresh_job"}  # fmt: skip
 
         with chromium() as page:
-            page.goto(f"{base}/asset-groups/listening")
+            page.goto(f"{base}/locations/{LOCATION}/asset-groups/listening/lineage")
             text = page.wait_for(*HISTORY_ASSETS, "exported_plays", "polled_plays")
-            assert "Materialized" in text or "materialized" in text.lower(), text[:2000]
+            assert "Materialized" in text, text[:2000]
+            page.click_text("Skip")  # Dagster's first-visit newsletter dialog
             time.sleep(2.0)  # the graph's layout settles after the data arrives
             page.screenshot(shots / "ui-asset-graph.png")
 
-            page.goto(f"{base}/assets/daily_listening")
-            text = page.wait_for("daily_listening", "Materialized", "listening_refresh_job")
+            # daily_listening's page: its columns with their docs, a row count.
+            page.goto(f"{base}/assets/daily_listening", height=1400)
+            text = page.wait_for("daily_listening", "Columns", "Row count", "listening_refresh_job")
             assert "One row per user per local day" in text  # its description
+            for column, doc in (("date", "local calendar day"), ("plays", "plays (>= 30 s) started that day"),
+                                ("minutes", "sum of listened_ms / 60000")):  # fmt: skip
+                assert column in text and doc in text, column
             time.sleep(1.0)
             page.screenshot(shots / "ui-daily_listening.png")
+
+            # Its latest materialization: a preview (counts, never a listener) and a chart.
+            page.goto(f"{base}/assets/daily_listening?view=events", height=1400)
+            text = page.wait_for("preview", "listeners are counted, never named",
+                                 "dagster/row_count", "minutes_per_day")  # fmt: skip
+            assert not any(user in text for user in _user_ids(settings))
+            assert page.click_text("[Show Markdown]")  # the chart opens in a dialog
+            page.wait_for("Minutes per day")
+            time.sleep(1.0)
+            charts = [i for i in page.images() if i["alt"].startswith("Minutes per day")]
+            assert charts and charts[0]["width"] > 300 and charts[0]["height"] > 100, charts
+            page.screenshot(shots / "ui-daily_listening-chart.png")
 
             page.goto(f"{base}/runs/{run_id}")
             text = page.wait_for(run_id[:8], "listening_refresh_job", "Success", "daily_listening")
@@ -219,6 +242,7 @@ def test_the_dagster_ui_shows_the_graph_an_asset_and_a_run(
             page.screenshot(shots / "ui-run.png")
     finally:
         _stop(ui)
-    for name in ("ui-asset-graph.png", "ui-daily_listening.png", "ui-run.png"):
+    for name in ("ui-asset-graph.png", "ui-daily_listening.png", "ui-daily_listening-chart.png",
+                 "ui-run.png"):
         shot = shots / name
         assert shot.stat().st_size > 20_000, name  # a rendered page, not a blank one
