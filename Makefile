@@ -16,7 +16,7 @@ PYTEST_ARGS ?=
 PYTEST_WORKERS ?= 2
 
 # Debian packages the tests drive for real (a headless browser, a PostgreSQL server).
-SYSTEM_PACKAGES ?=
+SYSTEM_PACKAGES ?= chromium
 
 .PHONY: setup system-packages demo test lint bench clean
 
