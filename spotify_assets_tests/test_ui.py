@@ -13,9 +13,7 @@ Slow (one to three minutes) but in `make test`, which installs Debian's chromium
 from __future__ import annotations
 
 import os
-import signal
 import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -32,6 +30,7 @@ from spotify_assets.lib.orchestrate import RANGE_END_TAG, RANGE_START_TAG
 from spotify_assets.lib.settings import Settings
 from spotify_assets_tests.browser import CHROMIUM, Page, chromium
 from spotify_assets_tests.conftest import _free_port
+from spotify_assets_tests.dagster_dev import start_dagster_dev, stop
 
 ROOT = Path(__file__).resolve().parents[1]
 LOCATION = "spotify_assets"
@@ -94,34 +93,6 @@ def _env(settings: Settings, emu: EmulatorHandle) -> dict[str, str]:
         "SPOTIFY_CLIENT_ID": settings.spotify_client_id,
         "MUSICBRAINZ_MIN_INTERVAL": "0",
     }
-
-
-def _dagster_dev(env: dict[str, str], port: int) -> subprocess.Popen:
-    # SIG_DFL for SIGINT: a child of a non-interactive shell inherits SIGINT ignored, and
-    # dagster maps SIGTERM to SIGINT, so without it neither signal stops `dagster dev`.
-    wrapper = (
-        "import os, signal, sys; signal.signal(signal.SIGINT, signal.SIG_DFL); "
-        "os.execvp(sys.argv[1], sys.argv[1:])"
-    )
-    return subprocess.Popen(
-        [sys.executable, "-c", wrapper, sys.executable, "-m", "dagster", "dev", "-h",
-         "127.0.0.1", "-p", str(port), "-w", "workspace.yaml"],
-        cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-        start_new_session=True,
-    )  # fmt: skip
-
-
-def _stop(process: subprocess.Popen) -> None:
-    for sig in (signal.SIGTERM, signal.SIGKILL):
-        try:
-            os.killpg(process.pid, sig)
-        except ProcessLookupError:
-            return
-        try:
-            process.wait(timeout=20)
-            return
-        except subprocess.TimeoutExpired:
-            continue
 
 
 def _graphql(base: str, query: str, variables: dict) -> dict:
@@ -218,7 +189,7 @@ def test_the_dagster_ui_shows_the_graph_an_asset_and_a_run(
 
     port = _free_port()
     base = f"http://127.0.0.1:{port}"
-    ui = _dagster_dev(_env(settings, emu), port)
+    ui = start_dagster_dev(_env(settings, emu), port)
     shots = _shots_dir(tmp_path)
     try:
         _wait_until_served(base, ui)
@@ -266,7 +237,7 @@ def test_the_dagster_ui_shows_the_graph_an_asset_and_a_run(
             time.sleep(1.0)
             page.screenshot(shots / "ui-run.png")
     finally:
-        _stop(ui)
+        stop(ui)
     for name in ("ui-asset-graph.png", "ui-daily_listening.png", "ui-daily_listening-chart.png",
                  "ui-run.png"):
         shot = shots / name

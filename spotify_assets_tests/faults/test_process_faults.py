@@ -12,7 +12,6 @@ import random
 import shutil
 import signal
 import subprocess
-import sys
 import time
 from pathlib import Path
 
@@ -23,7 +22,8 @@ from spotify_assets.defs.listening.history import STALE_SCOPE
 from spotify_assets.lib import catalog
 from spotify_assets.lib.runs import run_worker
 from spotify_assets_tests.conftest import record_fault
-from spotify_assets_tests.faults.deployment import ROOT, Deployment, kill_tree, new_deployment
+from spotify_assets_tests.dagster_dev import start_dagster_dev, stop
+from spotify_assets_tests.faults.deployment import Deployment, kill_tree, new_deployment
 
 DEADLINE_S = 420.0
 
@@ -71,37 +71,6 @@ def _lost(deployment: Deployment, reference: Deployment) -> int:
     return len(reference.play_ids() - deployment.play_ids())
 
 
-def _dagster_dev(deployment: Deployment, port: int) -> subprocess.Popen:
-    # SIG_DFL for SIGINT: a child of a non-interactive shell inherits SIGINT ignored, and
-    # dagster maps SIGTERM to SIGINT, so without it neither signal stops `dagster dev`.
-    wrapper = (
-        "import os, signal, sys; signal.signal(signal.SIGINT, signal.SIG_DFL); "
-        "os.execvp(sys.argv[1], sys.argv[1:])"
-    )
-    return subprocess.Popen(
-        [sys.executable, "-c", wrapper, sys.executable, "-m", "dagster", "dev", "-h",
-         "127.0.0.1", "-p", str(port), "-w", "workspace.yaml"],
-        cwd=ROOT,
-        env=deployment.env(),
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-        start_new_session=True,
-    )  # fmt: skip
-
-
-def _stop(process: subprocess.Popen) -> None:
-    for sig in (signal.SIGTERM, signal.SIGKILL):
-        try:
-            os.killpg(process.pid, sig)
-        except ProcessLookupError:
-            return
-        try:
-            process.wait(timeout=20)
-            return
-        except subprocess.TimeoutExpired:
-            continue
-
-
 def _refresh_runs(instance: dg.DagsterInstance) -> list[dg.DagsterRun]:
     return instance.get_runs(filters=dg.RunsFilter(job_name="listening_refresh_job"))
 
@@ -135,7 +104,7 @@ def test_a_refresh_worker_killed_under_dagster_dev_is_retried_without_a_human(
     # The instance's tables exist before `dagster dev` starts: two processes creating them at
     # once can fail one of them (UNIQUE constraint failed: alembic_version).
     instance = dg.DagsterInstance.from_config(str(deployment.home))
-    ui = _dagster_dev(deployment, _free_port())
+    ui = start_dagster_dev(deployment.env(), _free_port())
     deadline = time.monotonic() + DEADLINE_S
     try:
         # The stale-days sensor requests the refresh; wait until its worker writes plays.
@@ -163,7 +132,7 @@ def test_a_refresh_worker_killed_under_dagster_dev_is_retried_without_a_human(
         assert instance.get_run_by_id(victim.run_id).status == dg.DagsterRunStatus.FAILURE
         assert any(r.parent_run_id == victim.run_id for r in done)  # Dagster's own retry
     finally:
-        _stop(ui)
+        stop(ui)
         instance.dispose()
     assert deployment.current() == reference.current()  # byte-identical lake
     lost = _lost(deployment, reference)
