@@ -9,9 +9,11 @@ limited to the group's assets of that job, never Dagster's anonymous `__ephemera
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
+from pathlib import Path
 
 import dagster as dg
 
@@ -272,7 +274,9 @@ def print_summary(settings: Settings) -> None:
         print(f"  {name:36} {rows:>10,}")
     print(f"\nwarehouse: {summary.path.resolve()}")
     print(f"lake:      {settings.lake_dir.resolve()}")
+    # The DuckDB CLI installed beside us (duckdb-cli), not whichever `duckdb` is on PATH.
+    shell = Path(sys.executable).with_name("duckdb")
     print(
-        f"open it:   cd {summary.path.resolve().parent} && duckdb -readonly {summary.path.name}"
-        "  (its lake paths are relative to that folder)"
+        f"open it:   cd {summary.path.resolve().parent} && {shell} -readonly {summary.path.name}"
+        "  (its lake paths are relative to that folder; or `spotify-assets sql`)"
     )
