@@ -17,7 +17,7 @@ from pathlib import Path
 
 import dagster as dg
 
-from spotify_assets.lib.runs import worker_tags
+from spotify_assets.lib.runs import stranded_step_watch, worker_tags
 from spotify_assets.lib.settings import Settings
 
 RANGE_START_TAG = "dagster/asset_partition_range_start"
@@ -225,16 +225,18 @@ def materialize_selection(
     run_config = {**QUIET, "ops": op_config or {}}
     # In process: the run's worker is this process, as the dead-run watchdog must know.
     run_tags = {**worker_tags(), **(tags or {})}
+    instance = instance or dg.DagsterInstance.get()
     if job_name is None:
-        return dg.materialize(
-            [*(defs.assets or []), *(defs.asset_checks or [])],
-            selection=dg.AssetSelection.assets(*asset_keys),
-            instance=instance or dg.DagsterInstance.get(),
-            resources=build_resources(settings),
-            tags=run_tags,
-            raise_on_error=True,
-            run_config=run_config,
-        )
+        with stranded_step_watch(instance):
+            return dg.materialize(
+                [*(defs.assets or []), *(defs.asset_checks or [])],
+                selection=dg.AssetSelection.assets(*asset_keys),
+                instance=instance,
+                resources=build_resources(settings),
+                tags=run_tags,
+                raise_on_error=True,
+                run_config=run_config,
+            )
     # The job itself, narrowed to these assets (and their checks): the run shows as the job.
     [job] = [j for j in defs.jobs or [] if j.name == job_name][:1]
     narrowed = dg.define_asset_job(
@@ -255,12 +257,10 @@ def materialize_selection(
         jobs=[narrowed],
         resources=build_resources(settings),
     )
-    return run_defs.resolve_job_def(job_name).execute_in_process(
-        instance=instance or dg.DagsterInstance.get(),
-        tags=run_tags,
-        raise_on_error=True,
-        run_config=run_config,
-    )
+    with stranded_step_watch(instance):
+        return run_defs.resolve_job_def(job_name).execute_in_process(
+            instance=instance, tags=run_tags, raise_on_error=True, run_config=run_config
+        )
 
 
 def print_summary(settings: Settings) -> None:

@@ -18,13 +18,19 @@ What this module adds, for runs on this machine:
 
 from __future__ import annotations
 
+import contextlib
+import logging
 import os
 import socket
+import threading
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 import dagster as dg
+
+log = logging.getLogger(__name__)
 
 WORKER_TAG = "spotify_assets/worker"
 WATCHED = [
@@ -121,6 +127,7 @@ def fail_dead_runs(instance: dg.DagsterInstance, *, min_age_s: float = 0.0) -> l
         instance.event_log_storage.free_concurrency_slots_for_run(run.run_id)
         failed.append(run.run_id)
     free_slots_of_finished_runs(instance)
+    assign_stranded_steps(instance)
     return failed
 
 
@@ -139,3 +146,50 @@ def free_slots_of_finished_runs(instance: dg.DagsterInstance) -> list[str]:
     for record in records:
         storage.free_concurrency_slots_for_run(record.dagster_run.run_id)
     return [r.dagster_run.run_id for r in records]
+
+
+def assign_stranded_steps(instance: dg.DagsterInstance) -> list[str]:
+    """Give a free pool slot to the step that waits for it, where Dagster forgot to.
+
+    A step that wants a slot checks whether one is free, then joins the pool's queue. When
+    another run frees the slot in between, Dagster hands it to the queue before the step has
+    joined, and the step then waits, unassigned, beside a free slot, for ever (seen 2026-12-04:
+    two refreshes at once on a loaded machine, one stuck for 8 minutes with every slot free).
+    Assigning the head of the queue when a pool has more slots than assigned steps is what
+    Dagster's own freeing does; the slot rows still decide who gets one. Returns the pools."""
+    storage = instance.event_log_storage
+    if not storage.supports_global_concurrency_limits:
+        return []
+    repaired = []
+    for pool in sorted(storage.get_concurrency_keys()):
+        info = storage.get_concurrency_info(pool)
+        waiting = [s for s in info.pending_steps if s.assigned_timestamp is None]
+        if waiting and storage.has_unassigned_slots(pool):
+            storage.assign_pending_steps([pool])
+            repaired.append(pool)
+    return repaired
+
+
+@contextlib.contextmanager
+def stranded_step_watch(
+    instance: dg.DagsterInstance, every_s: float = 5.0
+) -> Iterator[None]:
+    """While a run executes in this process (the CLI, the demo), repair stranded steps every
+    `every_s` (`assign_stranded_steps`): no daemon may be running to do it."""
+    stop = threading.Event()
+
+    def watch() -> None:
+        while not stop.wait(every_s):
+            try:
+                for pool in assign_stranded_steps(instance):
+                    log.warning("pool %s: a step waited beside a free slot; assigned it", pool)
+            except Exception:  # a repair must never fail the run it watches
+                log.debug("stranded-step check failed", exc_info=True)
+
+    thread = threading.Thread(target=watch, name="stranded-step-watch", daemon=True)
+    thread.start()
+    try:
+        yield
+    finally:
+        stop.set()
+        thread.join(timeout=every_s + 1)

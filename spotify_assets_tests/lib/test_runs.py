@@ -3,6 +3,7 @@
 import os
 import subprocess
 import sys
+import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -11,7 +12,14 @@ import pytest
 from dagster._core.events import EngineEventData
 from dagster._core.storage.dagster_run import DagsterRun
 
-from spotify_assets.lib.runs import WORKER_TAG, fail_dead_runs, process_start_time, worker_tags
+from spotify_assets.lib.runs import (
+    WORKER_TAG,
+    assign_stranded_steps,
+    fail_dead_runs,
+    process_start_time,
+    stranded_step_watch,
+    worker_tags,
+)
 
 
 def _dead_pid() -> int:
@@ -118,3 +126,42 @@ def test_slots_a_finished_run_still_holds_are_freed(instance) -> None:
     assert fail_dead_runs(instance) == []  # not a started run: nothing to fail ...
     assert storage.get_concurrency_info("days_plays").active_run_ids == set()  # ... but freed
     assert storage.claim_concurrency_slot("days_plays", "retry", "plays").is_claimed
+
+
+def _strand(storage, pool: str) -> None:
+    """The race as it happens: run B sees no free slot, run A frees it (the queue is empty, so
+    nobody is assigned), then B joins the queue unassigned, beside the free slot."""
+    assert storage.claim_concurrency_slot(pool, "run-a", "plays").is_claimed
+    assert not storage.has_unassigned_slots(pool)  # what B checks first
+    storage.free_concurrency_slot_for_step("run-a", "plays")
+    storage.add_pending_step(concurrency_key=pool, run_id="run-b", step_key="plays",
+                             should_assign=False)  # fmt: skip
+
+
+def test_a_step_stranded_beside_a_free_slot_is_given_it(instance) -> None:
+    storage = instance.event_log_storage
+    _strand(storage, "days_plays")
+    # Without the repair B never gets the slot, however often it asks.
+    for _ in range(3):
+        assert not storage.claim_concurrency_slot("days_plays", "run-b", "plays").is_claimed
+    assert assign_stranded_steps(instance) == ["days_plays"]
+    assert storage.claim_concurrency_slot("days_plays", "run-b", "plays").is_claimed
+    assert assign_stranded_steps(instance) == []  # nothing left to repair
+
+
+def test_a_waiting_step_is_not_given_a_slot_another_run_holds(instance) -> None:
+    storage = instance.event_log_storage
+    assert storage.claim_concurrency_slot("days_plays", "run-a", "plays").is_claimed
+    assert not storage.claim_concurrency_slot("days_plays", "run-b", "plays").is_claimed
+    assert assign_stranded_steps(instance) == []
+    assert not storage.claim_concurrency_slot("days_plays", "run-b", "plays").is_claimed
+
+
+def test_a_run_in_this_process_repairs_its_stranded_step_while_it_waits(instance) -> None:
+    storage = instance.event_log_storage
+    _strand(storage, "days_plays")
+    with stranded_step_watch(instance, every_s=0.05):
+        deadline = time.monotonic() + 10
+        while not storage.claim_concurrency_slot("days_plays", "run-b", "plays").is_claimed:
+            assert time.monotonic() < deadline, "the step stayed stranded"
+            time.sleep(0.05)

@@ -63,7 +63,7 @@ def _run_refreshes(instance, manifest, requests: list, definitions) -> int:
     from spotify_assets.defs.listening.sensors import settle, stats_requests
     from spotify_assets.lib.orchestrate import QUIET
     from spotify_assets.lib.progress import follow_run_log
-    from spotify_assets.lib.runs import worker_tags
+    from spotify_assets.lib.runs import stranded_step_watch, worker_tags
 
     failed = 0
     stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S")
@@ -73,7 +73,10 @@ def _run_refreshes(instance, manifest, requests: list, definitions) -> int:
         print(f"refreshing {request.job_name} {span or ''}".rstrip(), flush=True)
         run_id = str(uuid.uuid4())
         # The console stays quiet; the steps' progress lines are shown as the run records them.
-        with follow_run_log(instance, run_id, _to_stderr, what=request.job_name):
+        with (
+            follow_run_log(instance, run_id, _to_stderr, what=request.job_name),
+            stranded_step_watch(instance),
+        ):
             result = job.execute_in_process(
                 instance=instance,
                 tags={**worker_tags(), **request.tags},
