@@ -68,6 +68,9 @@ def imported(
 
 
 def _lost(deployment: Deployment, reference: Deployment) -> int:
+    """Plays of the no-fault lake missing after the fault, once the lake's current files are
+    checked byte-identical to the no-fault lake's."""
+    assert deployment.current() == reference.current()
     return len(reference.play_ids() - deployment.play_ids())
 
 
@@ -134,7 +137,6 @@ def test_a_refresh_worker_killed_under_dagster_dev_is_retried_without_a_human(
     finally:
         stop(ui)
         instance.dispose()
-    assert deployment.current() == reference.current()  # byte-identical lake
     lost = _lost(deployment, reference)
     assert lost == 0
     record_fault(
@@ -175,7 +177,6 @@ def test_a_process_group_killed_mid_write_leaves_readers_whole_and_the_next_run_
     instance.dispose()
     assert dg.DagsterRunStatus.STARTED not in statuses  # every killed run was failed
     assert deployment.lake().manifest.stale(STALE_SCOPE) == {}, out.stdout
-    assert deployment.current() == reference.current()
     lost = _lost(deployment, reference)
     assert lost == 0
     record_fault(
@@ -196,7 +197,6 @@ def test_two_refreshes_of_the_same_days_at_once_end_in_the_same_lake(
     codes = [c.wait(timeout=600) for c in children]
     assert codes == [0, 0], "\n---\n".join(deployment.said(c) for c in children)
     assert deployment.lake().manifest.stale(STALE_SCOPE) == {}
-    assert deployment.current() == reference.current()
     lost = _lost(deployment, reference)
     assert lost == 0
     record_fault(
@@ -238,7 +238,6 @@ def test_a_full_disk_loses_nothing_and_the_import_completes_once_there_is_room(
         subprocess.run(["mount", "-o", "remount,size=512m", str(lake)], check=True)
         out = deployment.cli("import", "--user", "keeper", str(history))
         assert out.returncode == 0, out.stdout + out.stderr
-        assert deployment.current() == reference.current()
         lost = _lost(deployment, reference)
     finally:
         subprocess.run(["umount", "-l", str(lake)], check=False)

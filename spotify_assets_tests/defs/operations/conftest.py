@@ -37,11 +37,14 @@ def enroll(settings: Settings, registry: UserRegistry, emu: EmulatorHandle, user
         registry.set_timezone(user_id, world.users[user_id].timezone)
 
 
-@pytest.fixture
-def deployment(
-    emu: EmulatorHandle, emu_settings: Settings, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> Iterator[Deployment]:
+def use_deployment_env(
+    emu_settings: Settings, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, **extra: str
+) -> Settings:
+    """Put a deployment's settings in the environment, as an operator's shell has them (runs
+    read them there): the emulator's data folder and port, a new Dagster home under `tmp_path`,
+    and `extra`. Returns the settings they load to."""
     env = {
+        **extra,
         "SPOTIFY_ASSETS_DATA_DIR": str(emu_settings.data_dir),
         "SPOTIFY_ASSETS_EMULATOR_PORT": str(emu_settings.emulator_port),
         "SPOTIFY_REDIRECT_URI": emu_settings.spotify_redirect_uri,
@@ -51,7 +54,14 @@ def deployment(
         monkeypatch.setenv(name, value)
     (tmp_path / "dagster_home").mkdir()
     get_settings.cache_clear()
-    settings = get_settings()
+    return get_settings()
+
+
+@pytest.fixture
+def deployment(
+    emu: EmulatorHandle, emu_settings: Settings, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> Iterator[Deployment]:
+    settings = use_deployment_env(emu_settings, tmp_path, monkeypatch)
     from spotify_assets.lib.instance import deployment_instance
 
     instance = deployment_instance(settings)

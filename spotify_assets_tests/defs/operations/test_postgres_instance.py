@@ -28,7 +28,7 @@ import pytest
 from spotify_assets.lib.instance import deployment_instance, profile_of
 from spotify_assets.lib.settings import get_settings
 from spotify_assets_tests.conftest import _free_port
-from spotify_assets_tests.defs.operations.conftest import enroll
+from spotify_assets_tests.defs.operations.conftest import enroll, use_deployment_env
 from spotify_assets_tests.faults.deployment import kill_tree
 from spotify_assets_tests.throwaway_postgres import Postgres, server_binaries, throwaway_postgres
 
@@ -167,22 +167,12 @@ def _cursors(instance: dg.DagsterInstance) -> dict[str, str | None]:
 def test_the_production_profile_keeps_runs_partitions_and_cursors_across_restarts(
     emu, emu_settings, postgres: Postgres, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    env = {
-        **postgres.env(),
-        "SPOTIFY_ASSETS_INSTANCE": "production",
-        "SPOTIFY_ASSETS_DATA_DIR": str(emu_settings.data_dir),
-        "SPOTIFY_ASSETS_EMULATOR_PORT": str(emu_settings.emulator_port),
-        "SPOTIFY_REDIRECT_URI": emu_settings.spotify_redirect_uri,
-        "DAGSTER_HOME": str(tmp_path / "dagster_home"),
-    }
-    for name, value in env.items():
-        monkeypatch.setenv(name, value)
-    (tmp_path / "dagster_home").mkdir()
-    get_settings.cache_clear()
-    settings = get_settings()
+    settings = use_deployment_env(
+        emu_settings, tmp_path, monkeypatch, **postgres.env(), SPOTIFY_ASSETS_INSTANCE="production"
+    )
     instance = deployment_instance(settings)
     try:
-        _exercise(settings, instance, emu, {**os.environ, **env}, tmp_path)
+        _exercise(settings, instance, emu, dict(os.environ), tmp_path)
     finally:
         instance.dispose()
         get_settings.cache_clear()
