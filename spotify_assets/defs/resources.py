@@ -9,6 +9,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -132,11 +133,14 @@ def _name(table: str | TableSpec) -> str:
 
 
 def _land_response(raw: RawStore):
-    """`on_response` hook of the Spotify client: every successful body goes to raw landing."""
+    """`on_response` hook of the Spotify client: every successful body goes to raw landing,
+    named by the answer's `Date` (Spotify's clock, to the second): a poll's rows take the same
+    moment as `polled_at`, so a rebuild from raw gives them back exactly."""
 
-    def land(user_id: str, endpoint: str, url: str, status: int, body: bytes) -> None:
+    def land(user_id: str, endpoint: str, url: str, status: int, body: bytes,
+             answered_at: datetime | None) -> None:
         if 200 <= status < 300 and body:
-            raw.put(raw_source_for(endpoint), user_id, body)
+            raw.put(raw_source_for(endpoint), user_id, body, received_at=answered_at)
 
     return land
 

@@ -134,15 +134,17 @@ def import_item(
             stage.commit()
         result.days = set().union(*(_days(export.observations) for _, export in parsed))
         progress.update(stage="writing the lake")
+        # One moment for the reports and the receipt: a rebuild reads it back from the receipt.
+        imported_at = _ms(datetime.now(UTC))
         # One commit for the whole item: a reader never sees half of a zip's files, nor a
         # report without its rows; the days it changed are stale from that commit on.
         with warehouse.transaction(stale={STALE_SCOPE: result.days}) as tx:
             for export_file, export in parsed:
-                _write_file(tx, user_id, export_file, export)
+                _write_file(tx, user_id, export_file, export, imported_at)
                 result.reports.append(export.report)
         if not parsed:
             result.status = "already_imported"
-        _receipt(item, settings.inbox_dir / user_id / "imported", scan, result)
+        _receipt(item, settings.inbox_dir / user_id / "imported", scan, result, imported_at)
     except OSError as exc:
         if exc.errno not in _MACHINE_ERRORS:
             return _refuse(settings, item, result, exc, before)
@@ -208,7 +210,9 @@ def _discard(staged: list[Future[StagedRaw]]) -> None:
             stage.result().discard()
 
 
-def _write_file(tx: LakeTransaction, user_id: str, export_file, export) -> None:
+def _write_file(
+    tx: LakeTransaction, user_id: str, export_file, export, imported_at: datetime
+) -> None:
     """A file's rows, rejects and report (which marks it imported), into `tx`."""
     key = f"{user_id}/{export_file.sha256}"
     tx.write(EXPORTED_PLAYS, export.observations, key)
@@ -228,16 +232,25 @@ def _write_file(tx: LakeTransaction, user_id: str, export_file, export) -> None:
         key,
     )
     row = export.report.check().to_row()
-    row["imported_at"] = datetime.now(UTC)
+    row["imported_at"] = imported_at
     tx.write(IMPORT_REPORTS, [row], key)
 
 
-def _receipt(item: Path, folder: Path, scan, result: ItemResult) -> Path:
+def _ms(moment: datetime) -> datetime:
+    return moment.replace(microsecond=moment.microsecond // 1000 * 1000)
+
+
+def receipt_stamp(moment: datetime) -> str:
+    """A receipt's time stamp (its name's prefix and its first line): `imported_at`."""
+    return moment.astimezone(UTC).strftime("%Y%m%dT%H%M%S.%f")
+
+
+def _receipt(item: Path, folder: Path, scan, result: ItemResult, at: datetime) -> Path:
     """Replace an imported item by a small receipt: its history files live on gzip'd in raw
     (by sha256, the record), and keeping the item too would store every export twice, the
     second time uncompressed (842 MB beside 57 MB in raw for one heavy listener)."""
     folder.mkdir(parents=True, exist_ok=True)
-    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S.%f")
+    stamp = receipt_stamp(at)
     lines = [f"{item.name}: {result.status} at {stamp} UTC; kept in raw/{RAW_SOURCE}/ by sha256"]
     lines += [f"  {f.sha256}  {f.name}" for f in scan.files]
     lines += [f"  not history, not kept: {s}" for s in result.skipped]

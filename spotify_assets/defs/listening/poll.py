@@ -222,7 +222,9 @@ def poll_user(
     fresh = None
     if page.items:
         full = cursor is not None and len(page.items) >= REACHABLE
-        rows = _rows(user_id, page.items, now, seen_until, full_page_after_a_poll=full)
+        # Spotify's moment of the answer, which also names its raw body: rebuilt rows match.
+        polled_at = page.fetched_at or now
+        rows = _rows(user_id, page.items, polled_at, seen_until, full_page_after_a_poll=full)
         days, fresh = _upsert(warehouse, user_id, rows)
     newest = max((_unix_ms(item.played_at) for item in page.items), default=None)
     kept = max((c for c in (_int(cursor), newest) if c is not None), default=None)

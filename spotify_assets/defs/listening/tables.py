@@ -31,7 +31,7 @@ POLLED_PLAYS = TableSpec(
         Column("explicit", pa.bool_(), "explicit lyrics"),
         Column("context_type", pa.string(), "playlist, album, artist... (null: no context)"),
         Column("context_uri", pa.string(), "what it was played from"),
-        Column("polled_at", TS, "when we fetched it"),
+        Column("polled_at", TS, "when Spotify answered the poll (its Date header, to the second)"),
         Column(
             "late_synced",
             pa.bool_(),

@@ -13,12 +13,13 @@ them into the lake, then refreshes what they changed through the deployment's in
 Idempotent: on a complete lake it changes nothing; on a lake that lost files it puts back what
 raw holds; on no lake at all it rebuilds those tables from scratch.
 
+Moments come back too: a recently-played body is named by its answer's `Date` (Spotify's
+clock, to the second), which is the poll's `polled_at` and the moment the next poll judges
+`late_synced` against; `import_reports.imported_at` is the receipt's time stamp (a file with no
+receipt: its raw copy's mtime). Two answers for one listener in the same second (never two
+polls in practice) are replayed in name order.
+
 What raw does not hold (docs/operations.md, "Rebuild everything from raw"):
-- `import_reports.imported_at` is the rebuild's time, not the first import's;
-- `polled_plays.polled_at` is the body's landing time (to the second), and `late_synced` /
-  `gap_before` are judged against the previous body's landing time, not Spotify's clock at the
-  previous poll: the rows are the same plays with the same track fields, so every table built
-  from them (plays and the stats) comes back byte-identical;
 - every table fed by other API calls (top lists, follows, artist releases, new releases,
   playlists, the wrapped's captured lists), by MusicBrainz (a cache in `state/`, not raw) or
   by operational state (`poll_plan`, `lake_storage`) is not rebuilt from raw: their assets ask
@@ -51,6 +52,7 @@ REBUILT = (
     "listening_heatmap",
 )
 _RECEIPT_LINE = re.compile(r"^  ([0-9a-f]{64})  (.+)$")
+_STAMP = re.compile(r"^(\d{8}T\d{6}\.\d{6})_")
 _LANDED = re.compile(r"(\d{4}-\d{2}-\d{2})/(\d{6})_[0-9a-f]{12}\.json\.gz$")
 
 
@@ -65,20 +67,32 @@ class RebuildReport:
     not_rebuilt: list[str] = field(default_factory=list)
 
 
-def receipt_names(inbox: Path, user_id: str) -> dict[str, tuple[str, str]]:
-    """sha256 -> (name, origin) of a file when it was imported, from the user's receipts: a
-    zip member's origin is `<zip>!<member>` (what its report says), a loose file's its name."""
-    names: dict[str, tuple[str, str]] = {}
+@dataclass(frozen=True)
+class Receipt:
+    """What the first receipt naming a file says of it: its name and origin as its report
+    has them (a zip member's origin is `<zip>!<member>`), and when it was imported."""
+
+    name: str
+    origin: str
+    imported_at: datetime | None
+
+
+def receipt_names(inbox: Path, user_id: str) -> dict[str, Receipt]:
+    """sha256 -> the earliest receipt's account of the file (the import that wrote it)."""
+    names: dict[str, Receipt] = {}
     folder = inbox / user_id / "imported"
     for receipt in sorted(folder.glob("*.txt")) if folder.is_dir() else []:
         lines = receipt.read_text(errors="replace").splitlines()
         item = lines[0].split(": ", 1)[0] if lines else ""
+        stamp = _STAMP.match(receipt.name)
+        at = None if stamp is None else datetime.strptime(
+            stamp.group(1), "%Y%m%dT%H%M%S.%f").replace(tzinfo=UTC)
         for line in lines[1:]:
             match = _RECEIPT_LINE.match(line)
             if match:
                 name = match.group(2)
                 origin = f"{item}!{name}" if item.lower().endswith(".zip") else name
-                names.setdefault(match.group(1), (name, origin))
+                names.setdefault(match.group(1), Receipt(name, origin, at))
     return names
 
 
@@ -89,7 +103,7 @@ def _users(raw_root: Path, source: str) -> list[str]:
 
 def replay_exports(settings: Settings, warehouse, report: RebuildReport) -> None:
     from spotify_assets.defs.listening.history import STALE_SCOPE
-    from spotify_assets.defs.listening.imports import _days, _write_file
+    from spotify_assets.defs.listening.imports import _days, _ms, _write_file
     from spotify_assets.defs.listening.tables import IMPORT_REPORTS
     from spotify_assets.lib.exports import ExportFile, parse_export_file
     from spotify_assets.lib.raw import RawStore
@@ -102,12 +116,16 @@ def replay_exports(settings: Settings, warehouse, report: RebuildReport) -> None
             if warehouse.has_partition(IMPORT_REPORTS, f"{user_id}/{sha256}"):
                 report.files_already_there += 1
                 continue
-            name, origin = names.get(sha256, (f"{sha256}.json", f"{sha256}.json"))
+            # No receipt (lost, or a kill before it was written): named by its hash, and
+            # imported when its raw copy was written.
+            landed = datetime.fromtimestamp(path.stat().st_mtime, UTC)
+            receipt = names.get(sha256) or Receipt(f"{sha256}.json", f"{sha256}.json", None)
             report.files_unnamed += sha256 not in names
-            export_file = ExportFile.from_path(path, name=name, origin=origin)
+            export_file = ExportFile.from_path(path, name=receipt.name, origin=receipt.origin)
             export = parse_export_file(user_id, export_file)
             with warehouse.transaction(stale={STALE_SCOPE: _days(export.observations)}) as tx:
-                _write_file(tx, user_id, export_file, export)
+                _write_file(tx, user_id, export_file, export,
+                            _ms(receipt.imported_at or landed))
             report.files_imported += 1
 
 
@@ -132,17 +150,19 @@ def replay_polls(settings: Settings, warehouse, report: RebuildReport) -> None:
 
     raw = RawStore(settings.raw_dir)
     for user_id in _users(settings.raw_dir, RECENT_SOURCE):
-        frames, previous = [], None
+        # As the poll judged them: late against Spotify's moment of the previous answer, a
+        # full page a possible gap once some play had been seen (the poll's cursor).
+        frames, previous, seen = [], None, False
         bodies = [(p, _landed_at(p)) for p in raw.iter(RECENT_SOURCE, user_id)]
         for path, landed in sorted(
             (b for b in bodies if b[1] is not None), key=lambda b: (b[1], b[0].name)
         ):
             page = parse_recent_page(json.loads(gzip.decompress(path.read_bytes())), limit=50)
             items = sorted(page.items, key=lambda item: item.played_at, reverse=True)
-            full = previous is not None and len(items) >= REACHABLE
+            full = seen and len(items) >= REACHABLE
             if items:
                 frames.append(_rows(user_id, items, landed, previous, full_page_after_a_poll=full))
-            previous = landed
+            previous, seen = landed, seen or bool(items)
             report.bodies_replayed += 1
         if not frames:
             continue

@@ -14,8 +14,6 @@ import threading
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from datetime import datetime
-from email.utils import parsedate_to_datetime
 from functools import partial
 from typing import Any, Literal, Protocol, TypeVar, overload
 
@@ -61,6 +59,7 @@ from spotify_assets.lib.spotify.transport import (
     RetryPolicy,
     Transport,
     error_message,
+    http_date,
     log,
 )
 
@@ -216,7 +215,7 @@ class SpotifyClient(LibraryEndpoints, SearchEndpoints):
             {"limit": limit}, partial(parse_recent_page, limit=limit),
         )
         items = sorted(page.items, key=lambda item: item.played_at, reverse=True)
-        return page.model_copy(update={"items": items, "fetched_at": _http_date(response)})
+        return page.model_copy(update={"items": items, "fetched_at": http_date(response)})
 
     @overload
     def top_items(self, user_id: str, kind: Literal["tracks"], time_range: TimeRange,
@@ -508,13 +507,6 @@ class SpotifyClient(LibraryEndpoints, SearchEndpoints):
             return self._user_locks.setdefault(user_id, threading.Lock())
 
 
-def _http_date(response: httpx.Response) -> datetime | None:
-    """The answer's `Date` header as an aware datetime, or None when absent or unreadable."""
-    try:
-        value = parsedate_to_datetime(response.headers.get("date", ""))
-    except (TypeError, ValueError, IndexError):
-        return None
-    return value if value.tzinfo is not None else None
 
 
 def _check_limit(limit: int, maximum: int) -> None:

@@ -14,6 +14,8 @@ import random
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import datetime
+from email.utils import parsedate_to_datetime
 from typing import Any
 
 import httpx
@@ -28,8 +30,8 @@ from spotify_assets.lib.spotify.errors import (
 
 log = logging.getLogger("spotify_assets.lib.spotify")
 
-# A response callback: (user_id, endpoint template, url, status, raw body).
-OnResponse = Callable[[str, str, str, int, bytes], None]
+# A response callback: (user_id, endpoint template, url, status, raw body, the answer's `Date`).
+OnResponse = Callable[[str, str, str, int, bytes, "datetime | None"], None]
 # Failures where the request provably never reached the server; safe to retry even for a POST.
 _NOT_SENT = (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout)
 # Query parameters that would be secrets; our URLs never carry them, this is a second fence.
@@ -126,7 +128,7 @@ class Transport:
                 continue
             if land and self.on_response is not None:
                 self.on_response(user_id, endpoint, safe_url(response.request.url),
-                                 response.status_code, response.content)
+                                 response.status_code, response.content, http_date(response))
             status = response.status_code
             if status == 429:
                 rate_limited += 1
@@ -237,6 +239,16 @@ def json_or_none(content: bytes) -> Any:
         return json.loads(content)
     except (ValueError, UnicodeDecodeError):
         return None
+
+
+def http_date(response: httpx.Response) -> datetime | None:
+    """The answer's `Date` header as an aware datetime (the server's clock, the one Spotify's
+    `played_at` is on), or None when absent or unreadable."""
+    try:
+        value = parsedate_to_datetime(response.headers.get("date", ""))
+    except (TypeError, ValueError, IndexError):
+        return None
+    return value if value.tzinfo is not None else None
 
 
 def safe_url(url: httpx.URL) -> str:

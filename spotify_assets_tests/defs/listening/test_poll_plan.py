@@ -4,13 +4,14 @@ scenario by scenario; one simulated "now" drives the emulator clock, the sensor 
 
 Covers: one run for every due user then none until their plans say so; a user who must log
 in again is not polled and is named; plans survive a restart; a run polls only the users it
-is given; late-synced plays are caught, flagged and counted (a world with offline listeners);
-day files from before `late_synced` existed still merge; two heavy users sharing a tight
-request window are each polled within one interval of their plan.
+is given; late-synced plays are caught, flagged and counted (a world with offline listeners),
+and come back flagged from raw; day files from before `late_synced` existed still merge; two
+heavy users sharing a tight request window are each polled within one interval of their plan.
 """
 
 from __future__ import annotations
 
+import shutil
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -24,6 +25,7 @@ from spotify_assets.defs.listening import poll_plan as plan_module
 from spotify_assets.defs.listening.poll import USERS_CHECK, polled_plays
 from spotify_assets.defs.listening.poll_plan import POLL_PLAN, poll_plan, poll_plan_sensor
 from spotify_assets.defs.listening.tables import POLLED_PLAYS
+from spotify_assets.defs.operations.rebuild import RebuildReport, replay_polls
 from spotify_assets.defs.resources import Warehouse, build_resources
 from spotify_assets.emulator.server import EmulatorHandle, running_emulator
 from spotify_assets.emulator.world import COUNTED_MS, World, WorldConfig
@@ -323,6 +325,17 @@ def test_late_synced_plays_are_caught_flagged_and_counted(
     with SpotifyClient(settings, registry) as client:
         skipped = client.recently_played(user, after_ms=int(newer.ended_at.timestamp() * 1000))
     assert not {item.played_at for item in skipped.items} & late
+    # Raw holds what judged them late: the lake rebuilt from raw has the same files.
+    files = _polled_files(settings)
+    shutil.rmtree(settings.lake_dir)
+    replay_polls(settings, Warehouse(settings), RebuildReport())
+    assert _polled_files(settings) == files
+
+
+def _polled_files(settings: Settings) -> dict[str, str]:
+    """partition -> file name (named by the hash of its bytes) of every polled_plays day."""
+    return {e.partition: e.path for e in Warehouse(settings).lake.manifest.current()
+            if e.table == POLLED_PLAYS.name}
 
 
 # --- the request budget ----------------------------------------------------------------------

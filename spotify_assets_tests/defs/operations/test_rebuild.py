@@ -1,7 +1,7 @@
 """Rebuild from raw (issue 18): delete the lake and the catalog, run `rebuild`, and every
 listening table comes back with the same content, table by table: the same file names (a lake
-file is named by the hash of its bytes) for every table whose content raw determines, and the
-same rows, but for the moments raw does not hold, for polled_plays and import_reports.
+file is named by the hash of its bytes), moments included (when each poll was answered, which
+plays it judged late, when each file was imported).
 
 The deployment: three listeners imported their exports and were polled (a late-night podcast
 listener, a heavy one, one in Tokyo), the history refreshed as `spotify-assets import` does.
@@ -25,10 +25,6 @@ from spotify_assets.lib.raw import RawStore
 from spotify_assets_tests.defs.operations.conftest import Deployment, enroll
 
 USERS = ["demo_heavy", "demo_tokyo", "demo_podcast"]
-# What raw does not hold (the moment of the poll or import), and only that.
-MOMENTS = {"polled_plays": {"polled_at", "late_synced", "gap_before"},
-           "import_reports": {"imported_at"}}
-SAME_BYTES = [t for t in REBUILT if t not in MOMENTS]
 
 
 def _build(d: Deployment) -> None:
@@ -64,9 +60,13 @@ def _files(settings) -> dict[str, dict[str, str]]:
     return out
 
 
-def _rows(settings, spec) -> list[tuple]:
-    table = Warehouse(settings).scan(spec).drop_columns(sorted(MOMENTS[spec.name]))
-    return sorted(tuple(str(v) for v in row.values()) for row in table.to_pylist())
+def _moments(settings) -> tuple[int, int, int]:
+    """Distinct poll moments, late-synced plays, import moments: what the rebuild must get
+    back from raw's names and the receipts, not from the present."""
+    polled = Warehouse(settings).scan(POLLED_PLAYS).to_pydict()
+    imported = Warehouse(settings).scan(IMPORT_REPORTS).to_pydict()
+    return (len(set(polled["polled_at"])), sum(polled["late_synced"]),
+            len(set(imported["imported_at"])))
 
 
 @pytest.mark.slow
@@ -76,9 +76,11 @@ def test_deleting_the_lake_and_rebuilding_from_raw_gives_every_table_back(
     d = deployment
     _build(d)
     before_files = _files(d.settings)
-    before_rows = {s.name: _rows(d.settings, s) for s in (POLLED_PLAYS, IMPORT_REPORTS)}
     for table in REBUILT:  # nothing vacuous: every compared table has files
         assert before_files[table], table
+    polls, late, imports = _moments(d.settings)
+    # (no play syncs late in the demo world: test_poll_plan rebuilds late-synced plays)
+    assert polls >= 3 and imports == len(USERS), (polls, late, imports)
 
     shutil.rmtree(d.settings.lake_dir)
     d.settings.warehouse_path.unlink()
@@ -87,11 +89,8 @@ def test_deleting_the_lake_and_rebuilding_from_raw_gives_every_table_back(
     assert report.failed_runs == 0
     assert report.files_imported == len(USERS) * 2 and report.files_unnamed == 0
     after_files = _files(d.settings)
-    for table in SAME_BYTES:
+    for table in REBUILT:
         assert after_files[table] == before_files[table], f"{table} differs after the rebuild"
-    for spec in (POLLED_PLAYS, IMPORT_REPORTS):
-        assert set(after_files[spec.name]) == set(before_files[spec.name])
-        assert _rows(d.settings, spec) == before_rows[spec.name], spec.name
     assert d.settings.warehouse_path.exists()
     # What it cannot rebuild, it says.
     assert {"top_tracks", "poll_plan", "mb_recordings", "followed_artists"} <= set(
