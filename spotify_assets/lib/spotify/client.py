@@ -12,7 +12,7 @@ import json
 import random
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass
 from functools import partial
 from typing import Any, Literal, Protocol, TypeVar, overload
@@ -20,10 +20,10 @@ from typing import Any, Literal, Protocol, TypeVar, overload
 import httpx
 from pydantic import BaseModel
 
-from spotify_assets.lib.ids import validate_spotify_id
 from spotify_assets.lib.pseudonyms import who
 from spotify_assets.lib.settings import Settings
 from spotify_assets.lib.spotify import auth
+from spotify_assets.lib.spotify.catalog import CatalogEndpoints
 from spotify_assets.lib.spotify.errors import (
     EndpointRemovedError,
     InvalidGrantError,
@@ -34,14 +34,10 @@ from spotify_assets.lib.spotify.errors import (
 )
 from spotify_assets.lib.spotify.library import LibraryEndpoints
 from spotify_assets.lib.spotify.models import (
-    Album,
     Artist,
     Cursors,
-    Paging,
     PlayHistoryItem,
     RecentlyPlayedPage,
-    SimplifiedAlbum,
-    SimplifiedTrack,
     Track,
     UserProfile,
 )
@@ -66,12 +62,9 @@ from spotify_assets.lib.spotify.transport import (
 M = TypeVar("M", bound=BaseModel)
 R = TypeVar("R")
 
-# Maximum `limit` per endpoint in 2026 development mode (artist albums was cut from 50 to 10).
-ARTIST_ALBUMS_LIMIT = 10
+# Maximum `limit` per endpoint in 2026 development mode (catalog.py has the catalog's).
 TOP_ITEMS_LIMIT = 50
 FOLLOWING_LIMIT = 50
-ALBUM_TRACKS_LIMIT = 50
-NEW_RELEASES_LIMIT = 50
 RECENTLY_PLAYED_LIMIT = 50
 # Templates that answer 403 for development-mode apps since February 2026.
 REMOVED_IN_DEV_MODE = frozenset({"GET /v1/browse/new-releases"})
@@ -103,7 +96,7 @@ class _AccessToken:
         return f"_AccessToken(<hidden>, expires_at={self.expires_at:.0f})"
 
 
-class SpotifyClient(LibraryEndpoints, SearchEndpoints):
+class SpotifyClient(CatalogEndpoints, LibraryEndpoints, SearchEndpoints):
     """Typed, retrying, rate-limit-aware Spotify Web API client shared by all users of one app.
 
     Playlist and library calls (create, add, read items, list, library contains) come from
@@ -261,59 +254,6 @@ class SpotifyClient(LibraryEndpoints, SearchEndpoints):
             used_cursors.add(after)
         raise MalformedResponseError(user_id, "GET /v1/me/following", 200,
                                      f"more than {MAX_PAGES} pages")
-
-    def artist(self, user_id: str, artist_id: str) -> Artist:
-        path = f"/artists/{validate_spotify_id(artist_id)}"
-        return self._get(user_id, "GET /v1/artists/{id}", path, {}, Artist.model_validate)
-
-    def artist_albums(
-        self,
-        user_id: str,
-        artist_id: str,
-        include_groups: Sequence[str] = ("album", "single"),
-    ) -> list[SimplifiedAlbum]:
-        """Every album of the artist in `include_groups`, 10 per page (the dev-mode maximum)."""
-        path = f"/artists/{validate_spotify_id(artist_id)}/albums"
-        params = {"include_groups": ",".join(include_groups)}
-        return self._offset_items(user_id, "GET /v1/artists/{id}/albums", path, params,
-                                  ARTIST_ALBUMS_LIMIT, SimplifiedAlbum)
-
-    def artist_albums_page(
-        self,
-        user_id: str,
-        artist_id: str,
-        include_groups: Sequence[str],
-        offset: int = 0,
-    ) -> Paging[SimplifiedAlbum]:
-        """One page (10 items from `offset`) of the artist's albums in Spotify's order, for
-        callers that stop paging early (see `discography.py`)."""
-        path = f"/artists/{validate_spotify_id(artist_id)}/albums"
-        params = {"include_groups": ",".join(include_groups), "limit": ARTIST_ALBUMS_LIMIT,
-                  "offset": offset}
-        return self._get(
-            user_id, "GET /v1/artists/{id}/albums", path, params,
-            partial(parse_offset_page, model=SimplifiedAlbum, offset=offset,
-                    limit=ARTIST_ALBUMS_LIMIT),
-        )
-
-    def album(self, user_id: str, album_id: str) -> Album:
-        path = f"/albums/{validate_spotify_id(album_id)}"
-        return self._get(user_id, "GET /v1/albums/{id}", path, {}, Album.model_validate)
-
-    def album_tracks(self, user_id: str, album_id: str) -> list[SimplifiedTrack]:
-        """Every track of the album, in album order."""
-        path = f"/albums/{validate_spotify_id(album_id)}/tracks"
-        return self._offset_items(user_id, "GET /v1/albums/{id}/tracks", path, {},
-                                  ALBUM_TRACKS_LIMIT, SimplifiedTrack)
-
-    def track(self, user_id: str, track_id: str) -> Track:
-        path = f"/tracks/{validate_spotify_id(track_id)}"
-        return self._get(user_id, "GET /v1/tracks/{id}", path, {}, Track.model_validate)
-
-    def new_releases(self, user_id: str) -> list[SimplifiedAlbum]:
-        """Spotify's new releases; extended quota only (dev mode -> EndpointRemovedError)."""
-        return self._offset_items(user_id, "GET /v1/browse/new-releases", "/browse/new-releases",
-                                  {}, NEW_RELEASES_LIMIT, SimplifiedAlbum, unwrap="albums")
 
     # ---- paging -----------------------------------------------------------------------------
 
