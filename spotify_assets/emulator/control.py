@@ -18,7 +18,7 @@ from spotify_assets.emulator.faults import FaultRule, json_response
 from spotify_assets.emulator.world import TIME_RANGE_DAYS, Play
 
 if TYPE_CHECKING:
-    from spotify_assets.emulator.app import EmulatorState
+    from spotify_assets.emulator.state import EmulatorState
 
 
 def _state(request: Request) -> EmulatorState:

@@ -11,7 +11,8 @@ from dataclasses import dataclass
 
 import uvicorn
 
-from spotify_assets.emulator.app import EmulatorState, create_app
+from spotify_assets.emulator.app import create_app
+from spotify_assets.emulator.state import EmulatorState
 from spotify_assets.emulator.world import WorldConfig
 
 HOST = "127.0.0.1"
@@ -33,7 +34,7 @@ def _server(config: WorldConfig | None, port: int, *, mb_test_mode: bool = False
         port=port,
         log_level="warning",
         lifespan="off",
-        # The app dates answers by the emulator clock (app.ClockDateHeader).
+        # The app dates answers by the emulator clock (middleware.ClockDateHeader).
         date_header=False,
         # A `slow` fault must not hold up shutdown for its whole delay.
         timeout_graceful_shutdown=2,

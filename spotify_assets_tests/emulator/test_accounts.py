@@ -13,8 +13,8 @@ from urllib.parse import parse_qs, urlparse
 import httpx
 import pytest
 
-from spotify_assets.emulator.accounts import IssuedToken
 from spotify_assets.emulator.server import EmulatorHandle
+from spotify_assets.emulator.tokens import IssuedToken
 from spotify_assets.lib.settings import EMULATOR_CLIENT_ID
 from spotify_assets_tests.emulator.conftest import (
     REDIRECT_URI,

@@ -20,6 +20,7 @@ from starlette.routing import Route
 
 from spotify_assets.emulator.spotify_api.errors import ApiError, Handler, _api
 from spotify_assets.emulator.spotify_api.models import Caller, Playlist, playlist_id
+from spotify_assets.emulator.spotify_api.recent import recent_index
 from spotify_assets.emulator.spotify_api.request import access_token
 from spotify_assets.emulator.spotify_api.routes_catalog import (
     ALBUM_GROUPS,
@@ -36,7 +37,6 @@ from spotify_assets.emulator.spotify_api.routes_me import (
     me,
     newest_known,
     reachable_plays,
-    recent_index,
     recent_page,
     recently_played,
     top_items,

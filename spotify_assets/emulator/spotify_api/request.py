@@ -16,8 +16,8 @@ from spotify_assets.emulator.spotify_api.models import Caller
 from spotify_assets.emulator.spotify_api.shapes import Shapes
 
 if TYPE_CHECKING:
-    from spotify_assets.emulator.accounts import IssuedToken
-    from spotify_assets.emulator.app import EmulatorState
+    from spotify_assets.emulator.state import EmulatorState
+    from spotify_assets.emulator.tokens import IssuedToken
 
 
 _ID = re.compile(r"^[0-9A-Za-z]{22}$")

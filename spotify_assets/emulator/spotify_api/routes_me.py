@@ -20,10 +20,10 @@ from starlette.responses import Response
 from spotify_assets.emulator.faults import json_response
 from spotify_assets.emulator.spotify_api.errors import ApiError, _api
 from spotify_assets.emulator.spotify_api.request import _caller, _limit, _offset, _shapes, _state
-from spotify_assets.emulator.world import COUNTED_MS, Play, Track, World, datetime_to_ms
+from spotify_assets.emulator.world import Play, Track, datetime_to_ms
 
 if TYPE_CHECKING:
-    from spotify_assets.emulator.app import EmulatorState
+    from spotify_assets.emulator.state import EmulatorState
 
 
 RECENTLY_PLAYED_REACH = 50
@@ -187,7 +187,3 @@ async def following(request: Request) -> Response:
     return json_response(body)
 
 
-def recent_index(world: World, user_id: str) -> tuple[list[Play], list[int]]:
-    """Counted track plays of a user (oldest first) and their ended_at in ms, for bisect."""
-    plays = [p for p in world.plays(user_id) if p.kind == "track" and p.ms_played >= COUNTED_MS]
-    return plays, [datetime_to_ms(p.ended_at) for p in plays]
