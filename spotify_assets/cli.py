@@ -117,7 +117,7 @@ def _domain_registrars() -> list[Callable[[argparse._SubParsersAction], None]]:
     """Subcommands of the domains, imported lazily so `--help` stays fast."""
     registrars = []
     for module_name in (
-        "spotify_assets.lib.users.commands",
+        "spotify_assets.user_commands",
         "spotify_assets.defs.listening.commands",
         "spotify_assets.defs.wrapped.commands",
         "spotify_assets.defs.operations.commands",

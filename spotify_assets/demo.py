@@ -138,7 +138,7 @@ def replay_recent_polls(
     recently-played keeps in that time, so one poll now would (visibly) lose some. The demo
     steps the emulator's clock instead and runs `poll_job` at each step, then gives the clock back.
     """
-    from spotify_assets.lib.orchestrate import materialize_selection
+    from spotify_assets.materialize import materialize_selection
 
     config = httpx.get(f"{base_url}/_emulator/config").json()
     end = datetime.fromisoformat(config["end"])
@@ -168,7 +168,7 @@ def run_pipeline(
     settings: Settings, base_url: str, instance: dg.DagsterInstance | None = None
 ) -> None:
     """Everything the demo does between starting the emulator and printing the summary."""
-    from spotify_assets.lib.orchestrate import materialize_everything
+    from spotify_assets.materialize import materialize_everything
 
     users = enroll_demo_users(settings, base_url)
     dropped = drop_exports_into_inbox(settings, base_url, users)
@@ -191,7 +191,7 @@ def run_demo(settings: Settings, *, exit_after_summary: bool = False, ui_port: i
         os.environ.setdefault("SPOTIFY_ASSETS_NOW", settings.demo_end.isoformat())
     get_settings.cache_clear()
     settings = get_settings()
-    from spotify_assets.lib.orchestrate import print_summary
+    from spotify_assets.materialize import print_summary
 
     prepare_dagster_home(settings)
     instance = dg.DagsterInstance.get()

@@ -16,8 +16,8 @@ import pytest
 from spotify_assets.demo import run_pipeline
 from spotify_assets.emulator.musicbrainz import mb_state
 from spotify_assets.lib.catalog import summarize
-from spotify_assets.lib.orchestrate import materialize_selection
 from spotify_assets.lib.settings import Settings
+from spotify_assets.materialize import materialize_selection
 
 ROOT = Path(__file__).resolve().parents[1]
 

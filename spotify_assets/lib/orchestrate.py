@@ -1,6 +1,7 @@
-"""Materialize the whole graph over a date window, as the demo and end-to-end tests do.
+"""How the whole graph is run over a date window (the plan), and the tags its runs carry.
 
-Assets are taken in topological order and grouped by partitions definition; each group runs as
+`spotify_assets/materialize.py` executes the plan for the demo and end-to-end tests. Assets are
+taken in topological order and grouped by partitions definition; each group runs as
 Dagster runs (a partition range for time-partitioned groups, per the single-run backfill
 policy), recorded in the instance so the UI shows them. Each run is one of the named jobs an
 operator knows from the sensors and schedules (`import_job`, `listening_refresh_job`, ...),
@@ -9,16 +10,10 @@ limited to the group's assets of that job, never Dagster's anonymous `__ephemera
 
 from __future__ import annotations
 
-import sys
-from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
-from pathlib import Path
 
 import dagster as dg
-
-from spotify_assets.lib.runs import stranded_step_watch, worker_tags
-from spotify_assets.lib.settings import Settings
 
 RANGE_START_TAG = "dagster/asset_partition_range_start"
 RANGE_END_TAG = "dagster/asset_partition_range_end"
@@ -167,116 +162,3 @@ def split_by_job(
         for deps in needs.values():
             deps.discard(ready[0])
     return ordered
-
-
-def materialize_everything(
-    settings: Settings,
-    start: str,
-    end: str,
-    *,
-    instance: dg.DagsterInstance | None = None,
-    op_config: Mapping[str, dict] | None = None,
-) -> list[dg.ExecuteInProcessResult]:
-    """Every asset over [start, end]; `op_config` gives run config by op name, applied in the
-    run that executes that op."""
-    from spotify_assets.definitions import defs as load_defs
-
-    defs = load_defs()
-    results = []
-    for step in plan(defs, date.fromisoformat(start), date.fromisoformat(end)):
-        tags = {}
-        span = ""
-        if step.partition_range:
-            tags = {
-                RANGE_START_TAG: step.partition_range[0],
-                RANGE_END_TAG: step.partition_range[1],
-            }
-            span = f" [{step.partition_range[0]} .. {step.partition_range[1]}]"
-        for job_name, keys in split_by_job(defs, step.keys):
-            ops = {defs.resolve_assets_def(key).node_def.name for key in keys}
-            config = {op: {"config": c} for op, c in (op_config or {}).items() if op in ops}
-            names = [k.to_user_string() for k in keys]
-            print(f"[run] {job_name or 'assets'}: {', '.join(names)}{span}", flush=True)
-            results.append(
-                materialize_selection(
-                    settings, names, instance=instance, tags=tags, op_config=config
-                )
-            )
-    return results
-
-
-def materialize_selection(
-    settings: Settings,
-    keys: list[str],
-    *,
-    instance: dg.DagsterInstance | None = None,
-    tags: dict | None = None,
-    op_config: dict | None = None,
-) -> dg.ExecuteInProcessResult:
-    """One run of the named assets (and their checks) with resources built from `settings`:
-    a run of the named job they belong to (its tags too) when one job selects them all."""
-    from spotify_assets.definitions import defs as load_defs
-    from spotify_assets.defs.resources import build_resources
-
-    defs = load_defs()
-    asset_keys = [dg.AssetKey.from_user_string(k) for k in keys]
-    owners = {job_of(defs).get(key) for key in asset_keys}
-    [job_name] = owners if len(owners) == 1 else [None]
-    run_config = {**QUIET, "ops": op_config or {}}
-    # In process: the run's worker is this process, as the dead-run watchdog must know.
-    run_tags = {**worker_tags(), **(tags or {})}
-    instance = instance or dg.DagsterInstance.get()
-    if job_name is None:
-        with stranded_step_watch(instance):
-            return dg.materialize(
-                [*(defs.assets or []), *(defs.asset_checks or [])],
-                selection=dg.AssetSelection.assets(*asset_keys),
-                instance=instance,
-                resources=build_resources(settings),
-                tags=run_tags,
-                raise_on_error=True,
-                run_config=run_config,
-            )
-    # The job itself, narrowed to these assets (and their checks): the run shows as the job.
-    [job] = [j for j in defs.jobs or [] if j.name == job_name][:1]
-    narrowed = dg.define_asset_job(
-        job.name,
-        selection=dg.AssetSelection.assets(*asset_keys),
-        config=job.config,
-        description=job.description,
-        tags=job.tags,
-        run_tags=job.run_tags,
-        partitions_def=job.partitions_def,
-        executor_def=job.executor_def,
-        hooks=job.hooks,
-        op_retry_policy=job.op_retry_policy,
-    )
-    run_defs = dg.Definitions(
-        assets=defs.assets,
-        asset_checks=defs.asset_checks,
-        jobs=[narrowed],
-        resources=build_resources(settings),
-    )
-    with stranded_step_watch(instance):
-        return run_defs.resolve_job_def(job_name).execute_in_process(
-            instance=instance, tags=run_tags, raise_on_error=True, run_config=run_config
-        )
-
-
-def print_summary(settings: Settings) -> None:
-    from spotify_assets.defs.resources import Warehouse
-    from spotify_assets.lib.catalog import summarize
-
-    Warehouse(settings).publish()
-    summary = summarize(settings.warehouse_path)
-    print("\nwarehouse tables (rows):")
-    for name, rows in summary.views.items():
-        print(f"  {name:36} {rows:>10,}")
-    print(f"\nwarehouse: {summary.path.resolve()}")
-    print(f"lake:      {settings.lake_dir.resolve()}")
-    # The DuckDB CLI installed beside us (duckdb-cli), not whichever `duckdb` is on PATH.
-    shell = Path(sys.executable).with_name("duckdb")
-    print(
-        f"open it:   cd {summary.path.resolve().parent} && {shell} -readonly {summary.path.name}"
-        "  (its lake paths are relative to that folder; or `spotify-assets sql`)"
-    )

@@ -347,7 +347,7 @@ def test_a_revoked_token_parks_only_that_user(pipeline: Pipeline) -> None:
 @pytest.mark.slow
 def test_forget_me_then_a_full_rebuild_leaves_no_row_of_that_user(pipeline: Pipeline) -> None:
     """`users remove` (issue 5) on a user with history everywhere, then every day rebuilt."""
-    from spotify_assets.lib.users.commands import run as users_command
+    from spotify_assets.user_commands import run as users_command
 
     p = pipeline
     start, end, _ = window(p)

@@ -32,8 +32,8 @@ from spotify_assets.lib.instance import deployment_instance
 from spotify_assets.lib.lake import housekeeping
 from spotify_assets.lib.raw import RawStore
 from spotify_assets.lib.settings import Settings, get_settings
-from spotify_assets.lib.users.commands import remove_user
 from spotify_assets.lib.users.registry import UserRegistry
+from spotify_assets.user_commands import remove_user
 from spotify_assets_tests.conftest import record_fault
 
 QUERY = (

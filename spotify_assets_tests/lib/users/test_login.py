@@ -19,9 +19,9 @@ import pytest
 
 from spotify_assets.lib.settings import Settings
 from spotify_assets.lib.spotify import ReauthorizationRequired, SpotifyClient
-from spotify_assets.lib.users.commands import run
 from spotify_assets.lib.users.login import LoginError, login
 from spotify_assets.lib.users.registry import UserRegistry
+from spotify_assets.user_commands import run
 
 
 def _free_port() -> int:

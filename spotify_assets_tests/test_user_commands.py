@@ -19,10 +19,21 @@ from spotify_assets.lib.lake import Column, Lake, TableSpec
 from spotify_assets.lib.polling import new_plan
 from spotify_assets.lib.polling.store import PlanStore
 from spotify_assets.lib.raw import RawStore
-from spotify_assets.lib.settings import Settings
+from spotify_assets.lib.settings import Settings, load_settings
 from spotify_assets.lib.users import crypto
-from spotify_assets.lib.users.commands import run
 from spotify_assets.lib.users.registry import UserRegistry
+from spotify_assets.user_commands import run
+
+
+@pytest.fixture
+def user_settings(tmp_path) -> Settings:
+    # token_key=None explicitly: a key in the developer's environment must not leak in.
+    return load_settings(data_dir=tmp_path / "data", token_key=None)
+
+
+@pytest.fixture
+def registry(user_settings: Settings) -> UserRegistry:
+    return UserRegistry(user_settings)
 
 TOKEN = "AQCcliRefreshToken_9d8c7b6a5f4e3d2c1b0a9f8e7d6c5b4a3f2e1d0c9b8a"
 

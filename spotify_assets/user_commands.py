@@ -238,7 +238,7 @@ def remove_user(
         settings, registry, known.handle if known else None
     )
     if settings.warehouse_path.exists():
-        _refresh_catalog(settings, lake)
+        _refresh_catalog(settings)
         report.catalog_refreshed = True
     # The current catalog no longer lists them: now the superseded files and old catalogs that
     # hold the user go too, not after the grace period (an old catalog a reader still has open
@@ -255,16 +255,11 @@ def remove_user(
     return report
 
 
-def _refresh_catalog(settings: Settings, lake: object) -> None:
-    try:
-        # The Warehouse also recreates the derived views (sql/views/*.sql under defs/);
-        # a bare refresh_catalog would drop them.
-        from spotify_assets.defs.resources import Warehouse
-    except ImportError:
-        from spotify_assets.lib.catalog import refresh_catalog
+def _refresh_catalog(settings: Settings) -> None:
+    # The Warehouse also recreates the derived views (sql/views/*.sql under defs/); a bare
+    # refresh_catalog would drop them.
+    from spotify_assets.defs.resources import Warehouse
 
-        refresh_catalog(lake, settings.warehouse_path)  # type: ignore[arg-type]
-        return
     Warehouse(settings).publish()
 
 
