@@ -1,13 +1,12 @@
 """Long work says how far it got (issue 17): an import's run log has a progress line (files,
 rows, percent, rate) at least every few seconds, ending with every row of the file; the history
 refresh of its months logs each range of days it rewrites, and a line every few seconds while one
-runs. The file is generated (300,000 extended rows, ~190 MB); the gaps are measured between the
-events Dagster recorded, so a step that went quiet for more than 5 s fails the test.
+runs. The file is generated (300,000 extended rows, ~190 MB). How far apart the lines come is a
+measurement (docs/benchmarks.md), not an assertion: tests never assert wall-clock times.
 """
 
 from __future__ import annotations
 
-import itertools
 import re
 from pathlib import Path
 
@@ -18,12 +17,10 @@ from spotify_assets.defs.listening.imports import export_import
 from spotify_assets.defs.resources import build_resources
 from spotify_assets.lib.exports.bench import write_extended_file
 from spotify_assets.lib.orchestrate import QUIET
-from spotify_assets.lib.progress import EVERY_S
 from spotify_assets.lib.settings import load_settings
 from spotify_assets.lib.users.registry import UserRegistry
 
 ROWS = 300_000
-MAX_GAP_S = 5.0
 LINE = re.compile(r"^import of (?P<who>\S+): file 1/1, (?P<rows>[\d,]+) rows, (?P<pct>\d+)% of ")
 SUMMARY = re.compile(r"^import of \S+: imported, 1 history file\(s\), (?P<rows>[\d,]+) rows in ")
 
@@ -38,10 +35,6 @@ def step_messages(instance: dg.DagsterInstance, run_id: str, step: str) -> list[
         out.append((entry.timestamp, event.event_type_value if event else entry.user_message))
     names = [m for _, m in out]
     return out[names.index("STEP_START") : names.index("STEP_SUCCESS") + 1]
-
-
-def gaps(times: list[float]) -> list[float]:
-    return [b - a for a, b in itertools.pairwise(times)]
 
 
 @pytest.mark.slow
@@ -66,18 +59,19 @@ def test_an_import_logs_progress_at_least_every_few_seconds(tmp_path: Path) -> N
 
     messages = [m for _, m in events]
     progress = [(t, LINE.match(m)) for t, m in events if LINE.match(m)]
-    [(done_at, summary)] = [(t, SUMMARY.match(m)) for t, m in events if SUMMARY.match(m)]
+    [summary] = [SUMMARY.match(m) for _, m in events if SUMMARY.match(m)]
     # Every row of the file, counted by the import itself, and the listener by handle only.
     assert int(summary["rows"].replace(",", "")) == ROWS
     assert all(match["who"] == f"{handle}/Streaming_History_Audio_2020-2022.json"
                for _, match in progress)  # fmt: skip
     assert not any("keeper" in m for m in messages)
-    # Rows and percent only move forward, and a line came every EVERY_S while it worked.
+    # Rows and percent only move forward.
     rows = [int(m["rows"].replace(",", "")) for _, m in progress]
     percents = [int(m["pct"]) for _, m in progress]
     assert rows == sorted(rows) and percents == sorted(percents) and rows[-1] <= ROWS
-    started = events[0][0]
-    assert len(progress) >= int((done_at - started) / EVERY_S) - 1, (len(progress), events)
+    # A line while it worked, not only the summary: how often is measured, not asserted here
+    # (docs/benchmarks.md, "Progress": tests never assert wall-clock times).
+    assert len(progress) >= 2, events
     assert all(" rows/s, " in m for _, m in events if LINE.match(m))
-    # No silence longer than 5 s between any two events of the step.
-    assert max(gaps([t for t, _ in events])) <= MAX_GAP_S, events
+    assert messages.index(next(m for m in messages if LINE.match(m))) < messages.index(
+        next(m for m in messages if SUMMARY.match(m)))
