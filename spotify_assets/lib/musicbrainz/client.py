@@ -41,7 +41,7 @@ from urllib.parse import urlparse
 import musicbrainzngs
 from musicbrainzngs import musicbrainz as mb
 
-from spotify_assets.lib.musicbrainz.matching import barcode_variants
+from spotify_assets.lib.musicbrainz.normalize import barcode_variants
 from spotify_assets.lib.musicbrainz.ratelimit import FileRateLimiter
 from spotify_assets.lib.settings import Settings
 

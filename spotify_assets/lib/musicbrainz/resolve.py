@@ -29,8 +29,8 @@ from spotify_assets.lib.musicbrainz.matching import (
     choose_artist,
     choose_recording,
     choose_release,
-    clean_title_for_search,
 )
+from spotify_assets.lib.musicbrainz.normalize import clean_title_for_search
 
 
 class MusicBrainzSource(Protocol):

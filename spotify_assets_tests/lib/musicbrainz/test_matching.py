@@ -15,11 +15,13 @@ from musicbrainzngs import mbxml
 from spotify_assets.lib.musicbrainz.matching import (
     Match,
     artist_from_credit,
-    artist_key,
-    barcode_variants,
     choose_artist,
     choose_recording,
     choose_release,
+)
+from spotify_assets.lib.musicbrainz.normalize import (
+    artist_key,
+    barcode_variants,
     clean_title_for_search,
     normalize_artist,
     normalize_title,
