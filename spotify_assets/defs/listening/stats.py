@@ -25,6 +25,7 @@ from spotify_assets.defs.listening.tables import (
     LISTENING_HEATMAP,
     LISTENING_SESSIONS,
     PLAYS,
+    POLLED_PLAYS,
 )
 from spotify_assets.defs.previews import bar_chart
 from spotify_assets.defs.resources import Warehouse
@@ -175,14 +176,38 @@ def listening_sessions(
     return dg.MaterializeResult(metadata={"sessions_rewritten": result.num_rows})
 
 
-@dg.asset(**history_asset_kwargs("listening_coverage", deps=["plays"]))
+_FLAGS = ["user_id", "played_at", "duration_ms", "late_synced", "gap_before"]
+
+
+def polled_flags(warehouse: Warehouse, first: date, end: date) -> pa.Table:
+    """How polling saw the plays that ended in [first - 1 day, end + 1 day): `late_synced` and
+    `gap_before` of each `polled_plays` row. Read file by file: a day file written before the
+    flags existed lacks them (null), which a union of files by name cannot select."""
+    import pyarrow.parquet as pq
+
+    lo, hi = (first - timedelta(days=1)).isoformat(), (end + timedelta(days=1)).isoformat()
+    keys = [k for k in warehouse.partitions(POLLED_PLAYS) if lo <= k.split("/", 1)[-1] < hi]
+    schema = pa.schema([POLLED_PLAYS.schema.field(name) for name in _FLAGS])
+    tables = []
+    for path in warehouse.files(POLLED_PLAYS, keys):
+        table = pq.read_table(path)
+        columns = [
+            table[name] if name in table.column_names else pa.nulls(table.num_rows, field.type)
+            for name, field in zip(_FLAGS, schema, strict=True)
+        ]
+        tables.append(pa.Table.from_arrays(columns, schema=schema))
+    return pa.concat_tables(tables) if tables else schema.empty_table()
+
+
+@dg.asset(**history_asset_kwargs("listening_coverage", deps=["plays", "polled_plays"]))
 @logs_progress
 def listening_coverage(
     context: dg.AssetExecutionContext, warehouse: dg.ResourceParam[Warehouse]
 ) -> dg.MaterializeResult:
     """One row per user per UTC day: plays seen by polling vs by exports, so a user can see
-    what polling missed (export_only) and what no export holds yet (poll_only). Partition: the
-    month; one file per UTC day."""
+    what polling missed (export_only) and what no export holds yet (poll_only), and how
+    polling caught them: late (an offline device's plays, `late_synced`) or after a page that
+    may have lost some (`possible_gaps`). Partition: the month; one file per UTC day."""
     plan = plan_refresh(context, warehouse)
     if not plan.days:
         return nothing_to_rewrite(context, warehouse, LISTENING_COVERAGE, plan)
@@ -192,14 +217,23 @@ def listening_coverage(
         lambda first, end: _query(
             "listening_coverage.sql",
             plays_files(warehouse, first, end, 0),
+            polled=polled_flags(warehouse, first, end),
         ),
     )
     write_days(warehouse, LISTENING_COVERAGE, result, plan, "day")
     warehouse.publish()
     month_metadata(context, warehouse, LISTENING_COVERAGE, plan)
-    missed = pc.sum(result["export_only"]).as_py() or 0
+
+    def total(column: str) -> int:
+        return pc.sum(result[column]).as_py() or 0
+
     return dg.MaterializeResult(
-        metadata={"user_days_rewritten": result.num_rows, "plays_polling_missed": missed}
+        metadata={
+            "user_days_rewritten": result.num_rows,
+            "plays_polling_missed": total("export_only"),
+            "plays_synced_late": total("late_synced"),
+            "possible_gaps": total("possible_gaps"),
+        }
     )
 
 

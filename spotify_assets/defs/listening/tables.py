@@ -188,7 +188,8 @@ order by user_id, minutes desc;
 LISTENING_COVERAGE = TableSpec(
     "listening_coverage",
     "One row per user per UTC day: how many plays each source saw, so a user can see what "
-    "polling missed (export_only) and what exports have not covered yet (poll_only).",
+    "polling missed (export_only) and what exports have not covered yet (poll_only), and how "
+    "many polling caught late or after a possible gap.",
     [
         Column("user_id", pa.string(), "Spotify user id", nullable=False),
         Column("day", pa.date32(), "UTC day (play start)", nullable=False),
@@ -197,6 +198,18 @@ LISTENING_COVERAGE = TableSpec(
         Column("seen_by_export", pa.int64(), "plays an export holds", nullable=False),
         Column("poll_only", pa.int64(), "plays no export holds (yet)", nullable=False),
         Column("export_only", pa.int64(), "plays polling missed", nullable=False),
+        Column(
+            "late_synced",
+            pa.int64(),
+            "plays polling caught although Spotify got them late (an offline device): an "
+            "`after` cursor would have missed them (null: a day counted before this existed)",
+        ),
+        Column(
+            "possible_gaps",
+            pa.int64(),
+            "polls of this day whose 50 plays were all new: plays just before the oldest may "
+            "be missing (an export fills them in; null: counted before this existed)",
+        ),
     ],
     sort_by=["day", "user_id"],
 )

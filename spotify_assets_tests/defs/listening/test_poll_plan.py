@@ -22,9 +22,11 @@ import pytest
 
 from spotify_assets.defs.listening import poll as poll_module
 from spotify_assets.defs.listening import poll_plan as plan_module
+from spotify_assets.defs.listening.plays import plays
 from spotify_assets.defs.listening.poll import USERS_CHECK, polled_plays
 from spotify_assets.defs.listening.poll_plan import POLL_PLAN, poll_plan, poll_plan_sensor
-from spotify_assets.defs.listening.tables import POLLED_PLAYS
+from spotify_assets.defs.listening.stats import listening_coverage
+from spotify_assets.defs.listening.tables import LISTENING_COVERAGE, POLLED_PLAYS
 from spotify_assets.defs.operations.rebuild import RebuildReport, replay_polls
 from spotify_assets.defs.resources import Warehouse, build_resources
 from spotify_assets.emulator.server import EmulatorHandle, running_emulator
@@ -325,6 +327,17 @@ def test_late_synced_plays_are_caught_flagged_and_counted(
     with SpotifyClient(settings, registry) as client:
         skipped = client.recently_played(user, after_ms=int(newer.ended_at.timestamp() * 1000))
     assert not {item.played_at for item in skipped.items} & late
+    # The coverage report counts them (by the day they started), beside every polled play.
+    months = sorted({(r["played_at"] - delta).strftime("%Y-%m-01")
+                     for r in rows for delta in (timedelta(0), timedelta(days=1))})
+    with dg.instance_for_test() as instance:
+        for month in months:
+            assert dg.materialize([plays, listening_coverage], partition_key=month,
+                                  resources=resources, instance=instance).success
+    coverage = Warehouse(settings).scan(LISTENING_COVERAGE).to_pylist()
+    assert sum(r["seen_by_poll"] for r in coverage) == len(rows)
+    assert sum(r["late_synced"] for r in coverage) == len(batch)
+    assert sum(r["possible_gaps"] for r in coverage) == sum(bool(r["gap_before"]) for r in rows)
     # Raw holds what judged them late: the lake rebuilt from raw has the same files.
     files = _polled_files(settings)
     shutil.rmtree(settings.lake_dir)
