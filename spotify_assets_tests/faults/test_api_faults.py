@@ -31,8 +31,10 @@ CASES: dict[str, dict[str, Any]] = {
     "429 storm with a long Retry-After (an hour)": {
         "rule": {"path": "/v1/me/player/recently-played", "kind": "rate_limit",
                  "retry_after": 3600, "user": TARGET},
-        "others": "no",
-        "polled_while_on": 4,
+        # Spotify's limit is the app's: the one user still queued behind the target's 429
+        # (4 poll workers, 5 users) waits for the next poll, and loses nothing.
+        "others": "at most the one user queued behind the 429 waits an hour; none loses a play",
+        "polled_while_on": {3, 4},
     },
     "quota exhausted (app-wide)": {
         "rule": {"path": "/v1/me/player/recently-played", "kind": "quota"},
@@ -109,7 +111,9 @@ def test_an_api_fault_loses_no_play(
     p.resources = build_resources(p.settings)
     reference, polled_while_on = _poll_hours(p, start, spec["rule"])
     # The fault really bit (or, where a client retry absorbs it, really happened and did not).
-    assert set(polled_while_on) == {spec["polled_while_on"]}, polled_while_on
+    allowed = spec["polled_while_on"]
+    allowed = allowed if isinstance(allowed, set) else {allowed}
+    assert polled_while_on and set(polled_while_on) <= allowed, polled_while_on
     got = {u: _keys(p, u) for u in DEMO_USERS}
     lost = {u: len(reference[u] - got[u]) for u in DEMO_USERS}
     extra = {u: len(got[u] - reference[u]) for u in DEMO_USERS}
