@@ -51,7 +51,11 @@ POLL_PLAN = TableSpec(
             nullable=False,
         ),
         Column("pace_per_hour", pa.float64(), "plays per hour the plan allows for"),
-        Column("target_plays", pa.int64(), "new plays a poll lets accrue (40 less late room)"),
+        Column(
+            "target_plays",
+            pa.int64(),
+            "new plays the next poll lets accrue (40, less the room kept for a late batch)",
+        ),
         Column("quiet_hours", pa.list_(pa.int8()), "local hours the plan expects no listening"),
         Column("planned_at", TS, "when this table was written", nullable=False),
     ],
@@ -202,7 +206,7 @@ def poll_plan(
                 "late_synced_plays": plan.late_synced if plan else 0,
                 "possible_losses": plan.possible_losses if plan else 0,
                 "pace_per_hour": model.pace(now, policy) if model else None,
-                "target_plays": model.target() if model else None,
+                "target_plays": model.target(plan.backlog) if plan and model else None,
                 "quiet_hours": sorted(model.quiet_hours(now, policy)) if model else [],
                 "planned_at": now,
             }

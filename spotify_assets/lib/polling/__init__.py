@@ -24,9 +24,14 @@ too; the next poll is planned for when `TARGET` (40) new plays could have accrue
   silence and a daily one after months, ending at a poll every `max_interval`.
 - **Right now**: a user who played in the last `ACTIVE_WITHIN` is in a session, which may run
   past their usual hours (a binge into the night): the whole interval counts at full pace.
-- **Late syncs**: a late batch lands under the plays Spotify already has and leaves room for
-  only `49 - depth` new plays before its oldest falls out. The plan keeps that room for a user
-  who has shown late batches (their largest, plus the most known plays one landed under).
+- **Late syncs**: an offline device's plays reach Spotify later with their real past
+  `played_at`, so a batch counts with the interval's new plays in the 50, and with the known
+  plays newer than it. Its plays can only sit where Spotify heard nothing: the plan keeps room
+  (`backlog`) for what the user could have played unheard in the silent stretches (gaps of
+  >= 15 min) under at most one known play (the owner back online; deeper once a batch landed
+  deeper), at their pace and hours, at most twice the largest batch seen (two offline
+  sessions can sync as one). Before any batch, a prior of 15 plays fading with a 1.5-day
+  half-life (none while cold). While the user plays on with no gap, no room is kept.
 - **Possible loss** (a full page of 50 whose oldest play is new to us: there may be a gap):
   poll again after ~20 more plays at the pace that page shows.
 
@@ -45,6 +50,8 @@ from spotify_assets.lib.polling.plans import (
     requested,
 )
 from spotify_assets.lib.polling.rates import (
+    LATE_PRIOR,
+    LATE_PRIOR_HALF_LIFE_DAYS,
     NIGHT,
     RATE_WINDOW,
     REACHABLE,
@@ -52,6 +59,7 @@ from spotify_assets.lib.polling.rates import (
     PollOutcome,
     PollPolicy,
     RateModel,
+    backlog,
     busiest,
     next_poll,
     observe,
@@ -59,6 +67,8 @@ from spotify_assets.lib.polling.rates import (
 )
 
 __all__ = [
+    "LATE_PRIOR",
+    "LATE_PRIOR_HALF_LIFE_DAYS",
     "NIGHT",
     "RATE_WINDOW",
     "REACHABLE",
@@ -70,6 +80,7 @@ __all__ = [
     "RateModel",
     "after_failure",
     "after_poll",
+    "backlog",
     "busiest",
     "due_now",
     "new_plan",

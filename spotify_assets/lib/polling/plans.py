@@ -13,6 +13,7 @@ from spotify_assets.lib.polling.rates import (
     PollOutcome,
     PollPolicy,
     RateModel,
+    backlog,
     from_iso,
     next_poll,
     observe,
@@ -43,6 +44,8 @@ class Plan:
     failing_since: datetime | None = None
     # The last successful poll flagged a possible loss (a full page, its oldest play new).
     last_possible_loss: bool = False
+    # Room the next poll keeps for a late batch (rates.backlog), as planned at the last poll.
+    backlog: float = 0.0
 
     def in_flight(self, now: datetime, policy: PollPolicy) -> bool:
         """Requested by the sensor and not reported back yet (nor given up on)."""
@@ -70,6 +73,7 @@ class Plan:
             "last_status": self.last_status,
             "failing_since": to_iso(self.failing_since),
             "last_possible_loss": self.last_possible_loss,
+            "backlog": self.backlog,
         }
 
     @classmethod
@@ -93,6 +97,7 @@ class Plan:
             last_status=str(data.get("last_status", "new")),
             failing_since=from_iso(data.get("failing_since")),
             last_possible_loss=bool(data.get("last_possible_loss", False)),
+            backlog=float(data.get("backlog", 0.0)),
         )
 
 
@@ -113,7 +118,8 @@ def after_poll(
     model = observe(plan.model, outcome, timezone, now)
     newest = max(outcome.played_at, default=None)
     last_play = max((t for t in (plan.last_play_at, newest) if t is not None), default=None)
-    when, why = next_poll(model, timezone, now, last_play, policy)
+    room = backlog(model, outcome.played_at, timezone, now, policy)
+    when, why = next_poll(model, timezone, now, last_play, policy, room)
     if outcome.possible_loss and len(outcome.played_at) > 1:
         span_h = (max(outcome.played_at) - min(outcome.played_at)).total_seconds() / 3600
         pace = len(outcome.played_at) / max(span_h, 1 / 60)
@@ -136,6 +142,7 @@ def after_poll(
         last_status="ok",
         failing_since=None,
         last_possible_loss=outcome.possible_loss,
+        backlog=room,
     )
 
 

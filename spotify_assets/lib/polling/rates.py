@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
+from itertools import pairwise
 from zoneinfo import ZoneInfo
 
 REACHABLE = 50  # plays recently-played keeps
@@ -24,6 +25,13 @@ COLD_MAX = timedelta(days=7)  # ...or this long, for light listeners
 PEAK_HALF_LIFE_DAYS = 30.0
 HOURS_HALF_LIFE_DAYS = 21.0
 LATE_HALF_LIFE_DAYS = 30.0
+# A late batch lands with its real past `played_at`: the plan keeps room for one in the
+# stretches where Spotify heard nothing from the user (see `backlog`).
+LATE_PRIOR = 15.0  # plays: the batch assumed of a user who has not shown one...
+LATE_PRIOR_HALF_LIFE_DAYS = 1.5  # ...fading while they are watched and show none
+LATE_DEPTH = 1  # known plays a batch may land under (the owner back online) until one is seen
+LATE_FACTOR = 2.0  # a batch may be this much larger, and land this much deeper, than seen
+SILENT_GAP = timedelta(minutes=15)  # a shorter gap between known plays hides no session
 STEP = timedelta(minutes=5)  # resolution of the accrual integral
 
 
@@ -134,13 +142,26 @@ class RateModel:
         floor = policy.cold_rate if self.cold(now, policy) else QUIET_RATE
         return max(self.peak2 / 2, self.peak * TARGET / REACHABLE, floor)
 
-    def target(self) -> int:
-        """New plays a poll may let accrue: TARGET, less the room late batches need."""
-        depth = self.late_batch + self.late_above
-        if depth <= 0:
-            return TARGET
-        room = REACHABLE - 1 - depth
-        return max(MIN_TARGET, round(min(TARGET, room * TARGET / REACHABLE)))
+    def late_room(self, now: datetime, policy: PollPolicy) -> float:
+        """The most plays one late sync may bring: LATE_FACTOR times the largest batch seen
+        (two offline sessions can sync as one). Before any, a prior that fades while the user
+        is watched and shows none; none while cold, when the cold pace (a 2-minute play) is
+        already far above a real listener's and leaves the room."""
+        prior = 0.0
+        if self.since is not None and not self.cold(now, policy):
+            watched = (now - self.since).total_seconds() / 86400
+            prior = LATE_PRIOR * 0.5 ** (watched / LATE_PRIOR_HALF_LIFE_DAYS)
+        return max(prior, LATE_FACTOR * self.late_batch)
+
+    def late_depth(self) -> float:
+        """How many known plays a late batch may land under: LATE_FACTOR times the most seen
+        (the owner back online before the phone syncs), at least LATE_DEPTH."""
+        return max(float(LATE_DEPTH), LATE_FACTOR * self.late_above)
+
+    def target(self, backlog: float = 0.0) -> int:
+        """New plays a poll may let accrue: TARGET, less the room a late batch needs (the
+        plays it could land under, `backlog`)."""
+        return max(MIN_TARGET, round((REACHABLE - backlog) * TARGET / REACHABLE))
 
     def quiet_hours(self, now: datetime, policy: PollPolicy) -> frozenset[int]:
         """The local hours in which the plan expects no listening (see the module docstring):
@@ -238,17 +259,68 @@ def busiest(played_at: Iterable[datetime], window: timedelta) -> int:
     return best
 
 
+def backlog(
+    model: RateModel,
+    played_at: Sequence[datetime],
+    timezone: str,
+    now: datetime,
+    policy: PollPolicy,
+) -> float:
+    """The plays a late batch could bring to the next poll besides that interval's own new
+    plays: room the next poll must keep (`RateModel.target`).
+
+    An offline device's plays can only sit where Spotify heard nothing from the user: in a
+    silent stretch (a gap of >= SILENT_GAP between the known plays `played_at`, or since the
+    newest of them). A batch from a stretch lands under the known plays newer than it, with
+    what the user could have played unheard in that stretch and every newer one: accrued at
+    their pace and hours, as a poll interval is, and at most `late_room`. Only stretches under
+    at most `late_depth` known plays count (a phone syncs when its owner is back, not after
+    hours of listening elsewhere); the worst counts, and never more than leaves MIN_TARGET.
+    """
+    limit = REACHABLE * (1 - MIN_TARGET / TARGET)
+    cap = model.late_room(now, policy)
+    depth = model.late_depth()
+    pace = model.pace(now, policy)
+    quiet = model.quiet_hours(now, policy)
+    zone = ZoneInfo(timezone)
+    edges = [now, *sorted((t for t in played_at if t <= now), reverse=True)]
+    unheard = worst = 0.0
+    for known, (newer, older) in enumerate(pairwise(edges)):
+        if known > depth:
+            break
+        if newer - older >= SILENT_GAP:
+            unheard += _accrual(pace, quiet, zone, older, newer, cap - unheard)
+            worst = max(worst, known + min(cap, unheard))
+    return min(worst, limit)
+
+
+def _accrual(
+    pace: float, quiet: frozenset[int], zone: ZoneInfo, start: datetime, end: datetime,
+    enough: float,
+) -> float:
+    """Plays that could accrue from `start` to `end` (QUIET_RATE in quiet hours), counted
+    only up to `enough`."""
+    accrued, moment = 0.0, start
+    while moment < end and accrued < enough:
+        step = min(STEP, end - moment)
+        rate = QUIET_RATE if moment.astimezone(zone).hour in quiet else pace
+        accrued += rate * step.total_seconds() / 3600
+        moment += step
+    return accrued
+
+
 def next_poll(
     model: RateModel,
     timezone: str,
     now: datetime,
     last_play_at: datetime | None,
     policy: PollPolicy,
+    backlog: float = 0.0,
 ) -> tuple[datetime, str]:
-    """When `model.target()` new plays could have accrued, within the interval bounds; and
-    why, in words."""
+    """When `model.target(backlog)` new plays could have accrued, within the interval bounds;
+    and why, in words."""
     pace = model.pace(now, policy)
-    target = model.target()
+    target = model.target(backlog)
     active = last_play_at is not None and now - last_play_at <= ACTIVE_WITHIN
     quiet = frozenset() if active else model.quiet_hours(now, policy)
     zone = ZoneInfo(timezone)
@@ -264,6 +336,8 @@ def next_poll(
         moment += STEP
     moment = min(max(moment, now + policy.min_interval), now + policy.max_interval)
     plays = f"{target} plays at {pace:.0f}/h"
+    if backlog > 0:
+        plays += f", room for {backlog:.0f} late"
     if model.cold(now, policy):
         why = f"new, pace unknown: {plays}"
     elif active:

@@ -11,6 +11,8 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from spotify_assets.lib.polling import (
+    LATE_PRIOR,
+    LATE_PRIOR_HALF_LIFE_DAYS,
     NIGHT,
     RATE_WINDOW,
     REACHABLE,
@@ -129,16 +131,82 @@ def test_a_new_user_is_planned_at_the_cold_pace_everywhere() -> None:
     assert learning.model.quiet_hours(later, POLICY) <= NIGHT
 
 
-def test_late_batches_shrink_the_target_by_the_room_they_need() -> None:
-    plan = new_plan("u", START)
-    page = [START - timedelta(minutes=3 * k) for k in range(30)]
-    # 15 plays arrived late, under 4 plays we already had: they need 19 of the 50.
-    plan = after_poll(plan, PollOutcome(page, 20, 15, False, late_above=4), BERLIN, START,
-                      POLICY)
-    room = REACHABLE - 1 - (15 + 4)
-    assert plan.model.target() == round(room * TARGET / REACHABLE)
-    assert plan.late_synced == 15 and plan.new_plays == 20
-    assert f"{plan.model.target()} plays" in plan.reason
+def _silent_poll(plan: Plan, plays: list[datetime], now: datetime, late: int = 0,
+                 late_above: int = 0) -> Plan:
+    """`plan` after a poll at `now` that returns the newest 50 of `plays` (`late` of them new
+    and late, landed under `late_above` known ones)."""
+    page = sorted((p for p in plays if p <= now), reverse=True)[:REACHABLE]
+    outcome = PollOutcome(page, late, late, False, late_above=late_above)
+    return after_poll(plan, outcome, BERLIN, now, POLICY)
+
+
+def _target(room: float) -> int:
+    return max(10, round((REACHABLE - room) * TARGET / REACHABLE))
+
+
+def test_a_user_with_no_late_history_keeps_room_for_one_while_silent() -> None:
+    # Three days of 07:00-23:00 Berlin, a play every 3 minutes: warm, never a late play.
+    plays = listening(3, (7, 23), timedelta(minutes=3), BERLIN)
+    mid = START + timedelta(days=2, hours=12)  # 13:00 Berlin, mid-session
+    plan = taught(plays, mid, BERLIN)
+    # Playing on with no gap: nothing can be waiting on a phone, the full target.
+    assert not plan.model.cold(mid, POLICY) and plan.backlog == 0
+    assert f"{TARGET} plays" in plan.reason
+    # The next day they play nothing: by 13:00 hours of their usual listening went unheard,
+    # far more than the prior, so the poll keeps the prior's room (it fades as days go by).
+    silent = START + timedelta(days=3, hours=12)
+    plan = _silent_poll(plan, plays, silent)
+    prior = LATE_PRIOR * 0.5 ** (3.5 / LATE_PRIOR_HALF_LIFE_DAYS)  # watched since START
+    assert plan.backlog == pytest.approx(prior)
+    assert plan.model.target(plan.backlog) == _target(prior) < TARGET
+    assert f"room for {prior:.0f} late" in plan.reason
+    # While cold (a first day) the cold pace is the room: none is added.
+    cold = taught(plays, START + timedelta(hours=12), BERLIN)
+    cold = _silent_poll(cold, plays[:10], START + timedelta(hours=16))
+    assert cold.model.cold(START + timedelta(hours=16), POLICY) and cold.backlog == 0
+
+
+def test_a_batch_larger_than_any_before_raises_the_room() -> None:
+    plays = listening(21, (7, 23), timedelta(minutes=3), BERLIN)
+    mid = START + timedelta(days=20, hours=12)
+    plan = taught(plays, mid, BERLIN)  # the prior has faded: three weeks without late plays
+    # 12 plays land late at a poll mid-session: no gap, no room yet, but the plan learns.
+    plan = _silent_poll(plan, plays, mid + timedelta(minutes=30), late=12)
+    assert plan.late_synced == 12 and plan.backlog == 0
+    # Then three hours of silence in the afternoon (usual hours, 20 plays an hour could go
+    # unheard): room for twice the largest batch (two offline sessions can sync as one).
+    gone = [p for p in plays if p <= mid + timedelta(minutes=30)]
+    silent = mid + timedelta(hours=3, minutes=30)
+    plan = _silent_poll(plan, gone, silent)
+    room = 2 * plan.model.late_batch  # 12, aged by the late half-life
+    assert plan.backlog == pytest.approx(room) and room == pytest.approx(24, abs=0.1)
+    assert plan.model.target(plan.backlog) == _target(room)
+    # A batch of 17 (larger than any before) raises it: 34 plays of room, target 13.
+    plan = _silent_poll(plan, gone, silent + timedelta(minutes=5), late=17)
+    later = silent + timedelta(hours=2)
+    plan = _silent_poll(plan, gone, later)
+    assert plan.backlog == pytest.approx(2 * 17, abs=0.1)
+    assert plan.model.target(plan.backlog) == _target(34) == 13
+
+
+def test_a_batch_may_land_under_the_owners_first_play_back() -> None:
+    plays = listening(21, (7, 23), timedelta(minutes=3), BERLIN)
+    mid = START + timedelta(days=20, hours=12)
+    plan = taught(plays, mid, BERLIN)
+    plan = _silent_poll(plan, plays, mid + timedelta(minutes=30), late=10)
+    gone = [p for p in plays if p <= mid + timedelta(minutes=30)]
+    back = mid + timedelta(hours=3)
+    # One play after a 2.5-hour silence: a batch from it would land under that play.
+    one = _silent_poll(plan, [*gone, back - timedelta(minutes=1)], back)
+    assert one.backlog == pytest.approx(1 + 2 * one.model.late_batch)
+    # Three plays back: deeper than any batch has landed (none seen deeper than 1): no room.
+    three = [*gone, *(back - timedelta(minutes=m) for m in (1, 4, 7))]
+    assert _silent_poll(plan, three, back).backlog == 0
+    # Once a batch landed under 2 known plays, the plan looks twice as deep.
+    deeper = _silent_poll(plan, gone, mid + timedelta(minutes=40), late=10, late_above=2)
+    assert _silent_poll(deeper, three, back).backlog == pytest.approx(
+        3 + 2 * deeper.model.late_batch, abs=0.1
+    )
 
 
 def test_a_possible_loss_polls_again_after_about_20_plays() -> None:
