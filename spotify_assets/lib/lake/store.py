@@ -54,6 +54,8 @@ LOCK_FILE = "_writers.lock"
 _DAY = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 # Measured on 2 cores: 4 threads publish 2,434 small files 1.75x faster than 1; 8 no faster.
 PUBLISH_THREADS = 4
+# Below this many rows a file is written without dictionary pages (see `_parquet_bytes`).
+DICTIONARY_MIN_ROWS = 10_000
 
 Data: TypeAlias = "pa.Table | pd.DataFrame | Sequence[Mapping[str, Any]]"
 
@@ -79,16 +81,33 @@ def table_doc(spec: TableSpec) -> str:
     return json.dumps(doc, indent=2, sort_keys=True)
 
 
-def _write_parquet(table: pa.Table, path: Path) -> None:
-    pq.write_table(table, path, compression="zstd", write_statistics=True, store_schema=True)
+def _parquet_bytes(table: pa.Table) -> pa.Buffer:
+    """The file's bytes, encoded in memory: hashed for its name and written in one go, never
+    read back. Dictionary pages only from DICTIONARY_MIN_ROWS rows on: a day file of a few
+    hundred rows is both smaller and ~25% faster to encode without them (each is one more
+    zstd-compressed page per column), while a whole export file is half the size with them.
+    The choice depends on the rows alone, so the same rows still give the same bytes."""
+    sink = pa.BufferOutputStream()
+    pq.write_table(
+        table,
+        sink,
+        compression="zstd",
+        write_statistics=True,
+        store_schema=True,
+        use_dictionary=table.num_rows >= DICTIONARY_MIN_ROWS,
+    )
+    return sink.getvalue()
 
 
-def _digest(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        while chunk := handle.read(1 << 20):
-            digest.update(chunk)
-    return digest.hexdigest()[:16]
+def _write_synced(path: Path, data: pa.Buffer) -> None:
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
+    try:
+        view = memoryview(data)
+        while view:
+            view = view[os.write(fd, view) :]
+        os.fsync(fd)
+    finally:
+        os.close(fd)
 
 
 @contextlib.contextmanager
@@ -140,12 +159,11 @@ class Lake:
         """Write `table` as a new immutable file of `partition` (not yet committed)."""
         folder, stem = self._leaf_path(table_name, partition)
         folder.mkdir(parents=True, exist_ok=True)
+        data = _parquet_bytes(table)
+        target = folder / f"{stem}.{hashlib.sha256(data).hexdigest()[:16]}.parquet"
         tmp = temp_path_for(folder / stem)
         try:
-            _write_parquet(table, tmp)
-            with open(tmp, "rb+") as handle:
-                os.fsync(handle.fileno())
-            target = folder / f"{stem}.{_digest(tmp)}.parquet"
+            _write_synced(tmp, data)
             # An existing target has these very bytes: replacing it changes nothing a reader
             # of it could see.
             os.replace(tmp, target)
@@ -157,7 +175,7 @@ class Lake:
             partition,
             target.relative_to(self.root).as_posix(),
             table.num_rows,
-            target.stat().st_size,
+            data.size,
             schema_hash(table.schema),
         )
 
