@@ -38,6 +38,7 @@ from spotify_assets.lib.atomic import fsync_dir, sweep_stale_temps, temp_path_fo
 from spotify_assets.lib.lake import legacy
 from spotify_assets.lib.lake.manifest import Change, FileEntry, Manifest
 from spotify_assets.lib.lake.spec import (
+    LakeFiles,
     TableSpec,
     conform,
     schema_hash,
@@ -54,8 +55,6 @@ LOCK_FILE = "_writers.lock"
 _DAY = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 # Measured on 2 cores: 4 threads publish 2,434 small files 1.75x faster than 1; 8 no faster.
 PUBLISH_THREADS = 4
-# Below this many rows a file is written without dictionary pages (see `_parquet_bytes`).
-DICTIONARY_MIN_ROWS = 10_000
 
 Data: TypeAlias = "pa.Table | pd.DataFrame | Sequence[Mapping[str, Any]]"
 
@@ -83,19 +82,12 @@ def table_doc(spec: TableSpec) -> str:
 
 def _parquet_bytes(table: pa.Table) -> pa.Buffer:
     """The file's bytes, encoded in memory: hashed for its name and written in one go, never
-    read back. Dictionary pages only from DICTIONARY_MIN_ROWS rows on: a day file of a few
-    hundred rows is both smaller and ~25% faster to encode without them (each is one more
-    zstd-compressed page per column), while a whole export file is half the size with them.
-    The choice depends on the rows alone, so the same rows still give the same bytes."""
+    read back. The writer's options are part of every file's identity: the same rows must give
+    the same bytes as files already in a lake (test_upgrade holds it), so they stay as they
+    are even where others would be faster (no dictionary pages encodes a day file ~25%
+    faster, but would rename every file of an existing lake on its next refresh)."""
     sink = pa.BufferOutputStream()
-    pq.write_table(
-        table,
-        sink,
-        compression="zstd",
-        write_statistics=True,
-        store_schema=True,
-        use_dictionary=table.num_rows >= DICTIONARY_MIN_ROWS,
-    )
+    pq.write_table(table, sink, compression="zstd", write_statistics=True, store_schema=True)
     return sink.getvalue()
 
 
@@ -335,9 +327,10 @@ class Lake:
     def has_partition(self, table: str, partition: str) -> bool:
         return bool(self.entries(table, [partition]))
 
-    def files(self, table: str, partitions: Iterable[str] | None = None) -> list[Path]:
+    def files(self, table: str, partitions: Iterable[str] | None = None) -> LakeFiles:
         """Absolute paths of the current files (of some partitions), by partition."""
-        return [self.root / e.path for e in self.entries(table, partitions)]
+        entries = self.entries(table, partitions)
+        return LakeFiles([self.root / e.path for e in entries], [e.schema_hash for e in entries])
 
     def read(self, table: str, partition: str | None = None) -> pa.Table:
         parts = None if partition is None else [partition]
