@@ -79,9 +79,12 @@ class SchemaMismatchError(ValueError):
 
 
 def conform(
-    spec: TableSpec, data: pa.Table | pd.DataFrame | Sequence[Mapping[str, Any]]
+    spec: TableSpec,
+    data: pa.Table | pd.DataFrame | Sequence[Mapping[str, Any]],
+    order: Sequence[str] | None = None,
 ) -> pa.Table:
-    """`data` as an Arrow table of exactly the spec's schema, sorted; or SchemaMismatchError."""
+    """`data` as an Arrow table of exactly the spec's schema, sorted by the spec's order (or by
+    `order`, e.g. a partition column first and then the spec's); or SchemaMismatchError."""
     if isinstance(data, pa.Table):
         table = data
     elif isinstance(data, Sequence) and not hasattr(data, "columns"):
@@ -113,8 +116,9 @@ def conform(
         table = table.cast(spec.schema)
     except (pa.ArrowInvalid, pa.ArrowTypeError, pa.ArrowNotImplementedError) as exc:
         raise SchemaMismatchError(f"table {spec.name}: {exc}") from exc
-    if spec.sort_by and table.num_rows:
-        table = table.sort_by([(c, "ascending") for c in spec.sort_by])
+    keys = list(dict.fromkeys(spec.sort_by if order is None else order))
+    if keys and table.num_rows:
+        table = table.sort_by([(c, "ascending") for c in keys])
     return table.replace_schema_metadata(None)
 
 

@@ -379,10 +379,10 @@ class LakeTransaction:
 
         if not spec.partitioned:
             raise ValueError(f"table {spec.name} is not partitioned")
-        table = conform(spec, data)
+        # One sort, by partition and then the spec's order: the order a stable sort by
+        # partition of the spec-sorted table gives, without sorting every row twice.
+        table = conform(spec, data, order=[key_column, *spec.sort_by])
         self.lake._observe(spec, table)
-        # A stable sort keeps the spec's order inside each partition.
-        table = table.sort_by([(key_column, "ascending")]) if table.num_rows else table
         keys = pc.cast(table.column(key_column), pa.string()).combine_chunks()
         slices: dict[str, pa.Table] = {}
         first = 0
