@@ -198,8 +198,9 @@ def _build(
     root = Path(os.path.relpath(lake.root, home)).as_posix()
     try:
         # One transaction for the table views and their comments: in autocommit every
-        # statement is a WAL commit (an fsync each; ~20 per table), which made a publish cost
-        # seconds. The file is private until renamed, so nothing needs the commits in between.
+        # statement is a WAL commit (an fsync each; ~20 per table), which nearly doubled a
+        # publish (and more on a busy disk). The file is private until renamed, so nothing
+        # needs the commits in between.
         con.execute("begin")
         column_docs: dict[str, dict[str, str]] = {}
         for table in sorted(set(by_table) | set(docs)):

@@ -92,7 +92,8 @@ def _parquet_bytes(table: pa.Table) -> pa.Buffer:
 
 
 def _write_synced(path: Path, data: pa.Buffer) -> None:
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
+    # 0o666 less the umask: the mode the Parquet writer gave a file it created itself.
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
     try:
         view = memoryview(data)
         while view:
