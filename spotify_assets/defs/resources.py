@@ -19,7 +19,15 @@ import pyarrow as pa
 
 from spotify_assets.defs.previews import Previews
 from spotify_assets.lib.catalog import load_view_sql, refresh_catalog
-from spotify_assets.lib.lake import Lake, LakeTransaction, TableSpec, WrittenPartition
+from spotify_assets.lib.lake import (
+    Lake,
+    LakeFiles,
+    LakeTransaction,
+    TableSpec,
+    WrittenPartition,
+    one_schema,
+    schema_hash,
+)
 from spotify_assets.lib.raw import RawStore
 from spotify_assets.lib.settings import Settings, get_settings
 
@@ -75,7 +83,7 @@ class Warehouse:
     def has_partition(self, table: str | TableSpec, key: str) -> bool:
         return self.lake.has_partition(_name(table), key)
 
-    def files(self, table: str | TableSpec, partitions: Iterable[str] | None = None) -> list[Path]:
+    def files(self, table: str | TableSpec, partitions: Iterable[str] | None = None) -> LakeFiles:
         """The current files of a table (of the given partitions only, when given; partitions
         without a file are skipped), for DuckDB to read. Files are immutable: what a run
         lists stays readable (for the housekeeping grace period) even if superseded."""
@@ -94,13 +102,20 @@ class Warehouse:
         A table with no files yet reads as empty with its declared schema, so a first run
         needs no special case.
         """
-        paths = [str(p) for p in self.files(spec, partitions)]
+        files = self.files(spec, partitions)
+        paths = [str(p) for p in files]
         if not paths:
             return spec.schema.empty_table()
         con = duckdb.connect()
         try:
-            source = f"read_parquet({_list_literal(paths)}, union_by_name = true)"
-            present = set(con.sql(f"select * from {source} limit 0").columns)
+            shared = one_schema(files)
+            union = "false" if shared else "true"
+            source = f"read_parquet({_list_literal(paths)}, union_by_name = {union})"
+            present = (
+                set(spec.column_names)  # written to this very spec: no need to look
+                if shared == schema_hash(spec.schema)
+                else set(con.sql(f"select * from {source} limit 0").columns)
+            )
             # A column added to the spec since older files were written reads as null there.
             types = duckdb.from_arrow(spec.schema.empty_table(), connection=con).types
             columns = ", ".join(

@@ -9,7 +9,7 @@ from pathlib import Path
 import duckdb
 import pyarrow as pa
 
-from spotify_assets.lib.lake import TableSpec
+from spotify_assets.lib.lake import TableSpec, one_schema
 
 
 @dataclass(frozen=True)
@@ -39,7 +39,8 @@ def run_sql(
             if view.files:
                 # A view cannot take prepared parameters: the (lake-owned) paths are inlined.
                 paths = ", ".join(_literal(str(f)) for f in view.files)
-                source = f"read_parquet([{paths}], union_by_name = true)"
+                union = "false" if one_schema(view.files) else "true"
+                source = f"read_parquet([{paths}], union_by_name = {union})"
             else:
                 con.register(f"{name}_empty", view.spec.schema.empty_table())
                 source = f"{name}_empty"

@@ -6,10 +6,11 @@ from __future__ import annotations
 from datetime import date
 
 import pyarrow as pa
+import pytest
 
 from spotify_assets.defs.listening.tables import DAILY_LISTENING
 from spotify_assets.defs.musicbrainz.tables import MB_RECORDINGS
-from spotify_assets.defs.previews import _Accumulator, bar_chart
+from spotify_assets.defs.previews import _Accumulator, bar_chart, bar_chart_spec
 
 
 def _days(rows: list[tuple[str, date, str]]) -> pa.Table:
@@ -51,3 +52,26 @@ def test_a_chart_is_an_inline_png_with_its_numbers_beneath() -> None:
     text = value.value
     assert text.startswith("![Minutes per day](data:image/png;base64,")
     assert text.endswith(")\n\n1: 10; 2: 20; 3: 5.5")  # rounded, as a person reads them
+
+
+@pytest.mark.parametrize("horizontal", [False, True])
+def test_the_chart_spec_is_the_one_altair_builds(horizontal: bool) -> None:
+    """`bar_chart` writes its Vega-Lite spec out rather than import Altair in every run that
+    charts: it must stay the dict Altair would build (so the PNG is the same)."""
+    import altair as alt
+
+    rows = [{"label": "a", "value": 1.5, "order": 0}, {"label": "b", "value": 3.0, "order": 1}]
+    label = alt.X("label:N", sort=alt.SortField("order"), title=None, axis=alt.Axis(labelAngle=0))
+    value = alt.Y("value:Q", title="min")
+    if horizontal:
+        label = alt.Y(
+            "label:N", sort=alt.SortField("order"), title=None, axis=alt.Axis(labelLimit=260)
+        )
+        value = alt.X("value:Q", title="min")
+    chart = (
+        alt.Chart(alt.Data(values=rows), title="Top")
+        .mark_bar(color="#1db954")
+        .encode(label, value)
+        .properties(width=560, height=22 * len(rows) if horizontal else 180)
+    )
+    assert bar_chart_spec(rows, "Top", "min", horizontal) == chart.to_dict()

@@ -256,3 +256,32 @@ def test_a_column_added_since_older_files_reads_as_null(tmp_path: Path) -> None:
     table = warehouse.scan(grown, "ms_played >= ?", [1])
     assert table.schema.names == grown.column_names
     assert table.column("late").to_pylist() == [None]
+
+
+def test_files_of_two_schemas_still_read_as_one_relation(tmp_path: Path) -> None:
+    """Files of one schema are read on the first file's footer; a mix must still be united by
+    name (by `scan` and by the named SQL every asset runs), and a plain list of paths too."""
+    from spotify_assets.defs.resources import Warehouse
+    from spotify_assets.lib.query import LakeView, run_sql
+    from spotify_assets.lib.settings import load_settings
+
+    warehouse = Warehouse(load_settings(data_dir=tmp_path))
+    warehouse.write(PLAYS, _rows(1), "2026-01-05")  # written before `late` existed
+    grown = TableSpec(
+        "plays", PLAYS.doc, [*PLAYS.columns, Column("late", pa.bool_(), "new")], sort_by=["user_id"]
+    )
+    warehouse.write(grown, [{**_rows(1, "bob")[0], "late": True}], "2026-01-06")
+    files = warehouse.files(grown)
+    assert len(files.schemas) == 2
+    assert warehouse.scan(grown).sort_by("user_id").column("late").to_pylist() == [None, True]
+    sql = tmp_path / "q.sql"
+    sql.write_text("select user_id, late from plays order by user_id")
+    for listed in (files, list(reversed(files))):
+        table = run_sql(sql, {"plays": LakeView(grown, listed)})
+        assert table.to_pylist() == [
+            {"user_id": "alice", "late": None},
+            {"user_id": "bob", "late": True},
+        ]
+    one = warehouse.files(grown, ["2026-01-06"])
+    assert len(one.schemas) == 1
+    assert warehouse.scan(grown, partitions=["2026-01-06"]).column("late").to_pylist() == [True]

@@ -3,7 +3,8 @@
 Both are month partitions of day files (see `history.py` for which days a run rewrites).
 """
 
-from datetime import timedelta
+import re
+from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
 
 import dagster as dg
@@ -26,6 +27,7 @@ if TYPE_CHECKING:
 # Inputs are read this far beyond the days rewritten: a play is filed under its start day, but
 # its observations carry its stop time, and matching looks a minute or so around it.
 MARGIN = timedelta(days=1)
+_DAY = re.compile(r"\d{4}-\d{2}-\d{2}")
 
 
 def _count_sources(sources: "pd.Series") -> dict[str, int]:
@@ -36,6 +38,19 @@ def _count_sources(sources: "pd.Series") -> dict[str, int]:
     joined = pc.binary_join(pa.array(sources, pa.list_(pa.string())), "+")
     counts = pc.value_counts(joined).to_pylist()
     return {c["values"]: c["counts"] for c in counts if c["values"] is not None}
+
+
+def _polled_days(warehouse: Warehouse, lo: datetime, hi: datetime) -> list[str]:
+    """`polled_plays` partitions that can hold a play of [lo, hi): each is one user's UTC day of
+    `played_at` (`<user>/<day>`), so a range reads its own days' files rather than every
+    user's every day (a key without a day is read anyway)."""
+    first, last = lo.date().isoformat(), hi.date().isoformat()
+    keys = []
+    for key in warehouse.partitions(POLLED_PLAYS):
+        day = next((s for s in key.split("/") if _DAY.fullmatch(s)), None)
+        if day is None or first <= day <= last:
+            keys.append(key)
+    return keys
 
 
 @dg.asset(**history_asset_kwargs("plays", deps=["polled_plays", "exported_plays"]))
@@ -66,7 +81,10 @@ def plays(
             [lo, hi],
         ).to_pandas()
         polled = warehouse.scan(
-            POLLED_PLAYS, "played_at >= ? and played_at < ?", [lo, hi]
+            POLLED_PLAYS,
+            "played_at >= ? and played_at < ?",
+            [lo, hi],
+            partitions=_polled_days(warehouse, lo, hi),
         ).to_pandas()
         merged = merge_plays(exported, polled)
         start, stop = plan.bounds(first, end, timedelta(0))

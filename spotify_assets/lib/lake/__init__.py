@@ -11,9 +11,12 @@
 from spotify_assets.lib.lake.manifest import Change, FileEntry, Manifest
 from spotify_assets.lib.lake.spec import (
     Column,
+    LakeFiles,
     SchemaMismatchError,
     TableSpec,
     conform,
+    one_schema,
+    schema_hash,
     validate_partition_key,
     validate_table,
 )
@@ -31,12 +34,15 @@ __all__ = [
     "Column",
     "FileEntry",
     "Lake",
+    "LakeFiles",
     "LakeTransaction",
     "Manifest",
     "SchemaMismatchError",
     "TableSpec",
     "WrittenPartition",
     "conform",
+    "one_schema",
+    "schema_hash",
     "table_doc",
     "validate_partition_key",
     "validate_table",

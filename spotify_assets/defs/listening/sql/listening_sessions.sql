@@ -6,11 +6,14 @@
 -- reads more days around and asks again (a session's rows must not depend on which days a run
 -- happened to read).
 with ordered as (
+    -- One window order for all three (first and last read are the rows without a neighbour):
+    -- a descending row_number needed a second sort of every play of a user, single-threaded.
     select
         *,
         lag(ended_at) over (partition by user_id order by started_at, play_id) as previous_end,
-        row_number() over (partition by user_id order by started_at, play_id) = 1 as first_read,
-        row_number() over (partition by user_id order by started_at desc, play_id desc) = 1
+        lag(play_id) over (partition by user_id order by started_at, play_id) is null
+            as first_read,
+        lead(play_id) over (partition by user_id order by started_at, play_id) is null
             as last_read
     from plays
 ),
