@@ -200,8 +200,10 @@ def test_the_dagster_ui_shows_the_graph_an_asset_and_a_run(
                        "jobName": "listening_refresh_job"}  # fmt: skip
 
         with chromium() as page:
-            page.goto(f"{base}/locations/{LOCATION}/asset-groups/listening/lineage")
-            # The graph draws the nodes in view: the sources and plays, each materialized.
+            # The graph draws only the nodes in view: a viewport the whole group fits in.
+            page.goto(f"{base}/locations/{LOCATION}/asset-groups/listening/lineage",
+                      width=2000, height=1400)  # fmt: skip
+            # The sources and plays, each materialized.
             page.wait_for("exported_plays", "polled_plays", "import_reports", "plays",
                           "Materialized")  # fmt: skip
             _skip_the_newsletter(page)

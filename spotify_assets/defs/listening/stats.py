@@ -199,7 +199,7 @@ def polled_flags(warehouse: Warehouse, first: date, end: date) -> pa.Table:
     return pa.concat_tables(tables) if tables else schema.empty_table()
 
 
-@dg.asset(**history_asset_kwargs("listening_coverage", deps=["plays", "polled_plays"]))
+@dg.asset(**history_asset_kwargs("listening_coverage", deps=["plays"]))
 @logs_progress
 def listening_coverage(
     context: dg.AssetExecutionContext, warehouse: dg.ResourceParam[Warehouse]
@@ -207,7 +207,9 @@ def listening_coverage(
     """One row per user per UTC day: plays seen by polling vs by exports, so a user can see
     what polling missed (export_only) and what no export holds yet (poll_only), and how
     polling caught them: late (an offline device's plays, `late_synced`) or after a page that
-    may have lost some (`possible_gaps`). Partition: the month; one file per UTC day."""
+    may have lost some (`possible_gaps`; both read from `polled_plays`, which is up to date
+    once `plays` is, since `plays` depends on it). Partition: the month; one file per UTC
+    day."""
     plan = plan_refresh(context, warehouse)
     if not plan.days:
         return nothing_to_rewrite(context, warehouse, LISTENING_COVERAGE, plan)
