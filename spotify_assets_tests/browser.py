@@ -14,7 +14,9 @@ import base64
 import contextlib
 import itertools
 import json
+import os
 import shutil
+import signal
 import subprocess
 import tempfile
 import time
@@ -113,11 +115,15 @@ class Page:
 def chromium() -> Iterator[Page]:
     """A headless Chromium with a fresh profile, and its first tab."""
     assert CHROMIUM is not None, "chromium is not installed"
-    with tempfile.TemporaryDirectory(prefix="chromium-") as profile:
+    # Chromium's helpers (renderer, crashpad) may still be writing to the profile after the
+    # browser exits: they share its process group, which is ended whole, and a file one of
+    # them leaves behind must not fail the test that used the browser.
+    with tempfile.TemporaryDirectory(prefix="chromium-", ignore_cleanup_errors=True) as profile:
         process = subprocess.Popen(
             [CHROMIUM, *FLAGS, f"--user-data-dir={profile}", "about:blank"],
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
+            start_new_session=True,
         )
         try:
             port_file = Path(profile) / "DevToolsActivePort"
@@ -135,9 +141,15 @@ def chromium() -> Iterator[Page]:
             finally:
                 page.close()
         finally:
-            process.terminate()
-            try:
-                process.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait()
+            _end_group(process)
+
+
+def _end_group(process: subprocess.Popen) -> None:
+    """SIGTERM to the browser's whole process group, SIGKILL to what is left after 10 s."""
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(process.pid, signal.SIGTERM)
+    with contextlib.suppress(subprocess.TimeoutExpired):
+        process.wait(timeout=10)
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(process.pid, signal.SIGKILL)
+    process.wait()
