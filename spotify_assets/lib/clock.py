@@ -14,3 +14,9 @@ from spotify_assets.lib.settings import Settings
 
 def now(settings: Settings) -> datetime:
     return settings.now if settings.now is not None else datetime.now(UTC)
+
+
+def floor_ms(moment: datetime) -> datetime:
+    """`moment` cut to the millisecond, the precision the lake's timestamps keep: a value
+    compared with or written beside a stored one must not carry more."""
+    return moment.replace(microsecond=moment.microsecond // 1000 * 1000)

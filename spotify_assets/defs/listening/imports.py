@@ -26,6 +26,7 @@ import pyarrow as pa
 from spotify_assets.defs.listening.history import STALE_SCOPE
 from spotify_assets.defs.listening.tables import EXPORTED_PLAYS, IMPORT_REJECTS, IMPORT_REPORTS
 from spotify_assets.defs.resources import Warehouse
+from spotify_assets.lib.clock import floor_ms
 from spotify_assets.lib.exports.progress import ImportProgress
 from spotify_assets.lib.ids import InvalidIdError
 from spotify_assets.lib.lake import LakeTransaction
@@ -135,7 +136,7 @@ def import_item(
         result.days = set().union(*(_days(export.observations) for _, export in parsed))
         progress.update(stage="writing the lake")
         # One moment for the reports and the receipt: a rebuild reads it back from the receipt.
-        imported_at = _ms(datetime.now(UTC))
+        imported_at = floor_ms(datetime.now(UTC))
         # One commit for the whole item: a reader never sees half of a zip's files, nor a
         # report without its rows; the days it changed are stale from that commit on.
         with warehouse.transaction(stale={STALE_SCOPE: result.days}) as tx:
@@ -236,13 +237,13 @@ def _write_file(
     tx.write(IMPORT_REPORTS, [row], key)
 
 
-def _ms(moment: datetime) -> datetime:
-    return moment.replace(microsecond=moment.microsecond // 1000 * 1000)
+# A receipt's time stamp (its name's prefix and its first line): `imported_at`, read back by
+# a rebuild from raw.
+RECEIPT_STAMP = "%Y%m%dT%H%M%S.%f"
 
 
 def receipt_stamp(moment: datetime) -> str:
-    """A receipt's time stamp (its name's prefix and its first line): `imported_at`."""
-    return moment.astimezone(UTC).strftime("%Y%m%dT%H%M%S.%f")
+    return moment.astimezone(UTC).strftime(RECEIPT_STAMP)
 
 
 def _receipt(item: Path, folder: Path, scan, result: ItemResult, at: datetime) -> Path:

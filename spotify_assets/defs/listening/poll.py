@@ -19,6 +19,7 @@ import dagster as dg
 from spotify_assets.defs.listening.history import STALE_SCOPE
 from spotify_assets.defs.listening.tables import POLLED_PLAYS
 from spotify_assets.defs.resources import Warehouse
+from spotify_assets.lib.clock import floor_ms
 from spotify_assets.lib.pseudonyms import handle_of
 from spotify_assets.lib.pseudonyms import who as who_is
 from spotify_assets.lib.settings import Settings
@@ -153,7 +154,7 @@ def _outcome(items: list, fresh: "pd.DataFrame", polled_before: bool) -> "PollOu
         (row.played_at.to_pydatetime(), row.track_id): bool(row.late_synced)
         for row in fresh.itertuples()
     }
-    keys = [(_ms(item.played_at), item.track.id) for item in items]  # newest first
+    keys = [(floor_ms(item.played_at), item.track.id) for item in items]  # newest first
     is_new = [key in fresh_keys for key in keys]
     is_late = [fresh_keys.get(key, False) for key in keys]
     oldest_late = max((i for i, late in enumerate(is_late) if late), default=-1)
@@ -165,10 +166,6 @@ def _outcome(items: list, fresh: "pd.DataFrame", polled_before: bool) -> "PollOu
         possible_loss=polled_before and len(items) >= REACHABLE and is_new[-1],
         late_above=sum(1 for i in range(max(oldest_late, 0)) if not is_new[i]),
     )
-
-
-def _ms(moment: datetime) -> datetime:
-    return moment.replace(microsecond=moment.microsecond // 1000 * 1000)
 
 
 def poll_user(

@@ -35,6 +35,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 
+from spotify_assets.defs.listening.imports import RECEIPT_STAMP
 from spotify_assets.lib.settings import Settings
 
 EXPORTS_SOURCE = "exports"
@@ -86,7 +87,7 @@ def receipt_names(inbox: Path, user_id: str) -> dict[str, Receipt]:
         item = lines[0].split(": ", 1)[0] if lines else ""
         stamp = _STAMP.match(receipt.name)
         at = None if stamp is None else datetime.strptime(
-            stamp.group(1), "%Y%m%dT%H%M%S.%f").replace(tzinfo=UTC)
+            stamp.group(1), RECEIPT_STAMP).replace(tzinfo=UTC)
         for line in lines[1:]:
             match = _RECEIPT_LINE.match(line)
             if match:
@@ -103,8 +104,9 @@ def _users(raw_root: Path, source: str) -> list[str]:
 
 def replay_exports(settings: Settings, warehouse, report: RebuildReport) -> None:
     from spotify_assets.defs.listening.history import STALE_SCOPE
-    from spotify_assets.defs.listening.imports import _days, _ms, _write_file
+    from spotify_assets.defs.listening.imports import _days, _write_file
     from spotify_assets.defs.listening.tables import IMPORT_REPORTS
+    from spotify_assets.lib.clock import floor_ms
     from spotify_assets.lib.exports import ExportFile, parse_export_file
     from spotify_assets.lib.raw import RawStore
 
@@ -125,7 +127,7 @@ def replay_exports(settings: Settings, warehouse, report: RebuildReport) -> None
             export = parse_export_file(user_id, export_file)
             with warehouse.transaction(stale={STALE_SCOPE: _days(export.observations)}) as tx:
                 _write_file(tx, user_id, export_file, export,
-                            _ms(receipt.imported_at or landed))
+                            floor_ms(receipt.imported_at or landed))
             report.files_imported += 1
 
 
