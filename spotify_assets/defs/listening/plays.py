@@ -40,7 +40,7 @@ def _count_sources(sources: "pd.Series") -> dict[str, int]:
     return {c["values"]: c["counts"] for c in counts if c["values"] is not None}
 
 
-def _polled_days(warehouse: Warehouse, lo: datetime, hi: datetime) -> list[str]:
+def polled_partitions(warehouse: Warehouse, lo: datetime, hi: datetime) -> list[str]:
     """`polled_plays` partitions that can hold a play of [lo, hi): each is one user's UTC day of
     `played_at` (`<user>/<day>`), so a range reads its own days' files rather than every
     user's every day (a key without a day is read anyway)."""
@@ -84,7 +84,7 @@ def plays(
             POLLED_PLAYS,
             "played_at >= ? and played_at < ?",
             [lo, hi],
-            partitions=_polled_days(warehouse, lo, hi),
+            partitions=polled_partitions(warehouse, lo, hi),
         ).to_pandas()
         merged = merge_plays(exported, polled)
         start, stop = plan.bounds(first, end, timedelta(0))

@@ -1,7 +1,7 @@
 """Listening statistics computed from `plays` with DuckDB: per local day, sessions, coverage
 (month partitions of day files, see `history.py`), and the hour x weekday heatmap."""
 
-from datetime import date, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 from pathlib import Path
 
 import dagster as dg
@@ -19,6 +19,7 @@ from spotify_assets.defs.listening.history import (
     plan_refresh,
     write_days,
 )
+from spotify_assets.defs.listening.plays import polled_partitions
 from spotify_assets.defs.listening.tables import (
     DAILY_LISTENING,
     LISTENING_COVERAGE,
@@ -181,22 +182,15 @@ _FLAGS = ["user_id", "played_at", "duration_ms", "late_synced", "gap_before"]
 
 def polled_flags(warehouse: Warehouse, first: date, end: date) -> pa.Table:
     """How polling saw the plays that ended in [first - 1 day, end + 1 day): `late_synced` and
-    `gap_before` of each `polled_plays` row. Read file by file: a day file written before the
-    flags existed lacks them (null), which a union of files by name cannot select."""
-    import pyarrow.parquet as pq
-
-    lo, hi = (first - timedelta(days=1)).isoformat(), (end + timedelta(days=1)).isoformat()
-    keys = [k for k in warehouse.partitions(POLLED_PLAYS) if lo <= k.split("/", 1)[-1] < hi]
-    schema = pa.schema([POLLED_PLAYS.schema.field(name) for name in _FLAGS])
-    tables = []
-    for path in warehouse.files(POLLED_PLAYS, keys):
-        table = pq.read_table(path)
-        columns = [
-            table[name] if name in table.column_names else pa.nulls(table.num_rows, field.type)
-            for name, field in zip(_FLAGS, schema, strict=True)
-        ]
-        tables.append(pa.Table.from_arrays(columns, schema=schema))
-    return pa.concat_tables(tables) if tables else schema.empty_table()
+    `gap_before` of each `polled_plays` row (null in day files written before they existed)."""
+    lo = datetime.combine(first - timedelta(days=1), time(), UTC)
+    hi = datetime.combine(end + timedelta(days=1), time(), UTC)
+    return warehouse.scan(
+        POLLED_PLAYS,
+        "played_at >= ? and played_at < ?",
+        [lo, hi],
+        partitions=polled_partitions(warehouse, lo, hi),
+    ).select(_FLAGS)
 
 
 @dg.asset(**history_asset_kwargs("listening_coverage", deps=["plays"]))

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pyarrow as pa
 
-from spotify_assets.defs.listening.plays import _polled_days
+from spotify_assets.defs.listening.plays import polled_partitions
 from spotify_assets.defs.listening.tables import POLLED_PLAYS
 from spotify_assets.defs.resources import Warehouse
 from spotify_assets.lib.settings import load_settings
@@ -21,4 +21,4 @@ def test_a_range_reads_the_polled_days_it_covers(tmp_path: Path) -> None:
             tx.write(POLLED_PLAYS, pa.Table.from_pylist([], empty.schema), key)
     lo = datetime(2026, 1, 5, tzinfo=UTC)
     hi = datetime(2026, 1, 7, 12, tzinfo=UTC)  # a margin may end inside a day: it is read
-    assert _polled_days(warehouse, lo, hi) == ["alice/2026-01-05", "bob/2026-01-07", "legacy"]
+    assert polled_partitions(warehouse, lo, hi) == ["alice/2026-01-05", "bob/2026-01-07", "legacy"]
