@@ -28,6 +28,7 @@ from spotify_assets.lib.lake import (
     one_schema,
     schema_hash,
 )
+from spotify_assets.lib.query import read_parquet_sql
 from spotify_assets.lib.raw import RawStore
 from spotify_assets.lib.settings import Settings, get_settings
 
@@ -109,8 +110,7 @@ class Warehouse:
         con = duckdb.connect()
         try:
             shared = one_schema(files)
-            union = "false" if shared else "true"
-            source = f"read_parquet({_list_literal(paths)}, union_by_name = {union})"
+            source = read_parquet_sql(paths, one_schema=shared is not None)
             present = (
                 set(spec.column_names)  # written to this very spec: no need to look
                 if shared == schema_hash(spec.schema)
@@ -136,11 +136,6 @@ class Warehouse:
         return refresh_catalog(
             self.lake, self.path, views=load_view_sql(DEFS_DIR), schemas=table_schemas()
         )
-
-
-def _list_literal(paths: list[str]) -> str:
-    # Lake-owned paths, inlined: a relation's source cannot take a prepared parameter here.
-    return "[" + ", ".join("'" + p.replace("'", "''") + "'" for p in paths) + "]"
 
 
 def _name(table: str | TableSpec) -> str:
