@@ -29,7 +29,7 @@ from spotify_assets.lib.lake import (
     schema_hash,
 )
 from spotify_assets.lib.query import read_parquet_sql
-from spotify_assets.lib.raw import RawStore
+from spotify_assets.lib.raw import RawStore, note_landing
 from spotify_assets.lib.settings import Settings, get_settings
 
 DEFS_DIR = Path(__file__).parent
@@ -145,12 +145,16 @@ def _name(table: str | TableSpec) -> str:
 def _land_response(raw: RawStore):
     """`on_response` hook of the Spotify client: every successful body goes to raw landing,
     named by the answer's `Date` (Spotify's clock, to the second): a poll's rows take the same
-    moment as `polled_at`, so a rebuild from raw gives them back exactly."""
+    moment as `polled_at`, so a rebuild from raw gives them back exactly. A write that records
+    its receipt (`lib.raw.recording`) learns here which request each body answered."""
 
     def land(user_id: str, endpoint: str, url: str, status: int, body: bytes,
              answered_at: datetime | None) -> None:
+        from spotify_assets.lib.spotify.transport import request_label
+
         if 200 <= status < 300 and body:
-            raw.put(raw_source_for(endpoint), user_id, body, received_at=answered_at)
+            ref = raw.put(raw_source_for(endpoint), user_id, body, received_at=answered_at)
+            note_landing(request_label(url), ref, raw.root)
 
     return land
 

@@ -4,15 +4,24 @@ It is the source of truth the lake is rebuilt from. Objects are content-addresse
 the uncompressed bytes), so landing the same body twice is a no-op, and nothing is rewritten.
 Layout: `raw/<source>/<user>/<YYYY-MM-DD>/<HHMMSS>_<sha12>.<ext>.gz` for timestamped pulls and
 `raw/<source>/<user>/<sha256>.<ext>.gz` for imported files (`by_hash=True`).
+
+Receipts (`raw/receipts/<user>/<YYYY-MM-DD>/<HHMMSSffffff>_<sha12>.json.gz`) say how a lake
+write of an API snapshot was made: which bodies, in which order, answering which requests, and
+the few decisions the run took (the day it was filed under, its moment). A write of a snapshot
+table lands its receipt first, then writes the lake; `spotify-assets rebuild` replays the
+receipts in the order they were written, so the lake comes back as it was.
 """
 
 from __future__ import annotations
 
 import gzip
 import hashlib
+import json
 import os
 import re
 from collections.abc import Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -28,6 +37,30 @@ from spotify_assets.lib.ids import validate_user_id
 
 _SOURCE = re.compile(r"^[a-z][a-z0-9_]{0,63}$")
 _EXT = re.compile(r"^[a-z0-9]{1,8}$")
+RECEIPTS = "receipts"
+_RECEIPT_NAME = re.compile(r"(\d{4}-\d{2}-\d{2})/(\d{12})_[0-9a-f]{12}\.json\.gz$")
+
+# The landings of the current thread's (context's) recording: (request, raw path) pairs.
+_recording: ContextVar[list[tuple[str, str]] | None] = ContextVar("raw_recording", default=None)
+
+
+@contextmanager
+def recording() -> Iterator[list[tuple[str, str]]]:
+    """Collect what `note_landing` sees in this context meanwhile: the requests a lake write is
+    made from and where their bodies landed, for its receipt."""
+    calls: list[tuple[str, str]] = []
+    token = _recording.set(calls)
+    try:
+        yield calls
+    finally:
+        _recording.reset(token)
+
+
+def note_landing(request: str, ref: RawRef, root: Path) -> None:
+    """Tell the current recording (if any) that the answer to `request` landed at `ref`."""
+    calls = _recording.get()
+    if calls is not None:
+        calls.append((request, ref.path.relative_to(root).as_posix()))
 
 
 @dataclass(frozen=True)
@@ -143,6 +176,31 @@ class RawStore:
             tmp.unlink(missing_ok=True)
             raise
         return StagedRaw(target, tmp, sha256, size)
+
+    def put_receipt(self, user_id: str, recipe: str, writes: list[tuple[str, str]],
+                    at: datetime | None = None, **fields: object) -> Path:
+        """Land a receipt (see the module docstring): `recipe` names the code that replays it,
+        `writes` the (table, partition) pairs it writes. Named by `at` (now) to the
+        microsecond, so the rebuild replays receipts in the order their writes happened."""
+        receipt = {"recipe": recipe, "writes": [list(w) for w in writes], **fields}
+        body = json.dumps(receipt, sort_keys=True, default=str).encode()
+        when = (at or datetime.now(UTC)).astimezone(UTC)
+        name = f"{when:%H%M%S%f}_{hashlib.sha256(body).hexdigest()[:12]}.json.gz"
+        target = self._dir(RECEIPTS, user_id) / f"{when:%Y-%m-%d}" / name
+        write_bytes_atomic(target, gzip.compress(body, compresslevel=6, mtime=0))
+        return target
+
+    def receipts(self) -> list[dict]:
+        """Every user's receipts, oldest first (each with its `user_id`)."""
+        found = []
+        base = self.root / RECEIPTS
+        for user_dir in sorted(base.iterdir()) if base.is_dir() else []:
+            for path in self.iter(RECEIPTS, user_dir.name):
+                match = _RECEIPT_NAME.search(path.as_posix())
+                if match:
+                    found.append((match.group(1), match.group(2), user_dir.name, path))
+        return [{**json.loads(self.read(path)), "user_id": user}
+                for _, _, user, path in sorted(found)]
 
     def find_by_hash(self, source: str, user_id: str, sha256: str) -> Path | None:
         base = self._dir(source, user_id)

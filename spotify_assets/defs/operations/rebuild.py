@@ -51,6 +51,10 @@ REBUILT = (
     "listening_sessions",
     "listening_coverage",
     "listening_heatmap",
+    "top_tracks",
+    "top_artists",
+    "followed_artists",
+    "monthly_wrapped_captured",
 )
 _RECEIPT_LINE = re.compile(r"^  ([0-9a-f]{64})  (.+)$")
 _STAMP = re.compile(r"^(\d{8}T\d{6}\.\d{6})_")
@@ -64,6 +68,7 @@ class RebuildReport:
     files_unnamed: int = 0  # no receipt names them: their name in the reports is the hash
     bodies_replayed: int = 0
     polled_days_written: int = 0
+    receipts_replayed: int = 0
     failed_runs: int = 0
     not_rebuilt: list[str] = field(default_factory=list)
 
@@ -181,6 +186,43 @@ def replay_polls(settings: Settings, warehouse, report: RebuildReport) -> None:
                 report.polled_days_written += 1
 
 
+def _replays() -> dict:
+    """Receipt recipe -> the code that writes its rows again (each beside the asset that
+    wrote them first)."""
+    from spotify_assets.defs.releases.artists import FOLLOWS_RECIPE, replay_follows
+    from spotify_assets.defs.tops import snapshots
+    from spotify_assets.defs.wrapped.captured import CAPTURE_RECIPE, replay_capture
+
+    return {
+        snapshots.FETCHED: snapshots.replay,
+        snapshots.COPIED: snapshots.replay,
+        FOLLOWS_RECIPE: replay_follows,
+        CAPTURE_RECIPE: replay_capture,
+    }
+
+
+def replay_receipts(settings: Settings, warehouse, report: RebuildReport) -> None:
+    """Every receipt that wrote a partition the lake lacks, oldest first: all the writes of a
+    lost partition happen again in their order (a copy reads what was written before it)."""
+    from spotify_assets.lib.raw import RawStore
+
+    raw = RawStore(settings.raw_dir)
+    receipts = raw.receipts()
+    missing = {
+        (table, partition) for r in receipts for table, partition in r["writes"]
+        if not warehouse.has_partition(table, partition)
+    }
+    replays = _replays()
+    for receipt in receipts:
+        if not any((table, partition) in missing for table, partition in receipt["writes"]):
+            continue
+        replay = replays.get(receipt["recipe"])
+        if replay is None:
+            raise RuntimeError(f"a receipt of {receipt['recipe']!r}: no code replays it")
+        replay(settings, warehouse, raw.root, receipt)
+        report.receipts_replayed += 1
+
+
 def not_rebuilt(definitions) -> list[str]:
     """Asset keys of the graph this command does not rebuild from raw."""
     keys = {k.to_user_string() for k in definitions.resolve_asset_graph().get_all_asset_keys()}
@@ -197,6 +239,7 @@ def rebuild(settings: Settings, instance) -> RebuildReport:
     warehouse = Warehouse(settings)
     replay_exports(settings, warehouse, report)
     replay_polls(settings, warehouse, report)
+    replay_receipts(settings, warehouse, report)
     warehouse.publish()
     report.failed_runs = refresh_stale(settings, instance)
     return report

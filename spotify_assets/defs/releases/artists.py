@@ -5,6 +5,7 @@ import concurrent.futures
 from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import dagster as dg
@@ -30,6 +31,7 @@ from spotify_assets.defs.releases.tables import (
 )
 from spotify_assets.defs.resources import Warehouse
 from spotify_assets.lib.pseudonyms import who
+from spotify_assets.lib.raw import RawStore, recording
 from spotify_assets.lib.settings import Settings
 from spotify_assets.lib.spotify.discography import (
     DiscographyFetch,
@@ -39,6 +41,7 @@ from spotify_assets.lib.spotify.discography import (
 )
 
 FOLLOWS_CHECK = "followed_artists_users_ok"
+FOLLOWS_RECIPE = "followed_artists"
 TOP_PLAYED_DAYS = 90
 WORKERS = 4
 
@@ -74,6 +77,7 @@ def followed_artists(
     warehouse: dg.ResourceParam[Warehouse],
     users: dg.ResourceParam[Any],
     spotify: dg.ResourceParam[Any],
+    raw: dg.ResourceParam[RawStore],
 ):
     """One row per artist a user follows, per weekly snapshot (GET /me/following), kept.
 
@@ -89,27 +93,31 @@ def followed_artists(
     }
     todo = sorted(uid for uid, lacking in missing.items() if lacking)
 
-    def fetch(user_id: str) -> tuple[str, list | UserFailure]:
+    def fetch(user_id: str) -> tuple[str, list | UserFailure, list]:
         from spotify_assets.lib.spotify.errors import SpotifyError
 
-        try:
-            return user_id, spotify.followed_artists(user_id)
-        except SpotifyError as exc:
-            return user_id, classify(user_id, exc)
+        with recording() as calls:
+            try:
+                return user_id, spotify.followed_artists(user_id), calls
+            except SpotifyError as exc:
+                return user_id, classify(user_id, exc), calls
 
     failures: list[UserFailure] = []
     with concurrent.futures.ThreadPoolExecutor(max_workers=WORKERS) as pool:
         answers = list(pool.map(fetch, todo))
-    for user_id, answer in answers:
+    for user_id, answer, calls in answers:
         if isinstance(answer, UserFailure):
             failures.append(answer)
             context.log.warning(f"{who(user_id)}: {answer.status}: {answer.message}")
             continue
         now = datetime.now(UTC)
-        for week in missing[user_id]:
-            rows = [{"week": week, "user_id": user_id, "artist_id": a.id, "artist_name": a.name,
-                     "fetched_at": now} for a in answer if a.id]
-            warehouse.write(FOLLOWED_ARTISTS, rows, _partition(week, user_id))
+        weeks_lacking = missing[user_id]
+        # The receipt first: raw holds whatever the lake holds (rebuild replays it).
+        raw.put_receipt(user_id, FOLLOWS_RECIPE,
+                        [(FOLLOWED_ARTISTS.name, _partition(w, user_id)) for w in weeks_lacking],
+                        weeks=[w.isoformat() for w in weeks_lacking],
+                        fetched_at=now.isoformat(), calls=calls)
+        write_follows(warehouse, user_id, answer, weeks_lacking, now)
     warehouse.publish()
     table = read_follows(warehouse, weeks)
     yield dg.MaterializeResult(
@@ -124,6 +132,26 @@ def followed_artists(
     )
     yield users_check("followed_artists", FOLLOWS_CHECK, failures,
                       [u.id for u in users.list(status="needs_reauth")])
+
+
+def write_follows(warehouse: Warehouse, user_id: str, artists: list, weeks: list[date],
+                  at: datetime) -> None:
+    for week in weeks:
+        rows = [{"week": week, "user_id": user_id, "artist_id": a.id, "artist_name": a.name,
+                 "fetched_at": at} for a in artists if a.id]
+        warehouse.write(FOLLOWED_ARTISTS, rows, _partition(week, user_id))
+
+
+def replay_follows(settings: Settings, warehouse: Warehouse, raw_root: Path,
+                   receipt: dict) -> None:
+    """Write one receipt's follows again, from its bodies (`spotify-assets rebuild`)."""
+    from spotify_assets.lib.spotify.replay import ReplayClient
+
+    user_id = receipt["user_id"]
+    spotify = ReplayClient.from_receipt(settings, raw_root, receipt["calls"])
+    write_follows(warehouse, user_id, spotify.followed_artists(user_id),
+                  [date.fromisoformat(w) for w in receipt["weeks"]],
+                  datetime.fromisoformat(receipt["fetched_at"]))
 
 
 def read_follows(warehouse: Warehouse, weeks: list[date]) -> pa.Table:

@@ -21,6 +21,7 @@ import concurrent.futures
 import json
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import dagster as dg
@@ -34,9 +35,12 @@ from spotify_assets.defs.tops.tables import TIME_RANGES, TOP_ARTISTS, TOP_TRACKS
 from spotify_assets.lib import clock
 from spotify_assets.lib.lake import TableSpec
 from spotify_assets.lib.pseudonyms import handle_of, who
+from spotify_assets.lib.raw import RawStore, recording
 from spotify_assets.lib.settings import Settings
 
 SOURCE = "top_items"
+FETCHED = "top_items"  # receipts' recipes
+COPIED = "top_items_copy"
 TOP_ITEMS_OP = "top_items"
 FORCE_TAG = "spotify_assets/force"
 TOP_LIMIT = 50
@@ -128,6 +132,10 @@ def _partition(day: date, user_id: str) -> str:
     return f"{day.isoformat()}/{user_id}"
 
 
+def _writes(day: date, user_id: str) -> list[tuple[str, str]]:
+    return [(spec.name, _partition(day, user_id)) for spec in SPECS.values()]
+
+
 def _has_snapshot(warehouse: Warehouse, day: date, user_id: str) -> bool:
     return all(
         warehouse.has_partition(spec, _partition(day, user_id))
@@ -135,23 +143,35 @@ def _has_snapshot(warehouse: Warehouse, day: date, user_id: str) -> bool:
     )
 
 
-def _fetch(
-    spotify, warehouse: Warehouse, users, user_id: str, day: date, now: datetime
-) -> UserSnapshot:
-    """Read the 6 lists, then write both files; nothing is written unless all 6 succeeded."""
+def snapshot_rows(spotify, user_id: str, day: date, now: datetime) -> dict[str, list[dict]]:
+    """The 6 lists as rows of both tables (any failure raises before anything is written)."""
     rows: dict[str, list[dict[str, Any]]] = {kind: [] for kind in SPECS}
     for kind, build in ROW_BUILDERS.items():
         for time_range in TIME_RANGES:
             items = spotify.top_items(user_id, kind, time_range, limit=TOP_LIMIT)
             rows[kind].extend(build(user_id, day, time_range, items, now))
+    return rows
+
+
+def _fetch(
+    spotify, warehouse: Warehouse, users, raw: RawStore, user_id: str, day: date, now: datetime
+) -> UserSnapshot:
+    """Read the 6 lists, then write both files; nothing is written unless all 6 succeeded.
+    The receipt (which bodies, filed under which day, read when) lands first: raw must hold
+    whatever the lake holds."""
+    with recording() as calls:
+        rows = snapshot_rows(spotify, user_id, day, now)
+    raw.put_receipt(user_id, FETCHED, _writes(day, user_id), day=day.isoformat(),
+                    fetched_at=now.isoformat(), calls=calls)
     for kind, spec in SPECS.items():
         warehouse.write(spec, rows[kind], _partition(day, user_id))
     users.record_pull(user_id, SOURCE, now, cursor=day.isoformat())
     return UserSnapshot(user_id, day, "fetched", rows=len(rows["tracks"]))
 
 
-def _copy(warehouse: Warehouse, user_id: str, source: date, day: date) -> UserSnapshot:
-    """The rows of the user's last pull (made within the cooldown), filed under `day`."""
+def _copy(warehouse: Warehouse, user_id: str, source: date, day: date) -> int:
+    """The rows of the user's last pull (made within the cooldown), filed under `day`; the
+    number of track rows."""
     track_count = 0
     for spec in SPECS.values():
         table = warehouse.scan(spec, partitions=[_partition(source, user_id)])
@@ -162,14 +182,37 @@ def _copy(warehouse: Warehouse, user_id: str, source: date, day: date) -> UserSn
         warehouse.write(spec, table, _partition(day, user_id))
         if spec is TOP_TRACKS:
             track_count = table.num_rows
-    note = f"copy of the pull filed under {source}"
-    return UserSnapshot(user_id, day, "copied", note, track_count)
+    return track_count
+
+
+def _copy_pull(warehouse: Warehouse, raw: RawStore, user_id: str, source: date,
+               day: date) -> UserSnapshot:
+    raw.put_receipt(user_id, COPIED, _writes(day, user_id), day=day.isoformat(),
+                    source=source.isoformat())
+    rows = _copy(warehouse, user_id, source, day)
+    return UserSnapshot(user_id, day, "copied", f"copy of the pull filed under {source}", rows)
+
+
+def replay(settings: Settings, warehouse: Warehouse, raw_root: Path, receipt: dict) -> None:
+    """Write one receipt's snapshot again: the same rows from the same bodies, or the same
+    copy (`spotify-assets rebuild`)."""
+    from spotify_assets.lib.spotify.replay import ReplayClient
+
+    user_id, day = receipt["user_id"], date.fromisoformat(receipt["day"])
+    if receipt["recipe"] == COPIED:
+        _copy(warehouse, user_id, date.fromisoformat(receipt["source"]), day)
+        return
+    spotify = ReplayClient.from_receipt(settings, raw_root, receipt["calls"])
+    rows = snapshot_rows(spotify, user_id, day, datetime.fromisoformat(receipt["fetched_at"]))
+    for kind, spec in SPECS.items():
+        warehouse.write(spec, rows[kind], _partition(day, user_id))
 
 
 def snapshot_user(
     spotify,
     warehouse: Warehouse,
     users,
+    raw: RawStore,
     user_id: str,
     day: date,
     *,
@@ -194,9 +237,9 @@ def snapshot_user(
         if has_snapshot:
             return UserSnapshot(user_id, day, "kept", f"pulled {last_pull:%Y-%m-%d %H:%M} UTC")
         if cursor and _has_snapshot(warehouse, date.fromisoformat(cursor), user_id):
-            return _copy(warehouse, user_id, date.fromisoformat(cursor), day)
+            return _copy_pull(warehouse, raw, user_id, date.fromisoformat(cursor), day)
     try:
-        return _fetch(spotify, warehouse, users, user_id, day, now)
+        return _fetch(spotify, warehouse, users, raw, user_id, day, now)
     except ReauthorizationRequired as exc:
         return UserSnapshot(user_id, day, "needs_reauth", str(exc))
     except (RateLimitDeferred, QuotaExceededError) as exc:
@@ -283,6 +326,7 @@ def top_items(
     warehouse: dg.ResourceParam[Warehouse],
     users: dg.ResourceParam[object],
     spotify: dg.ResourceParam[object],
+    raw: dg.ResourceParam[RawStore],
 ):
     """Snapshots of every active user's top tracks and artists (3 ranges x 50), one file per
     user and day; cooldown, force and failure rules in the module docstring."""
@@ -298,7 +342,7 @@ def top_items(
 
         def one(uid: str, day: date = day, now: datetime = now) -> UserSnapshot:
             return snapshot_user(
-                spotify, warehouse, users, uid, day, now=now, cooldown=cooldown, force=force
+                spotify, warehouse, users, raw, uid, day, now=now, cooldown=cooldown, force=force
             )
 
         with concurrent.futures.ThreadPoolExecutor(max_workers=4) as pool:

@@ -23,6 +23,7 @@ When a capture happens (per user, for the last month of the run's window):
 import concurrent.futures
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
+from pathlib import Path
 from typing import Any
 
 import dagster as dg
@@ -42,10 +43,12 @@ from spotify_assets.defs.wrapped.common import (
     user_partition,
 )
 from spotify_assets.defs.wrapped.tables import MONTHLY_WRAPPED_CAPTURED
+from spotify_assets.lib.raw import RawStore, recording
 
 CAPTURE_LIMIT = 50
 KINDS = ("tracks", "artists")
 CAPTURE_CHECK = "monthly_wrapped_captured_users_ok"
+CAPTURE_RECIPE = "monthly_wrapped_captured"
 WORKERS = 4
 
 
@@ -87,8 +90,20 @@ def captured_rows(user_id: str, month: date, kind: str, time_range: str, items: 
     return rows
 
 
-def capture_user(spotify: Any, warehouse: Warehouse, user: Any, month: date) -> Outcome:
-    """The 6 lists, then one file; nothing is written unless all 6 were read."""
+def capture_rows(spotify: Any, user_id: str, month: date, at: datetime) -> list[dict[str, Any]]:
+    """The 6 lists as rows (any failure raises before anything is written)."""
+    rows: list[dict[str, Any]] = []
+    for kind in KINDS:
+        for time_range in TIME_RANGES:
+            items = spotify.top_items(user_id, kind, time_range, limit=CAPTURE_LIMIT)
+            rows += captured_rows(user_id, month, kind, time_range, items, at)
+    return rows
+
+
+def capture_user(spotify: Any, warehouse: Warehouse, raw: RawStore, user: Any,
+                 month: date) -> Outcome:
+    """The 6 lists, then one file; nothing is written unless all 6 were read. The receipt
+    lands first: raw holds whatever the lake holds (rebuild replays it)."""
     from spotify_assets.lib.spotify.errors import (
         QuotaExceededError,
         RateLimitDeferred,
@@ -97,20 +112,31 @@ def capture_user(spotify: Any, warehouse: Warehouse, user: Any, month: date) -> 
     )
 
     at = datetime.now(UTC)
-    rows: list[dict[str, Any]] = []
+    partition = user_partition(month, user.handle)
     try:
-        for kind in KINDS:
-            for time_range in TIME_RANGES:
-                items = spotify.top_items(user.id, kind, time_range, limit=CAPTURE_LIMIT)
-                rows += captured_rows(user.id, month, kind, time_range, items, at)
+        with recording() as calls:
+            rows = capture_rows(spotify, user.id, month, at)
     except ReauthorizationRequired:
         return Outcome(user.handle, "needs_reauth", message="must log in again")
     except (RateLimitDeferred, QuotaExceededError):
         return Outcome(user.handle, "deferred", message="rate limited; capture later")
     except SpotifyError as exc:
         return Outcome(user.handle, "error", message=f"HTTP {exc.status or '-'}")
-    warehouse.write(MONTHLY_WRAPPED_CAPTURED, rows, user_partition(month, user.handle))
+    raw.put_receipt(user.id, CAPTURE_RECIPE, [(MONTHLY_WRAPPED_CAPTURED.name, partition)],
+                    month=month.isoformat(), captured_at=at.isoformat(), calls=calls)
+    warehouse.write(MONTHLY_WRAPPED_CAPTURED, rows, partition)
     return Outcome(user.handle, "captured", rows=len(rows))
+
+
+def replay_capture(settings: Any, warehouse: Warehouse, raw_root: Path, receipt: dict) -> None:
+    """Write one receipt's captured lists again, from its bodies (`spotify-assets rebuild`)."""
+    from spotify_assets.lib.spotify.replay import ReplayClient
+
+    spotify = ReplayClient.from_receipt(settings, raw_root, receipt["calls"])
+    rows = capture_rows(spotify, receipt["user_id"], date.fromisoformat(receipt["month"]),
+                        datetime.fromisoformat(receipt["captured_at"]))
+    [(_, partition)] = receipt["writes"]
+    warehouse.write(MONTHLY_WRAPPED_CAPTURED, rows, partition)
 
 
 def decide(warehouse: Warehouse, user: Any, month: date, *, capture: bool,
@@ -141,6 +167,7 @@ def monthly_wrapped_captured(
     warehouse: dg.ResourceParam[Warehouse],
     users: dg.ResourceParam[Any],
     spotify: dg.ResourceParam[Any],
+    raw: dg.ResourceParam[RawStore],
 ):
     """One row per item of a user's Spotify top lists (tracks, artists x short, medium, long
     term) as they were when the month ended; written once per user and month, never rewritten
@@ -155,7 +182,7 @@ def monthly_wrapped_captured(
 
         def one(user: Any, month: date = month, capturing: bool = capturing) -> Outcome:
             outcome = decide(warehouse, user, month, capture=capturing, now=now)
-            return outcome or capture_user(spotify, warehouse, user, month)
+            return outcome or capture_user(spotify, warehouse, raw, user, month)
 
         with concurrent.futures.ThreadPoolExecutor(max_workers=WORKERS) as pool:
             outcomes = list(pool.map(one, registered))

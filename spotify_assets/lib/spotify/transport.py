@@ -251,6 +251,14 @@ def http_date(response: httpx.Response) -> datetime | None:
     return value if value.tzinfo is not None else None
 
 
+def request_label(url: str) -> str:
+    """`/v1/me/top/tracks?time_range=short_term&limit=50&offset=0`: a request without its host
+    (an emulator's port, a proxy), as a receipt names it and a replay matches it."""
+    parsed = httpx.URL(url)
+    query = parsed.query.decode()
+    return parsed.path + (f"?{query}" if query else "")
+
+
 def safe_url(url: httpx.URL) -> str:
     """The URL as text, with any secret-looking query parameter dropped."""
     params = url.params
