@@ -20,9 +20,9 @@ from pathlib import Path
 from spotify_assets.lib.settings import Settings, get_settings
 
 
-def refresh_stale(settings: Settings, instance) -> int:
-    """Run the refreshes the sensor would request now, then the all-history tables; returns the
-    number of failed runs."""
+def refresh_stale(settings: Settings, instance, *, stats: bool = True) -> int:
+    """Run the refreshes the sensor would request now, then (`stats`) the all-history tables
+    and today's tops; returns the number of failed runs."""
     from spotify_assets.lib.progress import Progress, report_every
 
     # Loading and planning take a few seconds before the first run says anything.
@@ -32,7 +32,7 @@ def refresh_stale(settings: Settings, instance) -> int:
         planned = _plan_refresh(settings, instance)
     if planned is None:
         return 0
-    return _run_refreshes(instance, *planned)
+    return _run_refreshes(instance, *planned, stats=stats)
 
 
 def _plan_refresh(settings: Settings, instance) -> tuple | None:
@@ -59,7 +59,7 @@ def _plan_refresh(settings: Settings, instance) -> tuple | None:
     return manifest, requests, defs()
 
 
-def _run_refreshes(instance, manifest, requests: list, definitions) -> int:
+def _run_refreshes(instance, manifest, requests: list, definitions, *, stats: bool) -> int:
     from spotify_assets.defs.listening.sensors import settle, stats_requests
     from spotify_assets.lib.orchestrate import QUIET
     from spotify_assets.lib.progress import follow_run_log
@@ -67,7 +67,7 @@ def _run_refreshes(instance, manifest, requests: list, definitions) -> int:
 
     failed = 0
     stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S")
-    for request in [*requests, *(stats_requests(f"cli-{stamp}") if requests else [])]:
+    for request in [*requests, *(stats_requests(f"cli-{stamp}") if requests and stats else [])]:
         job = definitions.resolve_job_def(request.job_name)
         span = " .. ".join(request.tags.values()) if request.tags else request.partition_key
         print(f"refreshing {request.job_name} {span or ''}".rstrip(), flush=True)

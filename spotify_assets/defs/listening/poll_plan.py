@@ -57,7 +57,8 @@ POLL_PLAN = TableSpec(
             "new plays the next poll lets accrue (40, less the room kept for a late batch)",
         ),
         Column("quiet_hours", pa.list_(pa.int8()), "local hours the plan expects no listening"),
-        Column("planned_at", TS, "when this table was written", nullable=False),
+        Column("planned_at", TS, "the moment the plan describes: the latest poll of any user "
+               "(before any poll, when the table was written)", nullable=False),
     ],
     sort_by=["user_id"],
     partitioned=False,
@@ -184,6 +185,9 @@ def poll_plan(
     policy = policy_from(settings)
     with PlanStore(settings.state_dir) as store:
         plans = store.load()
+    # The plan as the last poll left it (not as of this run's clock): the same state gives
+    # the same table, so a rebuild from `state/` gives this file back.
+    as_of = max((p.last_poll_at for p in plans.values() if p.last_poll_at), default=now)
     rows = []
     for user in users.list():
         plan = plans.get(user.id)
@@ -197,7 +201,7 @@ def poll_plan(
             {
                 "user_id": user.id,
                 "user_status": user.status,
-                "next_poll_at": (plan.next_poll_at if plan else now) if active else None,
+                "next_poll_at": (plan.next_poll_at if plan else as_of) if active else None,
                 "reason": reason,
                 "last_poll_at": plan.last_poll_at if plan else None,
                 "last_status": plan.last_status if plan else None,
@@ -205,10 +209,10 @@ def poll_plan(
                 "new_plays": plan.new_plays if plan else 0,
                 "late_synced_plays": plan.late_synced if plan else 0,
                 "possible_losses": plan.possible_losses if plan else 0,
-                "pace_per_hour": model.pace(now, policy) if model else None,
+                "pace_per_hour": model.pace(as_of, policy) if model else None,
                 "target_plays": model.target(plan.backlog) if plan and model else None,
-                "quiet_hours": sorted(model.quiet_hours(now, policy)) if model else [],
-                "planned_at": now,
+                "quiet_hours": sorted(model.quiet_hours(as_of, policy)) if model else [],
+                "planned_at": as_of,
             }
         )
     warehouse.write(POLL_PLAN, rows, None)

@@ -50,6 +50,8 @@ def _cmd_rebuild(args: argparse.Namespace) -> int:
     )
     print(f"polls: {report.bodies_replayed} body(ies) replayed, "
           f"{report.polled_days_written} polled_plays day file(s) written")
+    print(f"snapshots: {report.receipts_replayed} receipt(s) replayed; "
+          f"derived tables: {report.derived_runs} run(s), {report.failed_runs} failed")
     print("not rebuilt from raw (restore them from a backup; docs/operations.md): "
           + ", ".join(report.not_rebuilt))
     return 1 if report.failed_runs else 0

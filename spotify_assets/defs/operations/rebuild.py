@@ -50,7 +50,6 @@ REBUILT = (
     "daily_listening",
     "listening_sessions",
     "listening_coverage",
-    "listening_heatmap",
     "top_tracks",
     "top_artists",
     "followed_artists",
@@ -69,6 +68,7 @@ class RebuildReport:
     bodies_replayed: int = 0
     polled_days_written: int = 0
     receipts_replayed: int = 0
+    derived_runs: int = 0
     failed_runs: int = 0
     not_rebuilt: list[str] = field(default_factory=list)
 
@@ -186,6 +186,30 @@ def replay_polls(settings: Settings, warehouse, report: RebuildReport) -> None:
                 report.polled_days_written += 1
 
 
+# Computed only from other tables: run again over the partitions they had, once their inputs
+# are back (`rematerialize_derived`).
+DERIVED = (
+    "listening_heatmap",
+    "top_albums",
+    "top_tracks_movement",
+    "top_artists_movement",
+    "trending_artists",
+    "genres",
+    "tops_from_plays",
+    "release_radar",
+    "monthly_wrapped",
+    "monthly_wrapped_tops",
+    "yearly_wrapped",
+    "yearly_wrapped_tops",
+    "poll_plan",  # the plan store and registry in `state/`, which outlive the lake
+    # Last: a description of the new lake itself (its generation, superseded files), so the
+    # one table that cannot equal the lost lake's.
+    "lake_storage",
+)
+# Written again from the MusicBrainz cache in `state/` (which outlives the lake).
+FROM_CACHE = ("mb_recordings", "mb_releases", "mb_artists", "mb_tags")
+
+
 def _replays() -> dict:
     """Receipt recipe -> the code that writes its rows again (each beside the asset that
     wrote them first)."""
@@ -223,23 +247,96 @@ def replay_receipts(settings: Settings, warehouse, report: RebuildReport) -> Non
         report.receipts_replayed += 1
 
 
+def _ranges(keys: list[str], done: set[str]) -> list[tuple[str, str]]:
+    """The contiguous runs of `done` among the partition keys, in order, as (first, last)."""
+    ranges: list[tuple[str, str]] = []
+    start = previous = None
+    for key in keys:
+        if key in done:
+            start, previous = start or key, key
+        elif start is not None:
+            ranges.append((start, previous))
+            start = None
+    if start is not None:
+        ranges.append((start, previous))
+    return ranges
+
+
+def _unlisted_spans(instance, key) -> set[tuple[str, str]]:
+    """Ranges run for partitions the definition does not list yet (the demo's year so far):
+    Dagster records those materializations without a partition, the run's tags keep them."""
+    from spotify_assets.lib.orchestrate import RANGE_END_TAG, RANGE_START_TAG
+
+    spans = set()
+    for record in instance.fetch_materializations(key, limit=1000).records:
+        run = None if record.partition_key else instance.get_run_by_id(record.run_id)
+        if run is not None and RANGE_START_TAG in run.tags:
+            spans.add((run.tags[RANGE_START_TAG], run.tags[RANGE_END_TAG]))
+    return spans
+
+
+def rematerialize_derived(settings: Settings, instance, definitions,
+                          report: RebuildReport) -> None:
+    """Run the assets computed only from other tables again, over the partitions the
+    instance says each had, in the graph's order (one run per contiguous range): their
+    inputs are back, and they read no clock and ask no API."""
+    import dagster as dg
+
+    from spotify_assets.lib.orchestrate import RANGE_END_TAG, RANGE_START_TAG
+    from spotify_assets.materialize import materialize_selection
+
+    graph = definitions.resolve_asset_graph()
+    wanted = set(DERIVED)
+    last = dg.AssetKey(DERIVED[-1])
+    for key in [*(k for k in graph.toposorted_asset_keys if k != last), last]:
+        name = key.to_user_string()
+        if name not in wanted:
+            continue
+        # A multi-asset's tables are written by one run.
+        siblings = sorted(k.to_user_string() for k in graph.get(key).execution_set_asset_keys)
+        wanted -= set(siblings)
+        partitions_def = graph.get(key).partitions_def
+        done = instance.get_materialized_partitions(key) if partitions_def else set()
+        if partitions_def is None:
+            if instance.get_latest_materialization_event(key) is None:
+                continue
+            runs = [{}]
+        else:
+            spans = _ranges(partitions_def.get_partition_keys(), done)
+            spans += sorted(_unlisted_spans(instance, key) - set(spans))
+            runs = [{RANGE_START_TAG: first, RANGE_END_TAG: last} for first, last in spans]
+        for tags in runs:
+            span = f" {tags[RANGE_START_TAG]} .. {tags[RANGE_END_TAG]}" if tags else ""
+            print(f"rematerializing {', '.join(siblings)}{span}", flush=True)
+            try:
+                materialize_selection(settings, siblings, instance=instance, tags=tags)
+            except Exception as exc:  # one failure must not stop the others; counted
+                print(f"  failed: {type(exc).__name__}: {str(exc)[:300]}", flush=True)
+                report.failed_runs += 1
+            report.derived_runs += 1
+
+
 def not_rebuilt(definitions) -> list[str]:
     """Asset keys of the graph this command does not rebuild from raw."""
     keys = {k.to_user_string() for k in definitions.resolve_asset_graph().get_all_asset_keys()}
-    return sorted(keys - set(REBUILT))
+    return sorted(keys - set(REBUILT) - set(DERIVED) - set(FROM_CACHE))
 
 
 def rebuild(settings: Settings, instance) -> RebuildReport:
     """Replay raw into the lake, then refresh the history of every day that changed."""
     from spotify_assets.definitions import defs
     from spotify_assets.defs.listening.commands import refresh_stale
+    from spotify_assets.defs.musicbrainz.assets import tables_from_cache
     from spotify_assets.defs.resources import Warehouse
 
-    report = RebuildReport(not_rebuilt=not_rebuilt(defs()))
+    definitions = defs()
+    report = RebuildReport(not_rebuilt=not_rebuilt(definitions))
     warehouse = Warehouse(settings)
     replay_exports(settings, warehouse, report)
     replay_polls(settings, warehouse, report)
     replay_receipts(settings, warehouse, report)
+    tables_from_cache(settings, warehouse)
     warehouse.publish()
-    report.failed_runs = refresh_stale(settings, instance)
+    report.failed_runs = refresh_stale(settings, instance, stats=False)
+    rematerialize_derived(settings, instance, definitions, report)
     return report

@@ -31,8 +31,10 @@ entities as (
         track_id as spotify_id, user_id, this_week, listened_ms
     from tagged
 ),
+-- Sums are of whole milliseconds, divided last: a sum of fractional minutes depends on the
+-- order DuckDB's threads add them in, and the same plays must give the same bytes.
 per_user as (
-    select entity, key, user_id, this_week, sum(listened_ms) / 60000.0 as minutes, count(*) as plays
+    select entity, key, user_id, this_week, sum(listened_ms) as ms, count(*) as plays
     from entities
     group by all
 ),
@@ -42,13 +44,15 @@ totals as (
         key,
         count(*) filter (where this_week) as listeners,
         count(*) filter (where not this_week) as listeners_prev,
-        coalesce(sum(minutes) filter (where this_week), 0) as minutes,
-        coalesce(sum(minutes) filter (where not this_week), 0) as minutes_prev,
-        coalesce(sum(least(minutes, (select cap_minutes from params))) filter (where this_week), 0)
-            as capped_minutes,
+        coalesce(sum(ms) filter (where this_week), 0) / 60000.0 as minutes,
+        coalesce(sum(ms) filter (where not this_week), 0) / 60000.0 as minutes_prev,
         coalesce(
-            sum(least(minutes, (select cap_minutes from params))) filter (where not this_week), 0
-        ) as capped_minutes_prev,
+            sum(least(ms, (select cap_minutes from params) * 60000)) filter (where this_week), 0
+        ) / 60000.0 as capped_minutes,
+        coalesce(
+            sum(least(ms, (select cap_minutes from params) * 60000)) filter (where not this_week),
+            0
+        ) / 60000.0 as capped_minutes_prev,
         coalesce(sum(plays) filter (where this_week), 0) as plays,
         coalesce(sum(plays) filter (where not this_week), 0) as plays_prev
     from per_user
