@@ -38,6 +38,8 @@ from spotify_assets.lib.ids import validate_user_id
 _SOURCE = re.compile(r"^[a-z][a-z0-9_]{0,63}$")
 _EXT = re.compile(r"^[a-z0-9]{1,8}$")
 RECEIPTS = "receipts"
+# The receipts' folder of snapshots that are the app's, not one listener's.
+APP_RECEIPTS = "_app"
 _RECEIPT_NAME = re.compile(r"(\d{4}-\d{2}-\d{2})/(\d{12})_[0-9a-f]{12}\.json\.gz$")
 
 # The landings of the current thread's (context's) recording: (request, raw path) pairs.

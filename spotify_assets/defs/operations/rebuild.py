@@ -54,6 +54,7 @@ REBUILT = (
     "top_artists",
     "followed_artists",
     "monthly_wrapped_captured",
+    "album_appearances",
 )
 _RECEIPT_LINE = re.compile(r"^  ([0-9a-f]{64})  (.+)$")
 _STAMP = re.compile(r"^(\d{8}T\d{6}\.\d{6})_")
@@ -213,6 +214,7 @@ FROM_CACHE = ("mb_recordings", "mb_releases", "mb_artists", "mb_tags")
 def _replays() -> dict:
     """Receipt recipe -> the code that writes its rows again (each beside the asset that
     wrote them first)."""
+    from spotify_assets.defs.releases import appearances
     from spotify_assets.defs.releases.artists import FOLLOWS_RECIPE, replay_follows
     from spotify_assets.defs.tops import snapshots
     from spotify_assets.defs.wrapped.captured import CAPTURE_RECIPE, replay_capture
@@ -222,6 +224,7 @@ def _replays() -> dict:
         snapshots.COPIED: snapshots.replay,
         FOLLOWS_RECIPE: replay_follows,
         CAPTURE_RECIPE: replay_capture,
+        appearances.RECIPE: appearances.replay,
     }
 
 

@@ -9,6 +9,7 @@ and the slot it was seen in, so "since when is this album listed" is a `min(seen
 """
 
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from time import time as epoch_now
 from typing import Any
 
@@ -21,6 +22,7 @@ from spotify_assets.defs.musicbrainz.tables import MB_ARTISTS, MB_RELEASES
 from spotify_assets.defs.releases.common import GROUP, run_sql
 from spotify_assets.defs.releases.tables import ALBUM_APPEARANCES
 from spotify_assets.defs.resources import Warehouse
+from spotify_assets.lib.raw import APP_RECEIPTS, RawStore, recording
 from spotify_assets.lib.settings import Settings
 
 SLOT_HOURS = 6
@@ -29,6 +31,7 @@ MB_SOURCE = "musicbrainz_recent"
 LISTENED_DAYS = 90
 FRESH_DAYS = 28
 MAX_MB_ARTISTS = 100
+RECIPE = "album_appearances"
 
 
 class AlbumAppearancesConfig(dg.Config):
@@ -79,28 +82,34 @@ def listened_artist_mbids(warehouse: Warehouse, slot: datetime) -> tuple[list[st
     return mbids, sum(1 for a in ids if a not in matched)
 
 
-def musicbrainz_rows(
-    warehouse: Warehouse, musicbrainz: Any, cache: MbCache, slot: datetime
-) -> tuple[list[dict[str, Any]], dict[str, int]]:
-    mbids, without_mbid = listened_artist_mbids(warehouse, slot)
+def _window(slot: datetime) -> tuple[str, str]:
     until = slot.date()
-    since = until - timedelta(days=FRESH_DAYS)
+    return (until - timedelta(days=FRESH_DAYS)).isoformat(), until.isoformat()
+
+
+def recent_releases(mbids: list[str], slot: datetime, cache: MbCache,
+                    musicbrainz: Any | None) -> tuple[dict[str, dict], int]:
+    """Each artist's releases of the 4 weeks before the slot, from the cache or (when given a
+    client) asked once and cached; and how many were asked."""
+    since, until = _window(slot)
     asked = 0
     releases: dict[str, dict] = {}
     for mbid in mbids:
-        key = f"releases_by_artist:{mbid}:{since.isoformat()}:{until.isoformat()}"
+        key = f"releases_by_artist:{mbid}:{since}:{until}"
         hit, answer = cache.response(key)
         if not hit:
-            answer = musicbrainz.releases_by_artist_between(mbid, since.isoformat(),
-                                                            until.isoformat())
+            if musicbrainz is None:
+                raise LookupError(f"the MusicBrainz cache lacks {key}")
+            answer = musicbrainz.releases_by_artist_between(mbid, since, until)
             cache.put_response(key, answer, epoch_now())
             asked += 1
         for release in answer or []:
             releases.setdefault(release["id"], release)
-    to_spotify = {
-        r["release_mbid"]: r["album_id"]
-        for r in warehouse.scan(MB_RELEASES, "status = 'matched'").to_pylist()
-    }
+    return releases, asked
+
+
+def release_rows(releases: dict[str, dict], to_spotify: dict[str, str],
+                 slot: datetime) -> list[dict[str, Any]]:
     ordered = sorted(releases.values(),
                      key=lambda r: (r.get("date") or "", r.get("title") or "", r["id"]))
     ordered.reverse()
@@ -117,24 +126,58 @@ def musicbrainz_rows(
             "release_date": release.get("date"),
             "album_type": (group.get("primary-type") or group.get("type") or "").lower() or None,
         })
+    return rows
+
+
+def musicbrainz_rows(
+    warehouse: Warehouse, musicbrainz: Any, cache: MbCache, slot: datetime
+) -> tuple[list[dict[str, Any]], dict[str, int], dict[str, Any]]:
+    """The rows, the run's counts, and what the run decided from the lake as it was (which
+    artists, which releases matched a Spotify album): the receipt a rebuild replays."""
+    mbids, without_mbid = listened_artist_mbids(warehouse, slot)
+    releases, asked = recent_releases(mbids, slot, cache, musicbrainz)
+    to_spotify = {
+        r["release_mbid"]: r["album_id"]
+        for r in warehouse.scan(MB_RELEASES, "status = 'matched'").to_pylist()
+        if r["release_mbid"] in releases
+    }
     stats = {"artists_asked_about": len(mbids), "musicbrainz_requests": asked,
              "artists_without_mbid": without_mbid}
-    return rows, stats
+    return release_rows(releases, to_spotify, slot), stats, {
+        "mbids": mbids, "to_spotify": to_spotify}
 
 
-def ask_new_releases(spotify: Any, user_ids: list[str]) -> tuple[str, list]:
-    """("spotify", albums), ("development_mode", []) on 403, or ("no_user", []). The endpoint
-    is the app's, not a user's: one user whose token works is asked, once."""
+def replay(settings: Settings, warehouse: Warehouse, raw_root: Path, receipt: dict) -> None:
+    """Write one receipt's snapshot again (`spotify-assets rebuild`): Spotify's listing from
+    its landed bodies, or MusicBrainz's from the cache with the run's own decisions."""
+    from spotify_assets.lib.spotify.replay import ReplayClient
+
+    slot = datetime.fromisoformat(receipt["slot"])
+    rows: list[dict[str, Any]] = []
+    if receipt["answer"] == "spotify":
+        spotify = ReplayClient.from_receipt(settings, raw_root, receipt["calls"])
+        rows = spotify_rows(spotify.new_releases(receipt["user_id"]), slot)
+    elif receipt["answer"] == "development_mode":
+        with MbCache(cache_path(settings)) as cache:
+            releases, _ = recent_releases(receipt["mbids"], slot, cache, None)
+        rows = release_rows(releases, receipt["to_spotify"], slot)
+    warehouse.write(ALBUM_APPEARANCES, rows, slot_key(slot))
+
+
+def ask_new_releases(spotify: Any, user_ids: list[str]) -> tuple[str, list, str | None]:
+    """("spotify", albums, who answered), ("development_mode", [], None) on 403, or
+    ("no_user", [], None). The endpoint is the app's, not a user's: one user whose token works
+    is asked, once."""
     from spotify_assets.lib.spotify.errors import EndpointRemovedError, ReauthorizationRequired
 
     for user_id in user_ids:
         try:
-            return "spotify", spotify.new_releases(user_id)
+            return "spotify", spotify.new_releases(user_id), user_id
         except EndpointRemovedError:
-            return "development_mode", []
+            return "development_mode", [], None
         except ReauthorizationRequired:
             continue
-    return "no_user", []
+    return "no_user", [], None
 
 
 @dg.asset(
@@ -150,13 +193,17 @@ def album_appearances(
     users: dg.ResourceParam[Any],
     spotify: dg.ResourceParam[Any],
     musicbrainz: dg.ResourceParam[Any],
+    raw: dg.ResourceParam[RawStore],
 ) -> dg.MaterializeResult:
     """One row per album listed in one 6-hour new-releases snapshot (source, position,
     seen_at); rules in the module docstring. Re-running a slot replaces its snapshot."""
     slot = slot_of(config)
     metadata: dict[str, Any] = {"slot": slot.isoformat()}
     rows: list[dict[str, Any]] = []
-    answer, albums = ask_new_releases(spotify, [u.id for u in users.active_users()])
+    active = [u.id for u in users.active_users()]
+    with recording() as calls:
+        answer, albums, asker = ask_new_releases(spotify, active)
+    decided: dict[str, Any] = {}
     if answer == "spotify":
         rows = spotify_rows(albums, slot)
         metadata["source"] = SPOTIFY_SOURCE
@@ -169,10 +216,15 @@ def album_appearances(
         metadata["source"] = MB_SOURCE
         metadata["new_releases_endpoint"] = "403: removed in development mode"
         with MbCache(cache_path(settings)) as cache:
-            rows, stats = musicbrainz_rows(warehouse, musicbrainz, cache, slot)
+            rows, stats, decided = musicbrainz_rows(warehouse, musicbrainz, cache, slot)
         metadata.update(stats)
     else:
         metadata["source"] = "none (no user whose token works to ask Spotify with)"
+    # The receipt first (raw holds whatever the lake holds): Spotify's answer landed under the
+    # listener who asked; a MusicBrainz listing is the app's.
+    raw.put_receipt(asker or APP_RECEIPTS, RECIPE, [(ALBUM_APPEARANCES.name, slot_key(slot))],
+                    slot=slot.isoformat(), answer=answer,
+                    calls=calls if answer == "spotify" else [], **decided)
     table = warehouse.write(ALBUM_APPEARANCES, rows, slot_key(slot))
     warehouse.publish()
     history = warehouse.scan(ALBUM_APPEARANCES)
