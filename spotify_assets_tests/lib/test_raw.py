@@ -1,7 +1,7 @@
 """The raw landing zone: content-addressed, gzip, never rewritten."""
 
 import gzip
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
@@ -64,3 +64,22 @@ def test_landing_sweeps_what_a_killed_writer_left(tmp_path) -> None:
     ref = store.put("exports", "alice", b"[]", by_hash=True)
     assert ref.created and not stale.exists()
     assert sorted(p.name for p in folder.iterdir()) == [ref.path.name]
+
+
+def test_receipts_come_back_in_the_order_they_were_written_across_users(tmp_path) -> None:
+    store = RawStore(tmp_path)
+    t0 = datetime(2026, 3, 9, 23, 59, 59, 999_000, tzinfo=UTC)
+    # Written out of order, across a midnight, by two listeners and the app.
+    store.put_receipt("bob", "b", [("t", "2")], at=t0 + timedelta(microseconds=500))
+    store.put_receipt("alice", "a", [("t", "1")], at=t0)
+    store.put_receipt("_app", "c", [("u", "x")], at=t0 + timedelta(seconds=1))
+    store.put_receipt("alice", "d", [("t", "1")], at=t0 + timedelta(microseconds=501), n=1)
+
+    got = [(r["recipe"], r["user_id"], r["writes"]) for r in store.receipts()]
+
+    assert got == [("a", "alice", [["t", "1"]]), ("b", "bob", [["t", "2"]]),
+                   ("d", "alice", [["t", "1"]]), ("c", "_app", [["u", "x"]])]
+    assert store.receipts()[2]["n"] == 1
+    # A listener's receipts go with the rest of their raw files.
+    store.remove_user("alice")
+    assert [r["recipe"] for r in store.receipts()] == ["b", "c"]
