@@ -55,6 +55,8 @@ REBUILT = (
     "followed_artists",
     "monthly_wrapped_captured",
     "album_appearances",
+    "monthly_wrapped_playlists",
+    "release_radar_playlists",
 )
 _RECEIPT_LINE = re.compile(r"^  ([0-9a-f]{64})  (.+)$")
 _STAMP = re.compile(r"^(\d{8}T\d{6}\.\d{6})_")
@@ -214,9 +216,10 @@ FROM_CACHE = ("mb_recordings", "mb_releases", "mb_artists", "mb_tags")
 def _replays() -> dict:
     """Receipt recipe -> the code that writes its rows again (each beside the asset that
     wrote them first)."""
-    from spotify_assets.defs.releases import appearances
+    from spotify_assets.defs.releases import appearances, radar
     from spotify_assets.defs.releases.artists import FOLLOWS_RECIPE, replay_follows
     from spotify_assets.defs.tops import snapshots
+    from spotify_assets.defs.wrapped import playlists
     from spotify_assets.defs.wrapped.captured import CAPTURE_RECIPE, replay_capture
 
     return {
@@ -225,6 +228,8 @@ def _replays() -> dict:
         FOLLOWS_RECIPE: replay_follows,
         CAPTURE_RECIPE: replay_capture,
         appearances.RECIPE: appearances.replay,
+        radar.PLAYLISTS_RECIPE: radar.replay_playlist,
+        playlists.RECIPE: playlists.replay,
     }
 
 

@@ -3,6 +3,7 @@
 import concurrent.futures
 import threading
 from datetime import UTC, date, datetime
+from pathlib import Path
 from typing import Any
 
 import dagster as dg
@@ -25,6 +26,7 @@ from spotify_assets.defs.releases.tables import (
 )
 from spotify_assets.defs.resources import Warehouse
 from spotify_assets.lib.pseudonyms import who
+from spotify_assets.lib.raw import RawStore
 from spotify_assets.lib.settings import Settings
 
 OPT_IN = "release_radar_playlist"
@@ -85,6 +87,9 @@ def release_radar(
 # --- the opt-in playlist -------------------------------------------------------------------------
 
 
+PLAYLISTS_RECIPE = "release_radar_playlists"
+
+
 def playlist_name(week: date) -> str:
     year, number, _ = week.isocalendar()
     return f"Release Radar {year}-W{number:02d}"
@@ -141,8 +146,8 @@ class _AlbumTracks:
 
 
 def sync_user_playlist(
-    spotify: Any, warehouse: Warehouse, user_id: str, week: date, radar: list[dict],
-    tracks_of: _AlbumTracks,
+    spotify: Any, warehouse: Warehouse, raw: RawStore, user_id: str, week: date,
+    radar: list[dict], tracks_of: _AlbumTracks,
 ) -> str:
     """Ensure the user's playlist of the week; returns what happened (a status word)."""
     from spotify_assets.lib.spotify.playlists import PlaylistState, ensure_playlist
@@ -157,11 +162,11 @@ def sync_user_playlist(
     if previous is not None and previous.status == "synced" and row["album_ids"] == albums:
         return "unchanged"
     if previous is None and not albums:
-        _save(warehouse, key, week, user_id, None, albums)
+        _save(warehouse, raw, key, week, user_id, None, albums)
         return "empty"
 
     def save(state: PlaylistState) -> None:
-        _save(warehouse, key, week, user_id, state, albums)
+        _save(warehouse, raw, key, week, user_id, state, albums)
 
     uris = wanted_tracks(spotify, user_id, radar, tracks_of)
     result = ensure_playlist(
@@ -173,8 +178,11 @@ def sync_user_playlist(
     return "created" if result.created else result.state.status
 
 
-def _save(warehouse: Warehouse, key: str, week: date, user_id: str, state, albums) -> None:
-    warehouse.write(RELEASE_RADAR_PLAYLISTS, [{
+def _save(warehouse: Warehouse, raw: RawStore, key: str, week: date, user_id: str, state,
+          albums) -> None:
+    """The user's playlist row as the sync leaves it. It records what we did on Spotify, which
+    no API read can tell again: its receipt (the row itself) lands first, for the rebuild."""
+    row = {
         "week": week, "user_id": user_id,
         "status": state.status if state else "empty",
         "playlist_id": state.playlist_id if state else None,
@@ -183,7 +191,18 @@ def _save(warehouse: Warehouse, key: str, week: date, user_id: str, state, album
         "track_uris": list(state.uris) if state else [],
         "snapshot_id": state.snapshot_id if state else None,
         "updated_at": datetime.now(UTC),
-    }], key)
+    }
+    raw.put_receipt(user_id, PLAYLISTS_RECIPE, [(RELEASE_RADAR_PLAYLISTS.name, key)], row=row)
+    warehouse.write(RELEASE_RADAR_PLAYLISTS, [row], key)
+
+
+def replay_playlist(settings: Settings, warehouse: Warehouse, raw_root: Path,
+                    receipt: dict) -> None:
+    """Write one receipt's playlist row again (`spotify-assets rebuild`)."""
+    row = {**receipt["row"], "week": date.fromisoformat(receipt["row"]["week"]),
+           "updated_at": datetime.fromisoformat(receipt["row"]["updated_at"])}
+    [(_, key)] = receipt["writes"]
+    warehouse.write(RELEASE_RADAR_PLAYLISTS, [row], key)
 
 
 @dg.asset(
@@ -201,6 +220,7 @@ def release_radar_playlists(
     warehouse: dg.ResourceParam[Warehouse],
     users: dg.ResourceParam[Any],
     spotify: dg.ResourceParam[Any],
+    raw: dg.ResourceParam[RawStore],
 ):
     """One row per opted-in user (`spotify-assets users opt-in <id> release_radar_playlist`)
     and week: their private playlist of the week's new tracks, one per user and week
@@ -219,7 +239,8 @@ def release_radar_playlists(
 
             mine = [r for r in radar if r["user_id"] == user_id]
             try:
-                return sync_user_playlist(spotify, warehouse, user_id, week, mine, tracks_of)
+                return sync_user_playlist(spotify, warehouse, raw, user_id, week, mine,
+                                          tracks_of)
             except SpotifyError as exc:
                 return classify(user_id, exc)
 

@@ -15,6 +15,7 @@ wrapped_playlist`): private, one per user and month, made with `lib/spotify/play
 
 import concurrent.futures
 from datetime import UTC, date, datetime
+from pathlib import Path
 from typing import Any
 
 import dagster as dg
@@ -33,12 +34,14 @@ from spotify_assets.defs.wrapped.common import (
 )
 from spotify_assets.defs.wrapped.tables import MONTHLY_WRAPPED_PLAYLISTS, MONTHLY_WRAPPED_TOPS
 from spotify_assets.lib.pseudonyms import handle_of, who
+from spotify_assets.lib.raw import RawStore
 
 OPT_IN = "wrapped_playlist"
 PLAYLIST_TRACKS = 25
 PLAYLISTS_CHECK = "monthly_wrapped_playlists_users_ok"
 POOL = "monthly_wrapped_playlists"
 WORKERS = 4
+RECIPE = "monthly_wrapped_playlists"
 
 
 def playlist_name(month: date) -> str:
@@ -69,27 +72,34 @@ def _state_of(row: dict | None):
     )
 
 
-def _save(warehouse: Warehouse, month: date, user: Any, state: Any) -> None:
-    warehouse.write(
-        MONTHLY_WRAPPED_PLAYLISTS,
-        [
-            {
-                "month": month,
-                "user_id": user.id,
-                "status": state.status if state else "empty",
-                "playlist_id": state.playlist_id if state else None,
-                "name": playlist_name(month),
-                "track_uris": list(state.uris) if state else [],
-                "snapshot_id": state.snapshot_id if state else None,
-                "updated_at": datetime.now(UTC),
-            }
-        ],
-        user_partition(month, user.handle),
-    )
+def _save(warehouse: Warehouse, raw: RawStore, month: date, user: Any, state: Any) -> None:
+    """The user's playlist row as the sync leaves it. It records what we did on Spotify, which
+    no API read can tell again: its receipt (the row itself) lands first, for the rebuild."""
+    row = {
+        "month": month,
+        "user_id": user.id,
+        "status": state.status if state else "empty",
+        "playlist_id": state.playlist_id if state else None,
+        "name": playlist_name(month),
+        "track_uris": list(state.uris) if state else [],
+        "snapshot_id": state.snapshot_id if state else None,
+        "updated_at": datetime.now(UTC),
+    }
+    partition = user_partition(month, user.handle)
+    raw.put_receipt(user.id, RECIPE, [(MONTHLY_WRAPPED_PLAYLISTS.name, partition)], row=row)
+    warehouse.write(MONTHLY_WRAPPED_PLAYLISTS, [row], partition)
 
 
-def sync_user_playlist(spotify: Any, warehouse: Warehouse, user: Any, month: date,
-                       tops: list[dict]) -> str:
+def replay(settings: Any, warehouse: Warehouse, raw_root: Path, receipt: dict) -> None:
+    """Write one receipt's playlist row again (`spotify-assets rebuild`)."""
+    row = {**receipt["row"], "month": date.fromisoformat(receipt["row"]["month"]),
+           "updated_at": datetime.fromisoformat(receipt["row"]["updated_at"])}
+    [(_, partition)] = receipt["writes"]
+    warehouse.write(MONTHLY_WRAPPED_PLAYLISTS, [row], partition)
+
+
+def sync_user_playlist(spotify: Any, warehouse: Warehouse, raw: RawStore, user: Any,
+                       month: date, tops: list[dict]) -> str:
     """Ensure the user's playlist of the month; returns what happened (a status word)."""
     from spotify_assets.lib.spotify.playlists import ensure_playlist
 
@@ -103,7 +113,7 @@ def sync_user_playlist(spotify: Any, warehouse: Warehouse, user: Any, month: dat
     uris = list(previous.uris) if previous is not None else wanted_uris(tops, user.id)
     if previous is None and not uris:
         if not existing:
-            _save(warehouse, month, user, None)
+            _save(warehouse, raw, month, user, None)
         return "empty"
     result = ensure_playlist(
         spotify,
@@ -113,7 +123,7 @@ def sync_user_playlist(spotify: Any, warehouse: Warehouse, user: Any, month: dat
         marker=playlist_marker(month),
         uris=uris,
         previous=previous,
-        save=lambda state: _save(warehouse, month, user, state),
+        save=lambda state: _save(warehouse, raw, month, user, state),
     )
     # A create whose answer was lost and that was found again made the playlist all the same.
     return "created" if result.created or result.adopted else result.state.status
@@ -134,6 +144,7 @@ def monthly_wrapped_playlists(
     warehouse: dg.ResourceParam[Warehouse],
     users: dg.ResourceParam[Any],
     spotify: dg.ResourceParam[Any],
+    raw: dg.ResourceParam[RawStore],
 ):
     """One row per opted-in user and month: their private playlist of the month's top 25
     tracks, one per user and month (rules in the module docstring). Source:
@@ -151,7 +162,7 @@ def monthly_wrapped_playlists(
         if now < local_midnight(next_month(month), user.timezone):
             return "month_not_over"
         try:
-            return sync_user_playlist(spotify, warehouse, user, month, tops)
+            return sync_user_playlist(spotify, warehouse, raw, user, month, tops)
         except SpotifyError as exc:
             return classify(user.handle, exc)
 
