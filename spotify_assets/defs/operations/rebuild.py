@@ -1,29 +1,33 @@
-"""Rebuild the listening history from `raw/`: `spotify-assets rebuild`.
+"""Rebuild every table from `raw/`: `spotify-assets rebuild`.
 
-Raw landing keeps every API body and every imported export file as received; this replays
-them into the lake, then refreshes what they changed through the deployment's instance:
+Raw landing keeps every API body and every imported export file as received, and a receipt
+for every write of an API snapshot (`lib/raw.py`); this replays them into the lake, then runs
+what is computed from them again through the deployment's instance:
 1. every imported export file (`raw/exports/<user>/<sha256>.json.gz`, its name from the
    import receipt in `inbox/<user>/imported/`) whose report is not in the lake is parsed and
    written as the import wrote it: `exported_plays`, `import_rejects`, `import_reports`;
 2. every recently-played body (`raw/spotify_me_player_recently_played/<user>/...`), oldest
    first, is merged into `polled_plays` as the poll merged it (a play already there is kept);
-3. the days that changed are refreshed as after an import (`spotify-assets refresh`): `plays`,
-   `episode_plays`, `daily_listening`, `listening_sessions`, `listening_coverage`, then
-   `listening_heatmap` (and `tops_from_plays` of today, which also reads top lists).
-Idempotent: on a complete lake it changes nothing; on a lake that lost files it puts back what
-raw holds; on no lake at all it rebuilds those tables from scratch.
+3. every receipt that wrote a partition the lake lacks, oldest first, is replayed by the code
+   beside the asset that wrote it (`_replays`): top lists and their cooldown copies, follows,
+   artist listings, catalog fetches, the wrapped's captured lists, new releases, playlist
+   rows; Spotify's answers come from the landed bodies (`lib/spotify/replay.py`);
+4. the MusicBrainz match tables are written again from the cache in `state/` (no request);
+5. the days that changed are refreshed as after an import (`plays`, `episode_plays`,
+   `daily_listening`, `listening_sessions`, `listening_coverage`), then every table computed
+   only from others (`DERIVED`) runs again over the partitions the instance says it had.
+Idempotent: on a complete lake it replays nothing and every table keeps its files; on a lake
+that lost files it puts back what raw holds; on no lake at all it rebuilds every table.
 
 Moments come back too: a recently-played body is named by its answer's `Date` (Spotify's
 clock, to the second), which is the poll's `polled_at` and the moment the next poll judges
 `late_synced` against; `import_reports.imported_at` is the receipt's time stamp (a file with no
-receipt: its raw copy's mtime). Two answers for one listener in the same second (never two
-polls in practice) are replayed in name order.
+receipt: its raw copy's mtime); a snapshot's `fetched_at` is in its receipt. Two answers for
+one listener in the same second (never two polls in practice) are replayed in name order.
 
-What raw does not hold (docs/operations.md, "Rebuild everything from raw"):
-- every table fed by other API calls (top lists, follows, artist releases, new releases,
-  playlists, the wrapped's captured lists), by MusicBrainz (a cache in `state/`, not raw) or
-  by operational state (`poll_plan`, `lake_storage`) is not rebuilt from raw: their assets ask
-  the API, which cannot answer for the past. Restore them from a backup of `data/`.
+Not equal after a rebuild, by nature: `lake_storage` describes the lake itself (its generation,
+its superseded files), so it is written again for the new lake. Writes made before receipts
+existed (2026-12-05) have none: their partitions are not rebuilt (docs/operations.md).
 """
 
 from __future__ import annotations

@@ -1,103 +1,129 @@
-"""Rebuild from raw (issue 18): delete the lake and the catalog, run `rebuild`, and every
-listening table comes back with the same content, table by table: the same file names (a lake
-file is named by the hash of its bytes), moments included (when each poll was answered, which
-plays it judged late, when each file was imported).
+"""Rebuild from raw (issue 18), as the issue checks it: after the demo's whole pipeline (every
+asset of the graph), a month-end capture and two listeners' playlists, delete the lake and the
+catalog, run `rebuild`, and every table comes back with the same content: the same file names
+(a lake file is named by the hash of its bytes), moments included (when each poll was answered,
+which plays it judged late, when each file was imported, when each top list was read).
 
-The deployment: three listeners imported their exports and were polled (a late-night podcast
-listener, a heavy one, one in Tokyo), the history refreshed as `spotify-assets import` does.
+Late-synced plays are rebuilt in `spotify_assets_tests/defs/listening/test_poll_plan.py`.
 """
 
 from __future__ import annotations
 
 import shutil
-from datetime import datetime, timedelta
+from datetime import timedelta
 
-import httpx
+import dagster as dg
 import pytest
 
-from spotify_assets.defs.listening.commands import refresh_stale
-from spotify_assets.defs.listening.imports import import_item
-from spotify_assets.defs.listening.poll import polled_plays
 from spotify_assets.defs.listening.tables import IMPORT_REPORTS, POLLED_PLAYS
-from spotify_assets.defs.operations.rebuild import REBUILT, rebuild
-from spotify_assets.defs.resources import Warehouse, build_resources
-from spotify_assets.lib.raw import RawStore
-from spotify_assets_tests.defs.operations.conftest import Deployment, enroll
-
-USERS = ["demo_heavy", "demo_tokyo", "demo_podcast"]
-
-
-def _build(d: Deployment) -> None:
-    import dagster as dg
-
-    settings = d.settings
-    enroll(settings, d.registry, d.emulator, USERS)
-    warehouse, raw = Warehouse(settings), RawStore(settings.raw_dir)
-    for user in USERS:
-        body = httpx.get(f"{d.emulator.base_url}/_emulator/exports/{user}.zip").content
-        item = settings.inbox_dir / user / "my_spotify_data.zip"
-        item.parent.mkdir(parents=True, exist_ok=True)
-        item.write_bytes(body)
-        assert import_item(settings, warehouse, raw, user, item).status == "imported"
-    config = d.control("GET", "config")
-    end = datetime.fromisoformat(config["end"])
-    moment = end - timedelta(hours=config["export_end_offset_hours"] + 1)
-    while moment <= end:
-        d.control("POST", "clock", json={"now": moment.isoformat()})
-        assert dg.materialize(
-            [polled_plays], resources=build_resources(settings), instance=d.instance
-        ).success
-        moment += timedelta(minutes=45)
-    assert refresh_stale(settings, d.instance) == 0
+from spotify_assets.defs.operations.rebuild import DERIVED, FROM_CACHE, REBUILT, rebuild
+from spotify_assets.defs.releases.tables import RELEASE_RADAR
+from spotify_assets.defs.resources import Warehouse
+from spotify_assets.defs.warehouse.housekeeping import LAKE_STORAGE
+from spotify_assets.lib.orchestrate import RANGE_END_TAG, RANGE_START_TAG
+from spotify_assets_tests.defs.operations.conftest import use_deployment_env
 
 
 def _files(settings) -> dict[str, dict[str, str]]:
     """table -> partition -> current file name (`<key>.<hash of its bytes>.parquet`)."""
-    out: dict[str, dict[str, str]] = {t: {} for t in REBUILT}
+    out: dict[str, dict[str, str]] = {}
     for entry in Warehouse(settings).lake.manifest.current():
-        if entry.table in out:
-            out[entry.table][entry.partition] = entry.path.rsplit("/", 1)[-1]
+        out.setdefault(entry.table, {})[entry.partition] = entry.path.rsplit("/", 1)[-1]
     return out
 
 
-def _moments(settings) -> tuple[int, int, int]:
-    """Distinct poll moments, late-synced plays, import moments: what the rebuild must get
-    back from raw's names and the receipts, not from the present."""
+def _moments(settings) -> tuple[int, int]:
+    """Distinct poll moments and import moments: what the rebuild must get back from raw's
+    names and the receipts, not from the present."""
     polled = Warehouse(settings).scan(POLLED_PLAYS).to_pydict()
     imported = Warehouse(settings).scan(IMPORT_REPORTS).to_pydict()
-    return (len(set(polled["polled_at"])), sum(polled["late_synced"]),
-            len(set(imported["imported_at"])))
+    return len(set(polled["polled_at"])), len(set(imported["imported_at"]))
+
+
+def _month_end(settings, instance, world_start) -> None:
+    """What the demo cannot show (its listeners enroll today, after the world's month): the
+    1st-of-the-month capture, with enrollment moved before the month, and the year's review
+    that reads it, as their schedules run them; then two listeners opt in to the playlists
+    (rows that record what we did on Spotify)."""
+    from spotify_assets.defs.releases.radar import OPT_IN as RADAR_OPT_IN
+    from spotify_assets.defs.wrapped.common import CAPTURE_TAG
+    from spotify_assets.defs.wrapped.playlists import OPT_IN as WRAPPED_OPT_IN
+    from spotify_assets.lib.users.registry import UserRegistry
+    from spotify_assets.materialize import materialize_selection
+    from spotify_assets_tests.defs.wrapped.conftest import backdate_enrollment
+
+    def run(keys: list[str], first: str, last: str, **tags: str) -> None:
+        materialize_selection(settings, keys, instance=instance,
+                              tags={RANGE_START_TAG: first, RANGE_END_TAG: last, **tags})
+
+    registry = UserRegistry(settings)
+    for user in registry.list():
+        backdate_enrollment(registry, user.id, world_start - timedelta(days=40))
+    month = world_start.date().replace(day=1).isoformat()
+    run(["monthly_wrapped_captured", "monthly_wrapped", "monthly_wrapped_tops"], month, month,
+        **{CAPTURE_TAG: "true"})
+    run(["yearly_wrapped", "yearly_wrapped_tops"], month[:4], month[:4])
+    for user in registry.list()[:2]:
+        registry.opt_in(user.id, WRAPPED_OPT_IN)
+        registry.opt_in(user.id, RADAR_OPT_IN)
+    run(["monthly_wrapped_playlists"], month, month)
+    weeks = sorted(Warehouse(settings).partitions(RELEASE_RADAR))
+    run(["release_radar_playlists"], weeks[0], weeks[-1])
 
 
 @pytest.mark.slow
-def test_deleting_the_lake_and_rebuilding_from_raw_gives_every_table_back(
-    deployment: Deployment,
+def test_after_the_whole_pipeline_every_table_comes_back_from_raw(
+    emu, emu_settings, tmp_path, monkeypatch
 ) -> None:
-    d = deployment
-    _build(d)
-    before_files = _files(d.settings)
-    for table in REBUILT:  # nothing vacuous: every compared table has files
-        assert before_files[table], table
-    polls, late, imports = _moments(d.settings)
-    # (no play syncs late in the demo world: test_poll_plan rebuilds late-synced plays)
-    assert polls >= 3 and imports == len(USERS), (polls, late, imports)
+    from spotify_assets.demo import run_pipeline
+    from spotify_assets.emulator.musicbrainz import mb_state
+    from spotify_assets.lib.instance import deployment_instance
 
-    shutil.rmtree(d.settings.lake_dir)
-    d.settings.warehouse_path.unlink()
-    report = rebuild(d.settings, d.instance)
-
-    assert report.failed_runs == 0
-    assert report.files_imported == len(USERS) * 2 and report.files_unnamed == 0
-    after_files = _files(d.settings)
-    for table in REBUILT:
-        assert after_files[table] == before_files[table], f"{table} differs after the rebuild"
-    assert d.settings.warehouse_path.exists()
-    # What it cannot rebuild, it says.
-    assert {"top_tracks", "poll_plan", "mb_recordings", "followed_artists"} <= set(
-        report.not_rebuilt
+    settings = use_deployment_env(
+        emu_settings, tmp_path, monkeypatch,
+        # As the demo pins it: the world's last day is "today", its top lists can be read.
+        SPOTIFY_ASSETS_NOW=emu.state.world.end.isoformat(), MUSICBRAINZ_MIN_INTERVAL="0",
     )
+    mb_state(emu.state).min_interval_s = 0.0
+    instance = deployment_instance(settings)
+    try:
+        run_pipeline(settings, emu.base_url, instance)
+        _month_end(settings, instance, emu.state.world.start)
+        before = _files(settings)
+        compared = {*REBUILT, *DERIVED, *FROM_CACHE} - {LAKE_STORAGE.name}
+        # Every lake table is compared, and every compared table was written: nothing vacuous.
+        assert set(before) - compared == {LAKE_STORAGE.name}
+        assert {t for t in compared if not before.get(t)} == set()
+        polls, imports = _moments(settings)
+        assert polls >= 3 and imports >= 5
 
-    # Idempotent on a complete lake: nothing is written again.
-    again = rebuild(d.settings, d.instance)
-    assert again.files_imported == 0 and again.polled_days_written == 0
-    assert _files(d.settings) == after_files
+        shutil.rmtree(settings.lake_dir)
+        settings.warehouse_path.unlink()
+        report = rebuild(settings, instance)
+
+        after = _files(settings)
+        assert report.failed_runs == 0
+        assert report.files_imported == imports and report.files_unnamed == 0
+        assert report.receipts_replayed > 0 and report.derived_runs > 0
+        differ = sorted(t for t in compared if after.get(t) != before.get(t))
+        assert differ == [], f"tables that differ after the rebuild: {differ}"
+        # The lake's own description is written again, for the new lake: the same files.
+        rows = Warehouse(settings).scan(LAKE_STORAGE).to_pylist()
+        assert {r["table_name"]: r["files"] for r in rows} == {
+            t: len(p) for t, p in after.items() if t != LAKE_STORAGE.name}
+        # The rebuild's runs went through the deployment's instance (the UI sees them).
+        latest = instance.get_latest_materialization_event(dg.AssetKey("top_albums"))
+        assert latest.run_id in {r.run_id for r in instance.get_runs(limit=report.derived_runs)}
+        # What it cannot rebuild, it says: only the registry, which is not a lake table.
+        assert report.not_rebuilt == ["user_registry"]
+
+        # On a complete lake nothing is replayed, and nothing changes.
+        again = rebuild(settings, instance)
+        assert (again.files_imported, again.polled_days_written, again.receipts_replayed) == (
+            0, 0, 0)
+        assert _files(settings).keys() == after.keys()
+        assert {t: p for t, p in _files(settings).items() if t != LAKE_STORAGE.name} == {
+            t: p for t, p in after.items() if t != LAKE_STORAGE.name}
+    finally:
+        mb_state(emu.state).reset()
+        instance.dispose()
