@@ -55,6 +55,10 @@ REBUILT = (
     "top_artists",
     "followed_artists",
     "monthly_wrapped_captured",
+    "artist_releases",
+    "artist_release_fetches",
+    "spotify_albums",
+    "spotify_tracks",
 )
 _RECEIPT_LINE = re.compile(r"^  ([0-9a-f]{64})  (.+)$")
 _STAMP = re.compile(r"^(\d{8}T\d{6}\.\d{6})_")
@@ -189,7 +193,14 @@ def replay_polls(settings: Settings, warehouse, report: RebuildReport) -> None:
 def _replays() -> dict:
     """Receipt recipe -> the code that writes its rows again (each beside the asset that
     wrote them first)."""
-    from spotify_assets.defs.releases.artists import FOLLOWS_RECIPE, replay_follows
+    from spotify_assets.defs.listening.tracks import TRACKS_RECIPE, replay_tracks
+    from spotify_assets.defs.musicbrainz.albums import ALBUMS_RECIPE, replay_albums
+    from spotify_assets.defs.releases.artists import (
+        FOLLOWS_RECIPE,
+        RELEASES_RECIPE,
+        replay_follows,
+        replay_releases,
+    )
     from spotify_assets.defs.tops import snapshots
     from spotify_assets.defs.wrapped.captured import CAPTURE_RECIPE, replay_capture
 
@@ -198,6 +209,9 @@ def _replays() -> dict:
         snapshots.COPIED: snapshots.replay,
         FOLLOWS_RECIPE: replay_follows,
         CAPTURE_RECIPE: replay_capture,
+        RELEASES_RECIPE: replay_releases,
+        ALBUMS_RECIPE: replay_albums,
+        TRACKS_RECIPE: replay_tracks,
     }
 
 
