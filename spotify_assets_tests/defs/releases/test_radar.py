@@ -18,11 +18,13 @@ import pytest
 from spotify_assets.defs.operations.rebuild import rebuild
 from spotify_assets.defs.releases.tables import (
     ARTIST_RELEASE_FETCHES,
+    ARTIST_RELEASES,
     FOLLOWED_ARTISTS,
     RELEASE_RADAR,
 )
 from spotify_assets.emulator.faults import FaultRule
 from spotify_assets.lib.users.registry import UserRegistry
+from spotify_assets.user_commands import remove_user
 from spotify_assets_tests.defs.releases.conftest import (
     ALBUMS,
     FOLLOWING,
@@ -145,6 +147,44 @@ def test_later_weeks_page_incrementally(radar: Radar) -> None:
     report = rebuild(radar.settings, radar.instance)
     assert report.failed_runs == 0 and report.receipts_replayed > len(WEEKS)
     assert lake_files(radar.settings, tables) == before
+
+
+def test_a_removed_listeners_listings_leave_the_rebuild_and_the_rest_comes_back(
+    radar: Radar,
+) -> None:
+    """A listing's receipt and bodies are its asker's (the first follower, by id, with a
+    working login): `users remove` takes them. demo_heavy asks for every artist they follow
+    in the first week, must log in again after it (others then ask for the shared ones,
+    paging from what heavy's fetch saw), and is removed; a rebuild from raw gives back every
+    row of the artists heavy never asked for, and none of the others (no half history)."""
+    world = radar.world
+    radar.run_week(WEEKS[0])
+    radar.control("POST", "users/demo_heavy/revoke")
+    for week in WEEKS[1:]:
+        radar.run_week(week)
+    heavy = set(world.users["demo_heavy"].followed_artist_ids)
+    shared = {a for a in heavy if any(a in world.users[u].followed_artist_ids
+                                      for u in USERS if u != "demo_heavy")}
+    fetches = radar.warehouse.scan(ARTIST_RELEASE_FETCHES).to_pylist()
+    assert shared and {r["artist_id"] for r in fetches if r["week"] == WEEKS[1]} >= shared
+    specs = (ARTIST_RELEASES, ARTIST_RELEASE_FETCHES)
+    before = [radar.warehouse.scan(spec).to_pylist() for spec in specs]
+
+    remove_user(radar.settings, "demo_heavy")
+    shutil.rmtree(radar.settings.lake_dir)
+    radar.settings.warehouse_path.unlink()
+    assert rebuild(radar.settings, radar.instance).failed_runs == 0
+
+    for spec, rows in zip(specs, before, strict=True):
+        kept = [r for r in rows if r["artist_id"] not in heavy]
+        assert kept and len(kept) < len(rows)
+        assert sorted(radar.warehouse.scan(spec).to_pylist(), key=_row_key) == sorted(
+            kept, key=_row_key)
+
+
+def _row_key(row: dict) -> tuple[str, str, str]:
+    return (str(row.get("week") or row.get("first_seen_week")), row["artist_id"],
+            row.get("album_id") or "")
 
 
 def test_a_429_in_the_middle_of_a_listing_loses_no_release(radar: Radar) -> None:
