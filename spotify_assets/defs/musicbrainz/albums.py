@@ -3,9 +3,11 @@
 Tracks carry their ISRC, but an album's UPC is only in `GET /albums/{id}` (the dev-mode API has
 no batch lookup), so each album plays or tops mention is fetched once, with any active user's
 token, and kept: no album is asked twice. The client's `on_response` hook lands every body in
-raw, as for every Spotify call.
+raw, as for every Spotify call; a run that fetched something lands a receipt per asker first
+(each album's bodies and moment, or its 404), which `spotify-assets rebuild` replays in order.
 """
 
+import logging
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -19,6 +21,7 @@ from spotify_assets.defs.resources import Warehouse
 from spotify_assets.lib.lake import UNPARTITIONED
 from spotify_assets.lib.raw import RawStore, recording
 
+log = logging.getLogger(__name__)
 DEFAULT_MAX_ALBUMS = 500
 ALBUMS_RECIPE = "spotify_albums"
 
@@ -155,7 +158,12 @@ def replay_albums(settings: Any, warehouse: Warehouse, raw_root: Path, receipt: 
         if entry["status"] == "not_found":
             rows.append(missing_row(entry["album_id"], at))
             continue
-        spotify = ReplayClient.from_receipt(settings, raw_root, entry["calls"])
+        try:
+            spotify = ReplayClient.from_receipt(settings, raw_root, entry["calls"])
+        except FileNotFoundError:
+            # Its bodies went with a removed listener: the next run fetches it again.
+            log.warning("rebuild: an album is skipped: its bodies are gone from raw")
+            continue
         rows.append(album_row(spotify.album(receipt["user_id"], entry["album_id"]), at))
         if spotify.unanswered:
             raise ReplayMismatch(f"album {entry['album_id']}: recorded answers unused")
