@@ -42,15 +42,17 @@ RECEIPTS = "receipts"
 APP_RECEIPTS = "_app"
 _RECEIPT_NAME = re.compile(r"(\d{4}-\d{2}-\d{2})/(\d{12})_[0-9a-f]{12}\.json\.gz$")
 
-# The landings of the current thread's (context's) recording: (request, raw path) pairs.
-_recording: ContextVar[list[tuple[str, str]] | None] = ContextVar("raw_recording", default=None)
+# The landings of the current thread's (context's) recording: (request, raw path) pairs, or
+# (request, {"error": ...}) for a request that failed (`note_failure`).
+Call = tuple[str, str | dict]
+_recording: ContextVar[list[Call] | None] = ContextVar("raw_recording", default=None)
 
 
 @contextmanager
-def recording() -> Iterator[list[tuple[str, str]]]:
-    """Collect what `note_landing` sees in this context meanwhile: the requests a lake write is
-    made from and where their bodies landed, for its receipt."""
-    calls: list[tuple[str, str]] = []
+def recording() -> Iterator[list[Call]]:
+    """Collect what `note_landing` and `note_failure` see in this context meanwhile: the
+    requests a lake write is made from and where their bodies landed, for its receipt."""
+    calls: list[Call] = []
     token = _recording.set(calls)
     try:
         yield calls
@@ -63,6 +65,15 @@ def note_landing(request: str, ref: RawRef, root: Path) -> None:
     calls = _recording.get()
     if calls is not None:
         calls.append((request, ref.path.relative_to(root).as_posix()))
+
+
+def note_failure(request: str, error: str, endpoint: str, status: int | None) -> None:
+    """Tell the current recording (if any) that `request` failed for good with `error` (a
+    class of `lib.spotify.errors`): no body lands, but what the run did next depended on it
+    (a 404 is an answer too), so a replay must fail there the same way."""
+    calls = _recording.get()
+    if calls is not None:
+        calls.append((request, {"error": error, "endpoint": endpoint, "status": status}))
 
 
 @dataclass(frozen=True)

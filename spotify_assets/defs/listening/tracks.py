@@ -7,9 +7,15 @@ knows is free (`sql/spotify_tracks.sql`); the rest is resolved by `lib/spotify/t
 (album bodies for groups of tracks, one lookup or search otherwise). A request's answer is kept
 in this table and never asked again; a negative one (not found, no match, several matches) is
 asked again after `RETRY_NEGATIVE_DAYS`. The `listening.plays_enriched` view joins plays to it.
+
+Each run lands a receipt before it writes (`replay_tracks`, `spotify-assets rebuild`): the
+moment, the tracks the lake gave with their plays (the history is rebuilt after this table, and
+plays change), and every request's answer or failure in order. Its cost: a copy of that list
+per run (about 100 bytes per track, gzipped).
 """
 
 
+import logging
 from collections import Counter
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -23,19 +29,24 @@ from spotify_assets.defs.releases.tables import ARTIST_RELEASES
 from spotify_assets.defs.resources import Warehouse
 from spotify_assets.defs.tops.tables import TOP_TRACKS
 from spotify_assets.lib.clock import now
+from spotify_assets.lib.lake import UNPARTITIONED
 from spotify_assets.lib.query import LakeView, run_sql
+from spotify_assets.lib.raw import RawStore, recording
 from spotify_assets.lib.settings import Settings
 from spotify_assets.lib.spotify.tracks import (
     IdNeed,
     NameNeed,
+    Resolution,
     ResolvedTrack,
     match_name,
     resolve_tracks,
 )
 
+log = logging.getLogger(__name__)
 SQL = Path(__file__).parent / "sql" / "spotify_tracks.sql"
 DEFAULT_MAX_REQUESTS = 2000
 RETRY_NEGATIVE_DAYS = 30
+TRACKS_RECIPE = "spotify_tracks"
 # Answers that cost a request: kept across runs.
 ASKED = ("lookup", "album_lookup", "search", "ambiguous", "unresolved", "not_found")
 NEGATIVE = ("ambiguous", "unresolved", "not_found")
@@ -181,6 +192,76 @@ def build_rows(
     return rows, id_needs, name_needs
 
 
+def _previous(warehouse: Warehouse) -> dict[tuple[str, str], dict[str, Any]]:
+    return {
+        (r["ref_kind"], r["track_id"] if r["ref_kind"] == "id" else r["track_key"]): r
+        for r in warehouse.scan(SPOTIFY_TRACKS).to_pylist()
+    }
+
+
+def _with_answers(
+    rows: list[dict[str, Any]],
+    sources: list[dict[str, Any]],
+    id_needs: list[IdNeed],
+    name_needs: list[NameNeed],
+    resolution: Resolution,
+    at: datetime,
+) -> list[dict[str, Any]]:
+    """`rows` plus a row per asked track: its answer, or `pending` when it waits."""
+    rows = list(rows)
+    by_source = {(s["ref_kind"], s["track_id"] or s["track_key"]): s for s in sources}
+    for track_id, resolved in resolution.by_id.items():
+        rows.append(_from_resolved(by_source[("id", track_id)], resolved, at))
+    for track_key, resolved in resolution.by_name.items():
+        rows.append(_from_resolved(by_source[("name", track_key)], resolved, at))
+    done = {(r["ref_kind"], r["track_id"] if r["ref_kind"] == "id" else r["track_key"])
+            for r in rows}
+    for need in id_needs:
+        if ("id", need.track_id) not in done:
+            rows.append(_row(by_source[("id", need.track_id)], resolved_by="pending"))
+    for need in name_needs:
+        if ("name", need.track_key) not in done:
+            rows.append(_row(by_source[("name", need.track_key)], resolved_by="pending"))
+    return rows
+
+
+def _filed_under(calls: list, first_asker: str) -> str:
+    """The listener whose raw holds the run's first body (`<source>/<user>/...`): the
+    receipt goes with its bodies when that listener is removed."""
+    for _, landed in calls:
+        if isinstance(landed, str):
+            return landed.split("/")[1]
+    return first_asker
+
+
+def replay_tracks(settings: Settings, warehouse: Warehouse, raw_root: Path,
+                  receipt: dict) -> None:
+    """Write one receipt's table again: its tracks over the table as the earlier receipts
+    left it, asking the recorded answers (`spotify-assets rebuild`)."""
+    from spotify_assets.lib.spotify.replay import ReplayClient, ReplayMismatch
+
+    at = datetime.fromisoformat(receipt["checked_at"])
+    sources = receipt["sources"]
+    rows, id_needs, name_needs = build_rows(sources, _previous(warehouse), at,
+                                            receipt["albums_by_hint"])
+    # Who asked changes no answer (any token reads the catalogue): placeholders, so the
+    # receipt names no other listener.
+    askers = [(f"asker-{n}", f"asker-{n}") for n in range(receipt["askers"])]
+    try:
+        spotify = ReplayClient.from_receipt(settings, raw_root, receipt["calls"])
+        resolution = resolve_tracks(spotify, askers, id_needs, name_needs,
+                                    receipt["max_requests"])
+        if spotify.unanswered:
+            raise ReplayMismatch(f"{spotify.unanswered} recorded answers unused")
+    except (FileNotFoundError, ReplayMismatch) as exc:
+        # A removed listener's bodies (or the receipts this run built on) are gone from raw.
+        # The table stays as the receipts before left it: the next run asks what it lacks.
+        log.warning("rebuild: a spotify_tracks receipt is skipped (%s)", exc)
+        return
+    warehouse.write(SPOTIFY_TRACKS,
+                    _with_answers(rows, sources, id_needs, name_needs, resolution, at))
+
+
 def coverage(rows: list[dict[str, Any]]) -> dict[str, float]:
     """Share of plays whose row has a track id / artist ids."""
     total = sum(r["plays"] for r in rows) or 1
@@ -204,32 +285,30 @@ def spotify_tracks(
     warehouse: dg.ResourceParam[Warehouse],
     users: dg.ResourceParam[Any],
     spotify: dg.ResourceParam[Any],
+    raw: dg.ResourceParam[RawStore],
 ) -> dg.MaterializeResult:
     """One row per track plays refer to (by id, or by name when plays have no id): artists,
     album and ISRC from polls, top lists and fetched albums, else from GET /albums/{id},
     GET /tracks/{id} or a search (at most `max_requests` a run; each track asked once)."""
     at = now(settings)
     sources = _lake_rows(warehouse)
-    previous = {
-        (r["ref_kind"], r["track_id"] if r["ref_kind"] == "id" else r["track_key"]): r
-        for r in warehouse.scan(SPOTIFY_TRACKS).to_pylist()
-    }
-    rows, id_needs, name_needs = build_rows(sources, previous, at, release_albums(warehouse))
+    hints = release_albums(warehouse)
+    rows, id_needs, name_needs = build_rows(sources, _previous(warehouse), at, hints)
     active = [(u.id, u.handle) for u in users.active_users()]
-    resolution = resolve_tracks(spotify, active, id_needs, name_needs, config.max_requests)
-    by_source = {(s["ref_kind"], s["track_id"] or s["track_key"]): s for s in sources}
-    for track_id, resolved in resolution.by_id.items():
-        rows.append(_from_resolved(by_source[("id", track_id)], resolved, at))
-    for track_key, resolved in resolution.by_name.items():
-        rows.append(_from_resolved(by_source[("name", track_key)], resolved, at))
-    done = {(r["ref_kind"], r["track_id"] if r["ref_kind"] == "id" else r["track_key"])
-            for r in rows}
-    for need in id_needs:
-        if ("id", need.track_id) not in done:
-            rows.append(_row(by_source[("id", need.track_id)], resolved_by="pending"))
-    for need in name_needs:
-        if ("name", need.track_key) not in done:
-            rows.append(_row(by_source[("name", need.track_key)], resolved_by="pending"))
+    with recording() as calls:
+        resolution = resolve_tracks(spotify, active, id_needs, name_needs, config.max_requests)
+    rows = _with_answers(rows, sources, id_needs, name_needs, resolution, at)
+    if active:
+        # The receipt first: what the lake said (the tracks and their plays; it is rebuilt
+        # later than this table, and plays change), when, and the answers, in order.
+        raw.put_receipt(
+            _filed_under(calls, active[0][0]), TRACKS_RECIPE,
+            [(SPOTIFY_TRACKS.name, UNPARTITIONED)],
+            checked_at=at.isoformat(), sources=sources,
+            albums_by_hint={n.album_hint: hints[n.album_hint]
+                            for n in id_needs if n.album_hint in hints},
+            askers=len(active), max_requests=config.max_requests, calls=calls,
+        )
     written = warehouse.write(SPOTIFY_TRACKS, rows)
     warehouse.publish()
     for note in resolution.notes:

@@ -3,10 +3,14 @@
 Tracks carry their ISRC, but an album's UPC is only in `GET /albums/{id}` (the dev-mode API has
 no batch lookup), so each album plays or tops mention is fetched once, with any active user's
 token, and kept: no album is asked twice. The client's `on_response` hook lands every body in
-raw, as for every Spotify call.
+raw, as for every Spotify call; a run that fetched something lands a receipt per asker first
+(each album's bodies and moment, or its 404), which `spotify-assets rebuild` replays in order.
 """
 
+import logging
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 import dagster as dg
@@ -14,8 +18,12 @@ import dagster as dg
 from spotify_assets.defs.musicbrainz.entities import seen_entities
 from spotify_assets.defs.musicbrainz.tables import SPOTIFY_ALBUMS
 from spotify_assets.defs.resources import Warehouse
+from spotify_assets.lib.lake import UNPARTITIONED
+from spotify_assets.lib.raw import RawStore, recording
 
+log = logging.getLogger(__name__)
 DEFAULT_MAX_ALBUMS = 500
+ALBUMS_RECIPE = "spotify_albums"
 
 
 class SpotifyAlbumsConfig(dg.Config):
@@ -52,10 +60,27 @@ def missing_row(album_id: str, fetched_at: datetime) -> dict[str, Any]:
     return {"album_id": album_id, "status": "not_found", "fetched_at": fetched_at}
 
 
+@dataclass
+class AlbumAnswer:
+    """What one album request gave, for the row and the receipt: `ok` with the bodies (the
+    client re-fetches a garbled one), or `not_found` (a 404 lands no body)."""
+
+    album_id: str
+    asker: str
+    status: str
+    fetched_at: datetime
+    calls: list = field(default_factory=list)
+
+    def entry(self) -> dict[str, Any]:
+        return {"album_id": self.album_id, "status": self.status,
+                "fetched_at": self.fetched_at.isoformat(), "calls": self.calls}
+
+
 def fetch_albums(
     spotify: Any, user_ids: list[str], album_ids: list[str]
-) -> tuple[list[dict[str, Any]], list[str]]:
-    """Rows for `album_ids` (404 -> status not_found), and notes on what stopped or failed.
+) -> tuple[list[dict[str, Any]], list[str], list[AlbumAnswer]]:
+    """Rows for `album_ids` (404 -> status not_found), notes on what stopped or failed, and
+    the answers the rows were made from (in order).
 
     Any user's token reads the catalogue; a user who must log in again is skipped for the
     next one. Rate limiting or quota stops the fetch (the rest waits for the next run).
@@ -70,28 +95,79 @@ def fetch_albums(
 
     rows: list[dict[str, Any]] = []
     notes: list[str] = []
+    answers: list[AlbumAnswer] = []
     users = list(user_ids)
     for album_id in album_ids:
         while users:
             try:
-                album = spotify.album(users[0], album_id)
+                with recording() as calls:
+                    album = spotify.album(users[0], album_id)
             except ReauthorizationRequired as exc:
                 notes.append(f"user {users.pop(0)} skipped: {exc}")
                 continue
             except NotFoundError:
-                rows.append(missing_row(album_id, datetime.now(UTC)))
+                answers.append(AlbumAnswer(album_id, users[0], "not_found", datetime.now(UTC)))
+                rows.append(missing_row(album_id, answers[-1].fetched_at))
             except (RateLimitDeferred, QuotaExceededError) as exc:
                 notes.append(f"stopped after {len(rows)} albums: {exc}")
-                return rows, notes
+                return rows, notes, answers
             except SpotifyError as exc:
                 notes.append(f"album {album_id} failed, retried next run: {exc}")
             else:
-                rows.append(album_row(album, datetime.now(UTC)))
+                answers.append(AlbumAnswer(album_id, users[0], "ok", datetime.now(UTC), calls))
+                rows.append(album_row(album, answers[-1].fetched_at))
             break
         else:
             notes.append("no active user with a valid login: albums wait")
-            return rows, notes
-    return rows, notes
+            return rows, notes, answers
+    return rows, notes, answers
+
+
+def _write(warehouse: Warehouse, rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The table with `rows` added (an album fetched again replaces its old row)."""
+    fetched = {r["album_id"] for r in rows}
+    table = [r for r in warehouse.scan(SPOTIFY_ALBUMS).to_pylist() if r["album_id"] not in fetched]
+    table += rows
+    warehouse.write(SPOTIFY_ALBUMS, table)
+    return table
+
+
+def _land_receipts(raw: RawStore, answers: list[AlbumAnswer]) -> None:
+    """One receipt per asker (a user who must log in again hands the rest to the next, so
+    each asker's albums are one stretch of the run), filed with that asker's bodies."""
+    stretches: list[list[AlbumAnswer]] = []
+    for answer in answers:
+        if stretches and stretches[-1][0].asker == answer.asker:
+            stretches[-1].append(answer)
+        else:
+            stretches.append([answer])
+    for stretch in stretches:
+        raw.put_receipt(stretch[0].asker, ALBUMS_RECIPE,
+                        [(SPOTIFY_ALBUMS.name, UNPARTITIONED)],
+                        albums=[a.entry() for a in stretch])
+
+
+def replay_albums(settings: Any, warehouse: Warehouse, raw_root: Path, receipt: dict) -> None:
+    """Write one receipt's albums again, from their bodies, into the table as the earlier
+    receipts left it (`spotify-assets rebuild`)."""
+    from spotify_assets.lib.spotify.replay import ReplayClient, ReplayMismatch
+
+    rows = []
+    for entry in receipt["albums"]:
+        at = datetime.fromisoformat(entry["fetched_at"])
+        if entry["status"] == "not_found":
+            rows.append(missing_row(entry["album_id"], at))
+            continue
+        try:
+            spotify = ReplayClient.from_receipt(settings, raw_root, entry["calls"])
+        except FileNotFoundError:
+            # Its bodies went with a removed listener: the next run fetches it again.
+            log.warning("rebuild: an album is skipped: its bodies are gone from raw")
+            continue
+        rows.append(album_row(spotify.album(receipt["user_id"], entry["album_id"]), at))
+        if spotify.unanswered:
+            raise ReplayMismatch(f"album {entry['album_id']}: recorded answers unused")
+    _write(warehouse, rows)
 
 
 @dg.asset(
@@ -105,6 +181,7 @@ def spotify_albums(
     warehouse: dg.ResourceParam[Warehouse],
     users: dg.ResourceParam[Any],
     spotify: dg.ResourceParam[Any],
+    raw: dg.ResourceParam[RawStore],
 ) -> dg.MaterializeResult:
     """One row per Spotify album that plays or tops mention: its UPC, track count, date and
     artists from GET /albums/{id}. Each run fetches at most `max_albums` albums not fetched
@@ -115,15 +192,18 @@ def spotify_albums(
     )
     todo = unfetched[: max(0, config.max_albums)]
     active = [u.id for u in users.active_users()]
-    rows, notes = fetch_albums(spotify, active, [a.album_id for a in todo]) if todo else ([], [])
+    rows, notes, answers = (
+        fetch_albums(spotify, active, [a.album_id for a in todo]) if todo else ([], [], [])
+    )
     for note in notes:
         context.log.warning(note)
-    existing = warehouse.scan(SPOTIFY_ALBUMS).to_pylist()
     if rows:
-        fetched = {r["album_id"] for r in rows}
-        existing = [r for r in existing if r["album_id"] not in fetched] + rows
-        warehouse.write(SPOTIFY_ALBUMS, existing)
+        # The receipts first: raw holds whatever the lake holds (rebuild replays them).
+        _land_receipts(raw, answers)
+        existing = _write(warehouse, rows)
         warehouse.publish()
+    else:
+        existing = warehouse.scan(SPOTIFY_ALBUMS).to_pylist()
     return dg.MaterializeResult(
         metadata={
             "dagster/row_count": len(existing),

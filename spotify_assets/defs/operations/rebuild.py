@@ -61,6 +61,10 @@ REBUILT = (
     "album_appearances",
     "monthly_wrapped_playlists",
     "release_radar_playlists",
+    "artist_releases",
+    "artist_release_fetches",
+    "spotify_albums",
+    "spotify_tracks",
 )
 _RECEIPT_LINE = re.compile(r"^  ([0-9a-f]{64})  (.+)$")
 _STAMP = re.compile(r"^(\d{8}T\d{6}\.\d{6})_")
@@ -220,8 +224,15 @@ FROM_CACHE = ("mb_recordings", "mb_releases", "mb_artists", "mb_tags")
 def _replays() -> dict:
     """Receipt recipe -> the code that writes its rows again (each beside the asset that
     wrote them first)."""
+    from spotify_assets.defs.listening.tracks import TRACKS_RECIPE, replay_tracks
+    from spotify_assets.defs.musicbrainz.albums import ALBUMS_RECIPE, replay_albums
     from spotify_assets.defs.releases import appearances, radar
-    from spotify_assets.defs.releases.artists import FOLLOWS_RECIPE, replay_follows
+    from spotify_assets.defs.releases.artists import (
+        FOLLOWS_RECIPE,
+        RELEASES_RECIPE,
+        replay_follows,
+        replay_releases,
+    )
     from spotify_assets.defs.tops import snapshots
     from spotify_assets.defs.wrapped import playlists
     from spotify_assets.defs.wrapped.captured import CAPTURE_RECIPE, replay_capture
@@ -234,6 +245,9 @@ def _replays() -> dict:
         appearances.RECIPE: appearances.replay,
         radar.PLAYLISTS_RECIPE: radar.replay_playlist,
         playlists.RECIPE: playlists.replay,
+        RELEASES_RECIPE: replay_releases,
+        ALBUMS_RECIPE: replay_albums,
+        TRACKS_RECIPE: replay_tracks,
     }
 
 

@@ -2,6 +2,7 @@
 fetched once per artist and week however many users follow them)."""
 
 import concurrent.futures
+import logging
 from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
@@ -40,8 +41,10 @@ from spotify_assets.lib.spotify.discography import (
     fetch_discography,
 )
 
+log = logging.getLogger(__name__)
 FOLLOWS_CHECK = "followed_artists_users_ok"
 FOLLOWS_RECIPE = "followed_artists"
+RELEASES_RECIPE = "artist_releases"
 TOP_PLAYED_DAYS = 90
 WORKERS = 4
 
@@ -241,32 +244,48 @@ def release_rows(fetch: DiscographyFetch, known: KnownDiscography | None, week: 
     return rows
 
 
-def fetch_row(fetch: DiscographyFetch, week: date, at: datetime, wanted: Wanted,
-              new: int) -> dict[str, Any]:
+def fetch_row(fetch: DiscographyFetch, week: date, at: datetime, followers: int,
+              top_played_by: int, new: int) -> dict[str, Any]:
     return {
         "week": week, "artist_id": fetch.artist_id, "fetched_at": at, "mode": fetch.mode,
         "requests": fetch.requests, "listed_total": fetch.total,
         "items_read": len(fetch.listed), "new_releases": new,
         "group_names": list(fetch.group_sizes), "group_sizes": list(fetch.group_sizes.values()),
         "ordered": fetch.ordered, "predictions_missed": fetch.predictions_missed,
-        "followers": len(wanted.followers), "top_played_by": len(wanted.top_played_by),
+        "followers": followers, "top_played_by": top_played_by,
     }
 
 
+@dataclass
+class ArtistAnswer:
+    """One artist's fetch: the listing (or why not), the asker whose token gave it and the
+    requests of that attempt with where their bodies landed (for the receipt)."""
+
+    artist_id: str
+    result: DiscographyFetch | UserFailure
+    asker: str | None = None
+    calls: list = field(default_factory=list)
+
+
 def _fetch_artist(spotify: Any, artist: str, askers: list[str],
-                  known: KnownDiscography | None) -> DiscographyFetch | UserFailure:
-    """The artist's listing through the first asker whose token works."""
+                  known: KnownDiscography | None) -> ArtistAnswer:
+    """The artist's listing through the first asker whose token works. Each attempt records
+    its own requests (in the worker thread that makes them): the receipt names only the
+    attempt that answered."""
     from spotify_assets.lib.spotify.errors import ReauthorizationRequired, SpotifyError
 
     failure: UserFailure | None = None
     for user_id in askers:
         try:
-            return fetch_discography(spotify, user_id, artist, known)
+            with recording() as calls:
+                return ArtistAnswer(artist, fetch_discography(spotify, user_id, artist, known),
+                                    user_id, calls)
         except ReauthorizationRequired as exc:
             failure = classify(user_id, exc)  # another follower's token may work
         except SpotifyError as exc:
-            return classify(user_id, exc)
-    return failure or UserFailure("", "error", f"no active user to ask for artist {artist}")
+            return ArtistAnswer(artist, classify(user_id, exc))
+    return ArtistAnswer(artist, failure or UserFailure(
+        "", "error", f"no active user to ask for artist {artist}"))
 
 
 def _merge(warehouse: Warehouse, spec, rows: list[dict], week: date, key: tuple[str, ...]):
@@ -275,6 +294,48 @@ def _merge(warehouse: Warehouse, spec, rows: list[dict], week: date, key: tuple[
     fresh = {tuple(r[k] for k in key) for r in rows}
     merged = [r for r in kept if tuple(r[k] for k in key) not in fresh] + rows
     return warehouse.write(spec, merged, week.isoformat())
+
+
+def _week_writes(week: date) -> list[tuple[str, str]]:
+    return [(spec.name, week.isoformat()) for spec in (ARTIST_RELEASES, ARTIST_RELEASE_FETCHES)]
+
+
+def _write_week(warehouse: Warehouse, week: date, new_rows: list[dict],
+                log_rows: list[dict]) -> None:
+    # Both tables are sorted by their spec, so the partition's bytes do not depend on the
+    # order its rows were merged in (one run, or its receipts replayed one asker at a time).
+    _merge(warehouse, ARTIST_RELEASES, new_rows, week, ("artist_id", "album_id"))
+    _merge(warehouse, ARTIST_RELEASE_FETCHES, log_rows, week, ("artist_id",))
+
+
+def replay_releases(settings: Settings, warehouse: Warehouse, raw_root: Path,
+                    receipt: dict) -> None:
+    """Fetch one receipt's listings again from their bodies, against what the lake knew of
+    each artist before (earlier receipts are replayed first), and merge them into the week
+    (`spotify-assets rebuild`)."""
+    from spotify_assets.lib.spotify.replay import ReplayClient, ReplayMismatch
+
+    week, at = date.fromisoformat(receipt["week"]), datetime.fromisoformat(receipt["fetched_at"])
+    known, _ = known_discographies(warehouse)
+    new_rows: list[dict] = []
+    log_rows: list[dict] = []
+    for entry in receipt["artists"]:
+        artist = entry["artist_id"]
+        if entry["known"] and artist not in known:
+            # The fetches this one built on were made with a removed listener's token (their
+            # receipts went with their raw): paging from nothing would ask other pages.
+            log.warning("rebuild: an artist listing is skipped: the earlier listings it "
+                        "continued are gone from raw (a removed listener's)")
+            continue
+        spotify = ReplayClient.from_receipt(settings, raw_root, entry["calls"])
+        fetch = fetch_discography(spotify, receipt["user_id"], artist, known.get(artist))
+        if spotify.unanswered:
+            raise ReplayMismatch(f"artist {artist}: {spotify.unanswered} recorded answers unused")
+        rows = release_rows(fetch, known.get(artist), week, at)
+        new_rows += rows
+        log_rows.append(fetch_row(fetch, week, at, entry["followers"], entry["top_played_by"],
+                                  len(rows)))
+    _write_week(warehouse, week, new_rows, log_rows)
 
 
 @dg.multi_asset(
@@ -300,6 +361,7 @@ def artist_releases(
     warehouse: dg.ResourceParam[Warehouse],
     users: dg.ResourceParam[Any],
     spotify: dg.ResourceParam[Any],
+    raw: dg.ResourceParam[RawStore],
 ):
     """Listings (`/artists/{id}/albums`, all four groups) of every artist followed by any user
     in the run's weeks, plus each user's most played ones when RELEASE_RADAR_TOP_PLAYED_ARTISTS
@@ -318,34 +380,47 @@ def artist_releases(
     todo = sorted(a for a in wanted if a not in done)
     active = {u.id for u in users.active_users()}
 
-    def one(artist: str) -> tuple[str, DiscographyFetch | UserFailure]:
-        return artist, _fetch_artist(spotify, artist, wanted[artist].askers(active),
-                                     known.get(artist))
+    def one(artist: str) -> ArtistAnswer:
+        return _fetch_artist(spotify, artist, wanted[artist].askers(active), known.get(artist))
 
     with concurrent.futures.ThreadPoolExecutor(max_workers=WORKERS) as pool:
         answers = list(pool.map(one, todo))
     now = datetime.now(UTC)
     new_rows: list[dict] = []
     log_rows: list[dict] = []
+    by_asker: dict[str, list[dict]] = defaultdict(list)
     failed = 0
-    for artist, answer in answers:
-        if isinstance(answer, UserFailure):
+    for answer in answers:
+        artist, fetch = answer.artist_id, answer.result
+        if isinstance(fetch, UserFailure):
             failed += 1
-            context.log.warning(f"artist {artist}: {answer.status}: {answer.message}")
+            context.log.warning(f"artist {artist}: {fetch.status}: {fetch.message}")
             continue
-        rows = release_rows(answer, known.get(artist), week, now)
+        counts = len(wanted[artist].followers), len(wanted[artist].top_played_by)
+        rows = release_rows(fetch, known.get(artist), week, now)
         new_rows += rows
-        log_rows.append(fetch_row(answer, week, now, wanted[artist], len(rows)))
-    written = _merge(warehouse, ARTIST_RELEASES, new_rows, week, ("artist_id", "album_id"))
-    logged = _merge(warehouse, ARTIST_RELEASE_FETCHES, log_rows, week, ("artist_id",))
-    warehouse.publish()
+        log_rows.append(fetch_row(fetch, week, now, *counts, len(rows)))
+        assert answer.asker is not None
+        by_asker[answer.asker].append({"artist_id": artist, "followers": counts[0],
+                                       "top_played_by": counts[1], "calls": answer.calls,
+                                       "known": artist in known})
+    if log_rows:
+        # The receipts first (raw holds whatever the lake holds), one per asker: each holds
+        # the artists whose listing came with that asker's token, where those bodies landed.
+        for asker, entries in sorted(by_asker.items()):
+            raw.put_receipt(asker, RELEASES_RECIPE, _week_writes(week), week=week.isoformat(),
+                            fetched_at=now.isoformat(), artists=entries)
+        _write_week(warehouse, week, new_rows, log_rows)
+        warehouse.publish()
+    written = warehouse.scan(ARTIST_RELEASES, partitions=[week.isoformat()]).num_rows
+    logged = warehouse.scan(ARTIST_RELEASE_FETCHES, partitions=[week.isoformat()]).num_rows
     modes: dict[str, int] = defaultdict(int)
     for row in log_rows:
         modes[row["mode"]] += 1
     yield dg.MaterializeResult(
         asset_key="artist_releases",
         metadata={
-            "dagster/row_count": written.rows,
+            "dagster/row_count": written,
             "week": week.isoformat(),
             "artists_wanted": len(wanted),
             "artists_fetched": len(log_rows),
@@ -358,7 +433,7 @@ def artist_releases(
     yield dg.MaterializeResult(
         asset_key="artist_release_fetches",
         metadata={
-            "dagster/row_count": logged.rows,
+            "dagster/row_count": logged,
             "modes": dg.MetadataValue.json(dict(modes)),
             "unordered_listings": modes.get("full_unordered", 0),
             "predictions_missed": sum(r["predictions_missed"] for r in log_rows),

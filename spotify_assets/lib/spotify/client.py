@@ -358,7 +358,30 @@ class SpotifyClient(CatalogEndpoints, LibraryEndpoints, SearchEndpoints):
         params: dict[str, Any] | None = None,
         json_body: Any = None,
     ) -> httpx.Response:
-        """One Web API request with a valid access token; raises for any non-2xx answer."""
+        """One Web API request with a valid access token; raises for any non-2xx answer (and
+        tells a receipt's recording how it failed)."""
+        try:
+            return self._call_once(user_id, method, endpoint, path, params=params,
+                                   json_body=json_body)
+        except SpotifyError as exc:
+            from spotify_assets.lib.raw import note_failure
+            from spotify_assets.lib.spotify.transport import request_label
+
+            request = self._http.build_request(method, self._api_base + path, params=params)
+            note_failure(request_label(str(request.url)), type(exc).__name__, exc.endpoint,
+                         exc.status)
+            raise
+
+    def _call_once(
+        self,
+        user_id: str,
+        method: str,
+        endpoint: str,
+        path: str,
+        *,
+        params: dict[str, Any] | None = None,
+        json_body: Any = None,
+    ) -> httpx.Response:
         url = self._api_base + path
         token = self._access_token(user_id)
         for attempt in (1, 2):

@@ -17,7 +17,9 @@ from typing import Any
 import httpx
 
 from spotify_assets.lib.settings import Settings
+from spotify_assets.lib.spotify import errors
 from spotify_assets.lib.spotify.client import SpotifyClient
+from spotify_assets.lib.spotify.errors import SpotifyError
 from spotify_assets.lib.spotify.transport import request_label
 
 
@@ -28,18 +30,22 @@ class ReplayMismatch(RuntimeError):
 class ReplayClient(SpotifyClient):
     """`SpotifyClient` whose GETs are answered, in order, by recorded (request, body) pairs."""
 
-    def __init__(self, settings: Settings, calls: Iterable[tuple[str, bytes]]) -> None:
+    def __init__(self, settings: Settings,
+                 calls: Iterable[tuple[str, bytes | SpotifyError]]) -> None:
         super().__init__(settings, tokens=_NoTokens())
-        self._recorded: deque[tuple[str, bytes]] = deque(calls)
+        self._recorded: deque[tuple[str, bytes | SpotifyError]] = deque(calls)
 
     @classmethod
     def from_receipt(cls, settings: Settings, raw_root: Path,
-                     calls: Iterable[tuple[str, str]]) -> ReplayClient:
-        """`calls`: a receipt's (request, raw path relative to `raw_root`) pairs."""
+                     calls: Iterable[tuple[str, str | dict]]) -> ReplayClient:
+        """`calls`: a receipt's (request, raw path relative to `raw_root`) pairs, or (request,
+        {"error", "endpoint", "status"}) for a request that failed (raised again here)."""
         from spotify_assets.lib.raw import RawStore
 
-        return cls(settings, [(request, RawStore.read(raw_root / path))
-                              for request, path in calls])
+        return cls(settings, [
+            (request, _failure(path) if isinstance(path, dict) else RawStore.read(raw_root / path))
+            for request, path in calls
+        ])
 
     @property
     def unanswered(self) -> int:
@@ -54,7 +60,23 @@ class ReplayClient(SpotifyClient):
         recorded, body = self._recorded.popleft()
         if recorded != label:
             raise ReplayMismatch(f"asked {label}, the receipt has {recorded} next")
+        if isinstance(body, SpotifyError):
+            raise body
         return httpx.Response(200, content=body, request=request)
+
+
+def _failure(recorded: dict) -> SpotifyError:
+    """The error a recorded request failed with (its class, endpoint and status; the message
+    is not kept, nothing written depends on it)."""
+    cls = getattr(errors, recorded["error"], None)
+    if not (isinstance(cls, type) and issubclass(cls, SpotifyError)):
+        raise ReplayMismatch(f"a receipt records an unknown failure {recorded['error']!r}")
+    error = cls.__new__(cls)
+    error.__dict__.update(user_id=None, endpoint=recorded["endpoint"],
+                          status=recorded["status"], message="replayed from a receipt",
+                          retry_after_s=0.0)
+    RuntimeError.__init__(error, error._render())
+    return error
 
 
 class _NoTokens:

@@ -43,6 +43,7 @@ from spotify_assets.lib.users.login import login
 from spotify_assets.lib.users.registry import UserRegistry
 from spotify_assets_tests.conftest import EMULATOR_TEST_CONFIG
 from spotify_assets_tests.defs.conftest import DEMO_USERS
+from spotify_assets_tests.defs.replayed import lose_and_replay
 
 NOW = EMULATOR_TEST_CONFIG.end
 ASKS = ("GET /v1/tracks/{id}", "GET /v1/albums/{id}", "GET /v1/search")
@@ -247,6 +248,11 @@ def test_plays_enriched_is_right_for_every_play_and_costs_few_requests(lab: Lab)
     assert {e.path for e in lab.warehouse.lake.manifest.current()
             if e.table == "spotify_tracks"} == files  # the same bytes: nothing rewritten
 
+    # Rebuild from raw: both runs' receipts, in order (the second kept the first's answers),
+    # and the album bodies' receipts, give the same bytes back.
+    report = lose_and_replay(lab.settings, ["spotify_tracks", "spotify_albums"])
+    assert report.receipts_replayed >= 3
+
 
 @pytest.mark.slow
 def test_names_only_are_searched_once_and_never_guessed(lab: Lab) -> None:
@@ -301,6 +307,9 @@ def test_names_only_are_searched_once_and_never_guessed(lab: Lab) -> None:
         assert isrc in (None, real.isrc)
     assert kinds.get("search", 0) > len(rows) // 2
     print(f"names only: {len(rows)} plays, {keys} names, {keys} searches: {kinds}")
+    # Rebuild from raw: three runs replayed in order, the first with its refused login and
+    # its budget, the third asking nothing and keeping the answers of the two before.
+    assert lose_and_replay(lab.settings, ["spotify_tracks"]).receipts_replayed == 3
 
 
 @pytest.mark.slow
@@ -329,6 +338,8 @@ def test_real_export_files_go_through_without_a_wrong_id(lab: Lab) -> None:
     assert with_ids == 0
     assert lab.tracks()["seen_by_emulator"] == {}
     print(f"real exports: {ids} ids, {keys} names: {first['requests_by_endpoint']}")
+    # Rebuild from raw: the 404s are in the receipt too (they made `not_found` rows).
+    assert lose_and_replay(lab.settings, ["spotify_tracks"]).receipts_replayed == 2
 
 
 def test_the_schedule_runs_the_job_hourly() -> None:

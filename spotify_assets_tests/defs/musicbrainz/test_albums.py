@@ -1,15 +1,18 @@
 """`spotify_albums` against the emulator: each album once, with any user who can still log in;
 an album Spotify does not know is kept as not_found so it is never asked again."""
 
+import dagster as dg
 import httpx
 import pandas as pd
 
 from spotify_assets.defs.listening.tables import PLAYS
 from spotify_assets.defs.musicbrainz.albums import spotify_albums
 from spotify_assets.defs.musicbrainz.tables import SPOTIFY_ALBUMS
+from spotify_assets.lib.orchestrate import QUIET
 from spotify_assets.lib.users.login import login
 from spotify_assets.lib.users.registry import UserRegistry
 from spotify_assets_tests.defs.musicbrainz.conftest import USER, Enrichment
+from spotify_assets_tests.defs.replayed import lose_and_replay
 
 UNKNOWN_ALBUM = "0nosuchalbum0000000000"
 
@@ -43,3 +46,24 @@ def test_albums_are_fetched_once_with_a_user_who_can_still_log_in(enrichment: En
     e.emulator.state.reset_request_counts()
     assert e.materialize([spotify_albums]).success
     assert e.album_requests() == 0
+
+    # Rebuild from raw: the albums come back from their bodies, the 404 from the receipt.
+    assert lose_and_replay(e.settings, ["spotify_albums"]).receipts_replayed == 1
+
+
+def test_albums_fetched_over_several_runs_come_back_from_their_receipts(enrichment: Enrichment):
+    """Three runs of at most 7 albums, then the rest, each adding to what the runs before wrote;
+    losing the table and replaying the receipts in order gives the same bytes."""
+    e = enrichment
+    config = {**QUIET, "ops": {"spotify_albums": {"config": {"max_albums": 7}}}}
+    for _ in range(3):
+        assert dg.materialize([spotify_albums], resources=e.resources, instance=e.instance,
+                              run_config=config).success
+    assert e.warehouse.scan(SPOTIFY_ALBUMS).num_rows == 21
+    assert e.materialize([spotify_albums]).success
+    rows = e.warehouse.scan(SPOTIFY_ALBUMS).to_pylist()
+    heard = {r["album_id"] for r in e.warehouse.scan(PLAYS).to_pylist() if r["album_id"]}
+    assert {r["album_id"] for r in rows} == heard and len(heard) > 21
+    assert len({r["fetched_at"] for r in rows}) > 1  # each album has its own moment
+
+    assert lose_and_replay(e.settings, ["spotify_albums"]).receipts_replayed == 4

@@ -10,17 +10,21 @@ playlists, new releases, trending, schedules (their own files).
 
 from __future__ import annotations
 
+import shutil
 from collections import defaultdict
 
 import pytest
 
+from spotify_assets.defs.operations.rebuild import rebuild
 from spotify_assets.defs.releases.tables import (
     ARTIST_RELEASE_FETCHES,
+    ARTIST_RELEASES,
     FOLLOWED_ARTISTS,
     RELEASE_RADAR,
 )
 from spotify_assets.emulator.faults import FaultRule
 from spotify_assets.lib.users.registry import UserRegistry
+from spotify_assets.user_commands import remove_user
 from spotify_assets_tests.defs.releases.conftest import (
     ALBUMS,
     FOLLOWING,
@@ -34,7 +38,10 @@ from spotify_assets_tests.defs.releases.conftest import (
     radar_truth,
     tick,
 )
+from spotify_assets_tests.defs.replayed import lake_files, lose_and_replay
 from spotify_assets_tests.lib.spotify.conftest import authorize
+
+RELEASE_TABLES = ["artist_releases", "artist_release_fetches"]
 
 
 def radar_of(radar: Radar, week) -> dict[tuple[str, str], dict]:
@@ -130,6 +137,55 @@ def test_later_weeks_page_incrementally(radar: Radar) -> None:
                                                               tick(week)) // 10))
         print(f"week {week}: {len(rows)} artists, {radar.counts()[ALBUMS]} requests")
 
+    # Rebuild from raw (no lake, no catalog): each week's listings are paged again from their
+    # bodies against what the weeks before left, so the incremental weeks come back too.
+    tables = [*RELEASE_TABLES, "followed_artists"]
+    before = lake_files(radar.settings, tables)
+    assert all(len(before[t]) >= len(WEEKS) for t in tables)
+    shutil.rmtree(radar.settings.lake_dir)
+    radar.settings.warehouse_path.unlink()
+    report = rebuild(radar.settings, radar.instance)
+    assert report.failed_runs == 0 and report.receipts_replayed > len(WEEKS)
+    assert lake_files(radar.settings, tables) == before
+
+
+def test_a_removed_listeners_listings_leave_the_rebuild_and_the_rest_comes_back(
+    radar: Radar,
+) -> None:
+    """A listing's receipt and bodies are its asker's (the first follower, by id, with a
+    working login): `users remove` takes them. demo_heavy asks for every artist they follow
+    in the first week, must log in again after it (others then ask for the shared ones,
+    paging from what heavy's fetch saw), and is removed; a rebuild from raw gives back every
+    row of the artists heavy never asked for, and none of the others (no half history)."""
+    world = radar.world
+    radar.run_week(WEEKS[0])
+    radar.control("POST", "users/demo_heavy/revoke")
+    for week in WEEKS[1:]:
+        radar.run_week(week)
+    heavy = set(world.users["demo_heavy"].followed_artist_ids)
+    shared = {a for a in heavy if any(a in world.users[u].followed_artist_ids
+                                      for u in USERS if u != "demo_heavy")}
+    fetches = radar.warehouse.scan(ARTIST_RELEASE_FETCHES).to_pylist()
+    assert shared and {r["artist_id"] for r in fetches if r["week"] == WEEKS[1]} >= shared
+    specs = (ARTIST_RELEASES, ARTIST_RELEASE_FETCHES)
+    before = [radar.warehouse.scan(spec).to_pylist() for spec in specs]
+
+    remove_user(radar.settings, "demo_heavy")
+    shutil.rmtree(radar.settings.lake_dir)
+    radar.settings.warehouse_path.unlink()
+    assert rebuild(radar.settings, radar.instance).failed_runs == 0
+
+    for spec, rows in zip(specs, before, strict=True):
+        kept = [r for r in rows if r["artist_id"] not in heavy]
+        assert kept and len(kept) < len(rows)
+        assert sorted(radar.warehouse.scan(spec).to_pylist(), key=_row_key) == sorted(
+            kept, key=_row_key)
+
+
+def _row_key(row: dict) -> tuple[str, str, str]:
+    return (str(row.get("week") or row.get("first_seen_week")), row["artist_id"],
+            row.get("album_id") or "")
+
 
 def test_a_429_in_the_middle_of_a_listing_loses_no_release(radar: Radar) -> None:
     world = radar.world
@@ -145,6 +201,7 @@ def test_a_429_in_the_middle_of_a_listing_loses_no_release(radar: Radar) -> None
 
     assert radar.counts()[ALBUMS] == pages(world, artists, tick(week)) + 1
     assert set(radar_of(radar, week)) == set(radar_truth(world, week, [week]))
+    lose_and_replay(radar.settings, RELEASE_TABLES)  # the 429 was retried: one body per page
 
 
 def test_a_user_who_must_log_in_again_does_not_stop_the_others(radar: Radar) -> None:
@@ -162,6 +219,9 @@ def test_a_user_who_must_log_in_again_does_not_stop_the_others(radar: Radar) -> 
     truth = radar_truth(radar.world, week, [week], users=others)
     assert set(got) == set(truth)
     assert UserRegistry(radar.settings).require("demo_tokyo").status == "needs_reauth"
+    # The artists tokyo was asked for first came with another follower's token: their
+    # receipts are that asker's.
+    assert lose_and_replay(radar.settings, RELEASE_TABLES).receipts_replayed >= 2
 
 
 @pytest.mark.parametrize("per_user", [3])
@@ -186,3 +246,7 @@ def test_top_played_artists_join_the_radar_when_set(radar: Radar, per_user: int)
                 assert artist not in world.users[user].followed_artist_ids
                 mine = frame[(frame.user_id == user) & (frame.started_at < tick(week))]
                 assert artist in set(mine.artist_ids.str[0])
+    # The top_played_by counts came from plays: the receipts keep them.
+    assert any(r["top_played_by"] for r in radar.warehouse.scan(ARTIST_RELEASE_FETCHES)
+               .to_pylist())
+    lose_and_replay(radar.settings, RELEASE_TABLES)
