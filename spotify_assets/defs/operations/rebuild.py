@@ -12,10 +12,11 @@ what is computed from them again through the deployment's instance:
    beside the asset that wrote it (`_replays`): top lists and their cooldown copies, follows,
    artist listings, catalog fetches, the wrapped's captured lists, new releases, playlist
    rows; Spotify's answers come from the landed bodies (`lib/spotify/replay.py`);
-4. the MusicBrainz match tables are written again from the cache in `state/` (no request);
-5. the days that changed are refreshed as after an import (`plays`, `episode_plays`,
-   `daily_listening`, `listening_sessions`, `listening_coverage`), then every table computed
-   only from others (`DERIVED`) runs again over the partitions the instance says it had.
+4. the days that changed are refreshed as after an import (`plays`, `episode_plays`,
+   `daily_listening`, `listening_sessions`, `listening_coverage`);
+5. the MusicBrainz match tables are written again from the cache in `state/` (no request),
+   then every table computed only from others (`DERIVED`) runs again over the partitions the
+   instance says it had.
 Idempotent: on a complete lake it replays nothing and every table keeps its files; on a lake
 that lost files it puts back what raw holds; on no lake at all it rebuilds every table.
 
@@ -197,6 +198,8 @@ def replay_polls(settings: Settings, warehouse, report: RebuildReport) -> None:
                 report.polled_days_written += 1
 
 
+# Not tables: the wrapped's report files (`reports/`), written again from the tables.
+REPORT_FILES = ("monthly_wrapped_reports", "yearly_wrapped_reports")
 # Computed only from other tables: run again over the partitions they had, once their inputs
 # are back (`rematerialize_derived`).
 DERIVED = (
@@ -212,6 +215,7 @@ DERIVED = (
     "monthly_wrapped_tops",
     "yearly_wrapped",
     "yearly_wrapped_tops",
+    *REPORT_FILES,
     "poll_plan",  # the plan store and registry in `state/`, which outlive the lake
     # Last: a description of the new lake itself (its generation, superseded files), so the
     # one table that cannot equal the lost lake's.
@@ -361,8 +365,10 @@ def rebuild(settings: Settings, instance) -> RebuildReport:
     replay_exports(settings, warehouse, report)
     replay_polls(settings, warehouse, report)
     replay_receipts(settings, warehouse, report)
-    tables_from_cache(settings, warehouse)
     warehouse.publish()
     report.failed_runs = refresh_stale(settings, instance, stats=False)
+    # After the history: the match tables name what the lake's plays and lists show.
+    tables_from_cache(settings, warehouse)
+    warehouse.publish()
     rematerialize_derived(settings, instance, definitions, report)
     return report

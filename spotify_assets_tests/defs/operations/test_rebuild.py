@@ -16,7 +16,13 @@ import dagster as dg
 import pytest
 
 from spotify_assets.defs.listening.tables import IMPORT_REPORTS, POLLED_PLAYS
-from spotify_assets.defs.operations.rebuild import DERIVED, FROM_CACHE, REBUILT, rebuild
+from spotify_assets.defs.operations.rebuild import (
+    DERIVED,
+    FROM_CACHE,
+    REBUILT,
+    REPORT_FILES,
+    rebuild,
+)
 from spotify_assets.defs.releases.tables import RELEASE_RADAR
 from spotify_assets.defs.resources import Warehouse
 from spotify_assets.defs.warehouse.housekeeping import LAKE_STORAGE
@@ -32,12 +38,18 @@ def _files(settings) -> dict[str, dict[str, str]]:
     return out
 
 
-def _moments(settings) -> tuple[int, int]:
-    """Distinct poll moments and import moments: what the rebuild must get back from raw's
-    names and the receipts, not from the present."""
+def _report_files(settings) -> dict[str, bytes]:
+    return {str(p.relative_to(settings.reports_dir)): p.read_bytes()
+            for p in sorted(settings.reports_dir.rglob("*")) if p.is_file()}
+
+
+def _moments(settings) -> tuple[int, int, int]:
+    """Distinct poll moments, import moments, and files imported: what the rebuild must get
+    back from raw's names and the receipts, not from the present."""
     polled = Warehouse(settings).scan(POLLED_PLAYS).to_pydict()
     imported = Warehouse(settings).scan(IMPORT_REPORTS).to_pydict()
-    return len(set(polled["polled_at"])), len(set(imported["imported_at"]))
+    return (len(set(polled["polled_at"])), len(set(imported["imported_at"])),
+            len(imported["imported_at"]))
 
 
 def _month_end(settings, instance, world_start) -> None:
@@ -69,6 +81,9 @@ def _month_end(settings, instance, world_start) -> None:
     run(["monthly_wrapped_playlists"], month, month)
     weeks = sorted(Warehouse(settings).partitions(RELEASE_RADAR))
     run(["release_radar_playlists"], weeks[0], weeks[-1])
+    # The reports read all of it (a playlist is linked from its month's page).
+    run(["monthly_wrapped_reports"], month, month)
+    run(["yearly_wrapped_reports"], month[:4], month[:4])
 
 
 @pytest.mark.slow
@@ -90,26 +105,31 @@ def test_after_the_whole_pipeline_every_table_comes_back_from_raw(
         run_pipeline(settings, emu.base_url, instance)
         _month_end(settings, instance, emu.state.world.start)
         before = _files(settings)
-        compared = {*REBUILT, *DERIVED, *FROM_CACHE} - {LAKE_STORAGE.name}
+        compared = {*REBUILT, *DERIVED, *FROM_CACHE} - {LAKE_STORAGE.name, *REPORT_FILES}
         # Every lake table is compared, and every compared table was written: nothing vacuous.
         assert set(before) - compared == {LAKE_STORAGE.name}
         assert {t for t in compared if not before.get(t)} == set()
-        polls, imports = _moments(settings)
-        assert polls >= 3 and imports >= 5
+        reports = _report_files(settings)
+        assert reports  # the wrapped's pages and charts
+        polls, imports, files = _moments(settings)
+        assert polls >= 3 and imports >= 5 and files >= imports
 
         shutil.rmtree(settings.lake_dir)
         settings.warehouse_path.unlink()
+        shutil.rmtree(settings.reports_dir)  # derived too: they must come back
         report = rebuild(settings, instance)
 
         after = _files(settings)
         assert report.failed_runs == 0
-        assert report.files_imported == imports and report.files_unnamed == 0
+        assert report.files_imported == files and report.files_unnamed == 0
         assert report.receipts_replayed > 0 and report.derived_runs > 0
         differ = sorted(t for t in compared if after.get(t) != before.get(t))
         assert differ == [], f"tables that differ after the rebuild: {differ}"
+        # The wrapped's report files are written again from the rebuilt tables, the same bytes.
+        assert _report_files(settings) == reports
         # The lake's own description is written again, for the new lake: the same files.
         rows = Warehouse(settings).scan(LAKE_STORAGE).to_pylist()
-        assert {r["table_name"]: r["files"] for r in rows} == {
+        assert {r["table_name"]: r["files"] for r in rows if r["table_name"] != "lake_storage"} == {
             t: len(p) for t, p in after.items() if t != LAKE_STORAGE.name}
         # The rebuild's runs went through the deployment's instance (the UI sees them).
         latest = instance.get_latest_materialization_event(dg.AssetKey("top_albums"))
