@@ -19,6 +19,7 @@ from spotify_assets.defs.musicbrainz.entities import seen_entities
 from spotify_assets.defs.musicbrainz.tables import SPOTIFY_ALBUMS
 from spotify_assets.defs.resources import Warehouse
 from spotify_assets.lib.lake import UNPARTITIONED
+from spotify_assets.lib.pseudonyms import who
 from spotify_assets.lib.raw import RawStore, recording
 
 log = logging.getLogger(__name__)
@@ -103,7 +104,8 @@ def fetch_albums(
                 with recording() as calls:
                     album = spotify.album(users[0], album_id)
             except ReauthorizationRequired as exc:
-                notes.append(f"user {users.pop(0)} skipped: {exc}")
+                # By handle: notes reach the run's log and metadata, kept after `users remove`.
+                notes.append(f"{who(users.pop(0))} skipped: {exc}")
                 continue
             except NotFoundError:
                 answers.append(AlbumAnswer(album_id, users[0], "not_found", datetime.now(UTC)))
