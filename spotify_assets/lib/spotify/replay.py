@@ -20,7 +20,6 @@ from spotify_assets.lib.settings import Settings
 from spotify_assets.lib.spotify import errors
 from spotify_assets.lib.spotify.client import SpotifyClient
 from spotify_assets.lib.spotify.errors import SpotifyError
-from spotify_assets.lib.spotify.transport import request_label
 
 
 class ReplayMismatch(RuntimeError):
@@ -53,8 +52,7 @@ class ReplayClient(SpotifyClient):
 
     def _call(self, user_id: str, method: str, endpoint: str, path: str, *,
               params: dict[str, Any] | None = None, json_body: Any = None) -> httpx.Response:
-        request = self._http.build_request(method, self._api_base + path, params=params)
-        label = request_label(str(request.url))
+        label = self._request_label(method, path, params)
         if method != "GET" or not self._recorded:
             raise ReplayMismatch(f"{method} {label}: not in the receipt")
         recorded, body = self._recorded.popleft()
@@ -62,6 +60,7 @@ class ReplayClient(SpotifyClient):
             raise ReplayMismatch(f"asked {label}, the receipt has {recorded} next")
         if isinstance(body, SpotifyError):
             raise body
+        request = self._http.build_request(method, self._api_base + path, params=params)
         return httpx.Response(200, content=body, request=request)
 
 

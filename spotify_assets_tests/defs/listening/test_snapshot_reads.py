@@ -47,18 +47,22 @@ READER = textwrap.dedent(
     import duckdb
     mode, path, stop, cli, query = sys.argv[1:6]
     os.chdir(os.path.dirname(path))  # the catalog's lake paths are relative to its folder
-    con = duckdb.connect(path, read_only=True) if mode == "long" else None
+    # A slow query on a loaded machine draws DuckDB's progress bar on stdout, where this
+    # reader writes its answers: a display, not data.
+    quiet = {"enable_progress_bar": False}
+    con = duckdb.connect(path, read_only=True, config=quiet) if mode == "long" else None
     while not os.path.exists(stop):
         try:
             if mode == "long":
                 row = list(con.execute(query).fetchone())
             elif mode == "fresh":
-                fresh = duckdb.connect(path, read_only=True)
+                fresh = duckdb.connect(path, read_only=True, config=quiet)
                 row = list(fresh.execute(query).fetchone())
                 fresh.close()
             else:
                 out = subprocess.run(
-                    [cli, "-readonly", "-csv", "-noheader", os.path.basename(path), "-c", query],
+                    [cli, "-readonly", "-csv", "-noheader", os.path.basename(path),
+                     "-c", "set enable_progress_bar = false", "-c", query],
                     capture_output=True, text=True, timeout=120,
                 )
                 if out.returncode:
