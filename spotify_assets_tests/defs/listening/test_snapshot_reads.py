@@ -49,14 +49,18 @@ READER = textwrap.dedent(
     os.chdir(os.path.dirname(path))  # the catalog's lake paths are relative to its folder
     # A slow query on a loaded machine draws DuckDB's progress bar on stdout, where this
     # reader writes its answers: a display, not data.
-    quiet = {"enable_progress_bar": False}
-    con = duckdb.connect(path, read_only=True, config=quiet) if mode == "long" else None
+    def connect():
+        con = duckdb.connect(path, read_only=True)
+        con.execute("set enable_progress_bar = false")
+        return con
+
+    con = connect() if mode == "long" else None
     while not os.path.exists(stop):
         try:
             if mode == "long":
                 row = list(con.execute(query).fetchone())
             elif mode == "fresh":
-                fresh = duckdb.connect(path, read_only=True, config=quiet)
+                fresh = connect()
                 row = list(fresh.execute(query).fetchone())
                 fresh.close()
             else:
