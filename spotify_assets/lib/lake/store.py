@@ -155,14 +155,16 @@ class Lake:
         partition: str,
         *,
         schema: str | None = None,
-        folder_ready: bool = False,
+        leaf: tuple[Path, str] | None = None,
     ) -> FileEntry:
         """Write `table` as a new immutable file of `partition` (not yet committed). A caller
-        staging many files of one table passes what they share (the schema's hash, folders
-        made beforehand): per day file that bookkeeping was a tenth of the Python time."""
-        folder, stem = self._leaf_path(table_name, partition)
-        if not folder_ready:
-            folder.mkdir(parents=True, exist_ok=True)
+        staging many files of one table passes what it worked out for them all (the schema's
+        hash; the file's `_leaf_path`, its folder made): per day file that bookkeeping was a
+        tenth of the Python time."""
+        if leaf is None:
+            leaf = self._leaf_path(table_name, partition)
+            leaf[0].mkdir(parents=True, exist_ok=True)
+        folder, stem = leaf
         data = _parquet_bytes(table)
         target = folder / f"{stem}.{hashlib.sha256(data).hexdigest()[:16]}.parquet"
         tmp = temp_path_for(folder / stem)
@@ -189,16 +191,16 @@ class Lake:
     ) -> dict[str, FileEntry | None]:
         """Stage every non-empty part (several at a time); empty parts get no file."""
         staged: dict[str, FileEntry | None] = {p: None for p in parts}
-        jobs = [(p, t) for p, t in parts.items() if t.num_rows]
-        folders = {self._leaf_path(spec.name, p)[0] for p, _ in jobs}
+        jobs = [(p, t, self._leaf_path(spec.name, p)) for p, t in parts.items() if t.num_rows]
+        folders = {leaf[0] for _, _, leaf in jobs}
         for folder in folders:
             folder.mkdir(parents=True, exist_ok=True)
             sweep_stale_temps(folder)
         # Every part is a slice of one conformed table: one schema, hashed once.
         shared = schema_hash(jobs[0][1].schema) if jobs else None
 
-        def stage(job: tuple[str, pa.Table]) -> FileEntry:
-            return self._stage(spec.name, job[1], job[0], schema=shared, folder_ready=True)
+        def stage(job: tuple[str, pa.Table, tuple[Path, str]]) -> FileEntry:
+            return self._stage(spec.name, job[1], job[0], schema=shared, leaf=job[2])
 
         if len(jobs) <= 1:
             for job in jobs:
@@ -206,7 +208,7 @@ class Lake:
         else:
             with ThreadPoolExecutor(PUBLISH_THREADS, thread_name_prefix="lake-write") as pool:
                 entries = pool.map(stage, jobs)
-                for (partition, _), entry in zip(jobs, entries, strict=True):
+                for (partition, _, _), entry in zip(jobs, entries, strict=True):
                     staged[partition] = entry
         for folder in folders:
             fsync_dir(folder)
