@@ -83,3 +83,41 @@ def test_receipts_come_back_in_the_order_they_were_written_across_users(tmp_path
     # A listener's receipts go with the rest of their raw files.
     store.remove_user("alice")
     assert [r["recipe"] for r in store.receipts()] == ["b", "c"]
+
+
+class _Trickle:
+    """A stream that returns fewer bytes than asked (as a pipe or a slow copy may)."""
+
+    def __init__(self, data: bytes, most: int) -> None:
+        self.data, self.most, self.at = data, most, 0
+
+    def read(self, size: int = -1) -> bytes:
+        size = min(size if size >= 0 else len(self.data), self.most)
+        chunk = self.data[self.at : self.at + size]
+        self.at += len(chunk)
+        return chunk
+
+
+def test_a_staged_export_is_gzip_of_its_body_alone(tmp_path) -> None:
+    """The raw copy of an export depends on its body only: not on the temp file it was written
+    in (whose name gzip would put in the header), nor on how the stream cut its reads; and
+    it is gzip any reader opens. Large enough to span several of the writer's blocks."""
+    import hashlib
+    import io
+    import random
+
+    rng = random.Random(7)
+    words = [f'{{"ts":"2020-01-{d:02d}","ms_played":{d * 997}}}'.encode() for d in range(1, 29)]
+    body = b"[" + b",".join(rng.choice(words) for _ in range(150_000)) + b"]"
+    assert len(body) > 3 * (1 << 20)
+    sha = hashlib.sha256(body).hexdigest()
+    copies = []
+    for n, stream in enumerate([io.BytesIO(body), _Trickle(body, 300_001), _Trickle(body, 4096)]):
+        store = RawStore(tmp_path / f"store{n}")
+        staged = store.stage_stream("exports", "alice", stream, sha256=sha)
+        ref = staged.commit()
+        assert ref.created and ref.size == len(body)
+        copies.append(ref.path.read_bytes())
+    assert copies[0] == copies[1] == copies[2]
+    assert gzip.decompress(copies[0]) == body
+    assert copies[0][3] == 0  # no optional header fields: no file name
