@@ -32,6 +32,7 @@ import dagster as dg
 from spotify_assets.defs.partitions import monthly
 from spotify_assets.defs.resources import Warehouse
 from spotify_assets.lib.lake import TableSpec
+from spotify_assets.lib.lake.turns import turn
 from spotify_assets.lib.progress import Progress, report_every
 
 STALE_SCOPE = "listening"
@@ -114,24 +115,36 @@ class RefreshPlan:
 _STEP: ContextVar[Progress | None] = ContextVar("history_step_progress", default=None)
 
 
+TURN_TAKEN = "turn taken"  # run-log words the concurrency test reads
+TURN_DONE = "rewritten in"
+
+
 def logs_progress(asset_fn: Callable[..., dg.MaterializeResult]) -> Callable[..., object]:
     """A history asset's progress in the run log: a line every few seconds while its step runs
     (which range of days, the day files being written; a decade's refresh is one long range),
-    and the days it rewrote at the end. Only logs: the computation is the asset's own."""
+    and the days it rewrote at the end; and its turn (`day_pool`): two steps of one history
+    asset never run at once, in any process. The computation is the asset's own."""
 
     @functools.wraps(asset_fn)
     def logged(context: dg.AssetExecutionContext, *args: object, **kwargs: object) -> object:
-        progress = Progress(context.asset_key.to_user_string(), unit="days")
+        name = context.asset_key.to_user_string()
+        progress = Progress(name, unit="days")
         token = _STEP.set(progress)
-        try:
-            with report_every(progress, context.log.info):
-                result = asset_fn(context, *args, **kwargs)
-        finally:
-            _STEP.reset(token)
-        state = progress.snapshot()
-        if state.total:
+        warehouse = kwargs["warehouse"]
+        assert isinstance(warehouse, Warehouse), "a history asset takes the warehouse resource"
+        # The pool orders the runs Dagster sees; the turn makes it hold across processes
+        # (Dagster's SQLite slot claim can let two in at the same moment).
+        with turn(warehouse.lake.root, day_pool(name), lambda s: context.log.info(
+                f"{name}: waiting {s:.0f} s for another refresh of these days")):
+            context.log.debug(f"{name}: {TURN_TAKEN}")
+            try:
+                with report_every(progress, context.log.info):
+                    result = asset_fn(context, *args, **kwargs)
+            finally:
+                _STEP.reset(token)
+            state = progress.snapshot()
             context.log.info(
-                f"{state.what}: {state.total:,.0f} day(s) rewritten in {state.elapsed_s:.1f} s"
+                f"{state.what}: {state.total:,.0f} day(s) {TURN_DONE} {state.elapsed_s:.1f} s"
             )
         return result
 
