@@ -292,16 +292,19 @@ def _ranges(keys: list[str], done: set[str]) -> list[tuple[str, str]]:
     return ranges
 
 
-def _unlisted_spans(instance, key) -> set[tuple[str, str]]:
-    """Ranges run for partitions the definition does not list yet (the demo's year so far):
-    Dagster records those materializations without a partition, the run's tags keep them."""
+def _unlisted_spans(instance, key, listed: set[str]) -> set[tuple[str, str]]:
+    """Ranges run up to a partition the definition does not list yet (the week or year so
+    far, which the demo materializes): Dagster records no materialization of that partition
+    (or one without a partition), the run's tags keep the range."""
     from spotify_assets.lib.orchestrate import RANGE_END_TAG, RANGE_START_TAG
 
-    spans = set()
+    spans, runs = set(), {}
     for record in instance.fetch_materializations(key, limit=1000).records:
-        run = None if record.partition_key else instance.get_run_by_id(record.run_id)
-        if run is not None and RANGE_START_TAG in run.tags:
-            spans.add((run.tags[RANGE_START_TAG], run.tags[RANGE_END_TAG]))
+        if record.run_id not in runs:
+            runs[record.run_id] = instance.get_run_by_id(record.run_id)
+        tags = runs[record.run_id].tags if runs[record.run_id] is not None else {}
+        if RANGE_START_TAG in tags and tags[RANGE_END_TAG] not in listed:
+            spans.add((tags[RANGE_START_TAG], tags[RANGE_END_TAG]))
     return spans
 
 
@@ -332,8 +335,11 @@ def rematerialize_derived(settings: Settings, instance, definitions,
                 continue
             runs = [{}]
         else:
-            spans = _ranges(partitions_def.get_partition_keys(), done)
-            spans += sorted(_unlisted_spans(instance, key) - set(spans))
+            listed = partitions_def.get_partition_keys()
+            unlisted = sorted(_unlisted_spans(instance, key, set(listed)))
+            # Keys are ISO dates or years: as text they sort as time does.
+            spans = [s for s in _ranges(listed, done)
+                     if not any(u[0] <= s[0] and s[1] <= u[1] for u in unlisted)] + unlisted
             runs = [{RANGE_START_TAG: first, RANGE_END_TAG: last} for first, last in spans]
         for tags in runs:
             span = f" {tags[RANGE_START_TAG]} .. {tags[RANGE_END_TAG]}" if tags else ""
