@@ -365,17 +365,12 @@ class SpotifyClient(CatalogEndpoints, LibraryEndpoints, SearchEndpoints):
                                    json_body=json_body)
         except SpotifyError as exc:
             from spotify_assets.lib.raw import note_failure
+            from spotify_assets.lib.spotify.transport import request_label
 
-            note_failure(self._request_label(method, path, params), type(exc).__name__,
-                         exc.endpoint, exc.status)
+            request = self._http.build_request(method, self._api_base + path, params=params)
+            note_failure(request_label(str(request.url)), type(exc).__name__, exc.endpoint,
+                         exc.status)
             raise
-
-    def _request_label(self, method: str, path: str, params: dict[str, Any] | None) -> str:
-        """The request as a receipt names it (no host: `lib.spotify.transport.request_label`)."""
-        from spotify_assets.lib.spotify.transport import request_label
-
-        request = self._http.build_request(method, self._api_base + path, params=params)
-        return request_label(str(request.url))
 
     def _call_once(
         self,

@@ -31,10 +31,12 @@ class SpotifyError(RuntimeError):
     def __reduce__(self) -> tuple[object, ...]:
         # Exceptions with extra __init__ arguments do not pickle by default; Dagster and
         # ThreadPoolExecutor may need to move them between processes.
-        return (_rebuild, (type(self), self.__dict__.copy()))
+        return (from_state, (type(self), self.__dict__.copy()))
 
 
-def _rebuild(cls: type[SpotifyError], state: dict[str, object]) -> SpotifyError:
+def from_state(cls: type[SpotifyError], state: dict[str, object]) -> SpotifyError:
+    """An error of `cls` with these attributes, whatever its `__init__` takes (unpickling,
+    and a replay raising a recorded failure again)."""
     error = cls.__new__(cls)
     error.__dict__.update(state)
     RuntimeError.__init__(error, error._render())

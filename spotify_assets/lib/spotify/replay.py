@@ -20,6 +20,7 @@ from spotify_assets.lib.settings import Settings
 from spotify_assets.lib.spotify import errors
 from spotify_assets.lib.spotify.client import SpotifyClient
 from spotify_assets.lib.spotify.errors import SpotifyError
+from spotify_assets.lib.spotify.transport import request_label
 
 
 class ReplayMismatch(RuntimeError):
@@ -50,9 +51,16 @@ class ReplayClient(SpotifyClient):
     def unanswered(self) -> int:
         return len(self._recorded)
 
+    def finish(self, what: str) -> None:
+        """Raise when the replayed code left recorded answers unasked: it read less than the
+        run did, so it cannot have built the same rows."""
+        if self._recorded:
+            raise ReplayMismatch(f"{what}: {len(self._recorded)} recorded answers unused")
+
     def _call(self, user_id: str, method: str, endpoint: str, path: str, *,
               params: dict[str, Any] | None = None, json_body: Any = None) -> httpx.Response:
-        label = self._request_label(method, path, params)
+        request = self._http.build_request(method, self._api_base + path, params=params)
+        label = request_label(str(request.url))
         if method != "GET" or not self._recorded:
             raise ReplayMismatch(f"{method} {label}: not in the receipt")
         recorded, body = self._recorded.popleft()
@@ -60,7 +68,6 @@ class ReplayClient(SpotifyClient):
             raise ReplayMismatch(f"asked {label}, the receipt has {recorded} next")
         if isinstance(body, SpotifyError):
             raise body
-        request = self._http.build_request(method, self._api_base + path, params=params)
         return httpx.Response(200, content=body, request=request)
 
 
@@ -70,12 +77,9 @@ def _failure(recorded: dict) -> SpotifyError:
     cls = getattr(errors, recorded["error"], None)
     if not (isinstance(cls, type) and issubclass(cls, SpotifyError)):
         raise ReplayMismatch(f"a receipt records an unknown failure {recorded['error']!r}")
-    error = cls.__new__(cls)
-    error.__dict__.update(user_id=None, endpoint=recorded["endpoint"],
-                          status=recorded["status"], message="replayed from a receipt",
-                          retry_after_s=0.0)
-    RuntimeError.__init__(error, error._render())
-    return error
+    return errors.from_state(cls, {
+        "user_id": None, "endpoint": recorded["endpoint"], "status": recorded["status"],
+        "message": "replayed from a receipt", "retry_after_s": 0.0})
 
 
 class _NoTokens:
