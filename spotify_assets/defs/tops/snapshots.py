@@ -153,6 +153,12 @@ def snapshot_rows(spotify, user_id: str, day: date, now: datetime) -> dict[str, 
     return rows
 
 
+def _write_snapshot(warehouse: Warehouse, rows: dict[str, list[dict]], user_id: str,
+                    day: date) -> None:
+    for kind, spec in SPECS.items():
+        warehouse.write(spec, rows[kind], _partition(day, user_id))
+
+
 def _fetch(
     spotify, warehouse: Warehouse, users, raw: RawStore, user_id: str, day: date, now: datetime
 ) -> UserSnapshot:
@@ -163,8 +169,7 @@ def _fetch(
         rows = snapshot_rows(spotify, user_id, day, now)
     raw.put_receipt(user_id, FETCHED, _writes(day, user_id), day=day.isoformat(),
                     fetched_at=now.isoformat(), calls=calls)
-    for kind, spec in SPECS.items():
-        warehouse.write(spec, rows[kind], _partition(day, user_id))
+    _write_snapshot(warehouse, rows, user_id, day)
     users.record_pull(user_id, SOURCE, now, cursor=day.isoformat())
     return UserSnapshot(user_id, day, "fetched", rows=len(rows["tracks"]))
 
@@ -204,8 +209,7 @@ def replay(settings: Settings, warehouse: Warehouse, raw_root: Path, receipt: di
         return
     spotify = ReplayClient.from_receipt(settings, raw_root, receipt["calls"])
     rows = snapshot_rows(spotify, user_id, day, datetime.fromisoformat(receipt["fetched_at"]))
-    for kind, spec in SPECS.items():
-        warehouse.write(spec, rows[kind], _partition(day, user_id))
+    _write_snapshot(warehouse, rows, user_id, day)
 
 
 def snapshot_user(
