@@ -129,7 +129,6 @@ def logs_progress(asset_fn: Callable[..., dg.MaterializeResult]) -> Callable[...
     def logged(context: dg.AssetExecutionContext, *args: object, **kwargs: object) -> object:
         name = context.asset_key.to_user_string()
         progress = Progress(name, unit="days")
-        token = _STEP.set(progress)
         warehouse = kwargs["warehouse"]
         assert isinstance(warehouse, Warehouse), "a history asset takes the warehouse resource"
         # The pool orders the runs Dagster sees; the turn makes it hold across processes
@@ -137,6 +136,7 @@ def logs_progress(asset_fn: Callable[..., dg.MaterializeResult]) -> Callable[...
         with turn(warehouse.lake.root, day_pool(name), lambda s: context.log.info(
                 f"{name}: waiting {s:.0f} s for another refresh of these days")):
             context.log.debug(f"{name}: {TURN_TAKEN}")
+            token = _STEP.set(progress)
             try:
                 with report_every(progress, context.log.info):
                     result = asset_fn(context, *args, **kwargs)

@@ -340,7 +340,7 @@ def rematerialize_derived(settings: Settings, instance, definitions,
             # Keys are ISO dates or years: as text they sort as time does.
             spans = [s for s in _ranges(listed, done)
                      if not any(u[0] <= s[0] and s[1] <= u[1] for u in unlisted)] + unlisted
-            runs = [{RANGE_START_TAG: first, RANGE_END_TAG: last} for first, last in spans]
+            runs = [{RANGE_START_TAG: start, RANGE_END_TAG: end} for start, end in spans]
         for tags in runs:
             span = f" {tags[RANGE_START_TAG]} .. {tags[RANGE_END_TAG]}" if tags else ""
             print(f"rematerializing {', '.join(siblings)}{span}", flush=True)
