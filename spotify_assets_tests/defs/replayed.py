@@ -11,12 +11,14 @@ from spotify_assets.defs.resources import Warehouse
 from spotify_assets.lib.settings import Settings
 
 
-def lake_files(settings: Settings, tables: Sequence[str]) -> dict[str, dict[str, str]]:
-    """table -> partition -> current file name (`<key>.<hash of its bytes>.parquet`)."""
-    out: dict[str, dict[str, str]] = {t: {} for t in tables}
+def lake_files(settings: Settings,
+               tables: Sequence[str] | None = None) -> dict[str, dict[str, str]]:
+    """table -> partition -> current file name (`<key>.<hash of its bytes>.parquet`), for
+    `tables` (each present, maybe empty) or every table with a file."""
+    out: dict[str, dict[str, str]] = {t: {} for t in tables or ()}
     for entry in Warehouse(settings).lake.manifest.current():
-        if entry.table in out:
-            out[entry.table][entry.partition] = entry.path.rsplit("/", 1)[-1]
+        if tables is None or entry.table in out:
+            out.setdefault(entry.table, {})[entry.partition] = entry.path.rsplit("/", 1)[-1]
     return out
 
 

@@ -28,14 +28,7 @@ from spotify_assets.defs.resources import Warehouse
 from spotify_assets.defs.warehouse.housekeeping import LAKE_STORAGE
 from spotify_assets.lib.orchestrate import RANGE_END_TAG, RANGE_START_TAG
 from spotify_assets_tests.defs.operations.conftest import use_deployment_env
-
-
-def _files(settings) -> dict[str, dict[str, str]]:
-    """table -> partition -> current file name (`<key>.<hash of its bytes>.parquet`)."""
-    out: dict[str, dict[str, str]] = {}
-    for entry in Warehouse(settings).lake.manifest.current():
-        out.setdefault(entry.table, {})[entry.partition] = entry.path.rsplit("/", 1)[-1]
-    return out
+from spotify_assets_tests.defs.replayed import lake_files
 
 
 def _report_files(settings) -> dict[str, bytes]:
@@ -104,7 +97,7 @@ def test_after_the_whole_pipeline_every_table_comes_back_from_raw(
     try:
         run_pipeline(settings, emu.base_url, instance)
         _month_end(settings, instance, emu.state.world.start)
-        before = _files(settings)
+        before = lake_files(settings)
         compared = {*REBUILT, *DERIVED, *FROM_CACHE} - {LAKE_STORAGE.name, *REPORT_FILES}
         # Every lake table is compared, and every compared table was written: nothing vacuous.
         assert set(before) - compared == {LAKE_STORAGE.name}
@@ -119,7 +112,7 @@ def test_after_the_whole_pipeline_every_table_comes_back_from_raw(
         shutil.rmtree(settings.reports_dir)  # derived too: they must come back
         report = rebuild(settings, instance)
 
-        after = _files(settings)
+        after = lake_files(settings)
         assert report.failed_runs == 0
         assert report.files_imported == files and report.files_unnamed == 0
         assert report.receipts_replayed > 0 and report.derived_runs > 0
@@ -141,8 +134,8 @@ def test_after_the_whole_pipeline_every_table_comes_back_from_raw(
         again = rebuild(settings, instance)
         assert (again.files_imported, again.polled_days_written, again.receipts_replayed) == (
             0, 0, 0)
-        assert _files(settings).keys() == after.keys()
-        assert {t: p for t, p in _files(settings).items() if t != LAKE_STORAGE.name} == {
+        assert lake_files(settings).keys() == after.keys()
+        assert {t: p for t, p in lake_files(settings).items() if t != LAKE_STORAGE.name} == {
             t: p for t, p in after.items() if t != LAKE_STORAGE.name}
     finally:
         mb_state(emu.state).reset()
