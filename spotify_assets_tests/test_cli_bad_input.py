@@ -38,6 +38,7 @@ CASES = [
     (["upgrade"], {"DAGSTER_HOME": "/no/such/home"}, "not a folder"),
     (["runs", "check"], {"DAGSTER_HOME": "/no/such/home"}, "not a folder"),
     (["runs", "fix"], {}, "invalid choice: 'fix'"),
+    (["rebuild"], {}, "no raw/ folder in"),  # a mistyped data folder: nothing to rebuild
     (["catalog", "shrink"], {}, "invalid choice: 'shrink'"),
     (["bench", "everything"], {}, "invalid choice: 'everything'"),
     (["emulator", "--port", "99999"], {}, "port 99999 is not between 1 and 65535"),

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 from datetime import UTC, datetime
 
+from spotify_assets.lib.errors import OperatorError
 from spotify_assets.lib.settings import get_settings
 
 
@@ -41,6 +42,13 @@ def _cmd_rebuild(args: argparse.Namespace) -> int:
     from spotify_assets.lib.instance import deployment_instance
 
     settings = get_settings()
+    if not settings.raw_dir.is_dir():
+        # A mistyped data folder would otherwise get a new, empty deployment and a "rebuilt"
+        # lake of nothing.
+        raise OperatorError(
+            f"no raw/ folder in {settings.data_dir}: nothing to rebuild from "
+            "(is SPOTIFY_ASSETS_DATA_DIR the deployment's data folder?)"
+        )
     report = rebuild(settings, deployment_instance(settings))
     print(
         f"exports: {report.files_imported} file(s) replayed from raw, "
