@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import threading
 import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
@@ -60,7 +61,8 @@ def test_the_parser_reports_rows_and_the_share_of_the_file_read(
         assert rows[-1] == 45_000 and fractions[-1] == pytest.approx(1.0)
 
 
-def test_an_items_progress_adds_up_its_files(tmp_path: Path) -> None:
+@pytest.mark.parametrize("at_once", [1, 2], ids=["one file at a time", "two files at once"])
+def test_an_items_progress_adds_up_its_files(tmp_path: Path, at_once: int) -> None:
     files = []
     for seed, rows in ((1, 30_000), (2, 25_000)):
         path = tmp_path / f"Streaming_History_Audio_{seed}.json"
@@ -70,13 +72,39 @@ def test_an_items_progress_adds_up_its_files(tmp_path: Path) -> None:
     progress.start(files)
     seen: list[tuple[int, float]] = []
     progress.listen(lambda s: seen.append((s.rows, s.done)))
-    for export_file in files:
+
+    def parse(export_file: ExportFile) -> None:
         parsed = parse_export_file("keeper", export_file, engine="ijson",
                                    progress=progress.parsing(export_file))  # fmt: skip
         progress.parsed(export_file, parsed.report.rows_read)
+
+    # As the importer parses a zip's files: several threads report into one progress.
+    with ThreadPoolExecutor(at_once) as pool:
+        list(pool.map(parse, files))
     state = progress.snapshot()
     assert (state.rows, state.files_done, state.files_total) == (55_000, 2, 2)
     assert state.done == state.total == sum(f.size for f in files)
     assert [r for r, _ in seen] == sorted(r for r, _ in seen)  # never backwards across files
     assert [d for _, d in seen] == sorted(d for _, d in seen)
     assert "2 history file(s), 55,000 rows in " in progress.summary("imported")
+
+
+def test_files_parsed_at_once_each_count_once(tmp_path: Path) -> None:
+    files = []
+    for seed in (1, 2):
+        path = tmp_path / f"Streaming_History_Audio_{seed}.json"
+        write_extended_file(path, 10, seed=seed)
+        files.append(ExportFile.from_path(path))
+    progress = ImportProgress("import of l-1/export.zip")
+    progress.start(files)
+    first, second = (progress.parsing(f) for f in files)
+    first(4, 0.5)
+    second(6, 0.5)
+    first(8, 1.0)  # a file's later batch replaces its earlier count, never adds to it
+    state = progress.snapshot()
+    assert state.rows == 14
+    assert state.done == pytest.approx(files[0].size + 0.5 * files[1].size)
+    progress.parsed(files[1], 10)
+    state = progress.snapshot()
+    assert (state.rows, state.files_done) == (18, 1)
+    assert state.done == pytest.approx(files[0].size + files[1].size)

@@ -87,8 +87,15 @@ def import_item(
 ) -> ItemResult:
     """Import one inbox item for one user; never raises for bad input (it is reported).
     `progress` follows it (files, rows, bytes read, stage) for a run log or a terminal bar."""
-    from spotify_assets.lib.exports import ExportImportError, parse_export_file, scan_inbox_item
+    from spotify_assets.lib.exports import (
+        ExportFile,
+        ExportImportError,
+        ParsedExport,
+        parse_export_file,
+        scan_inbox_item,
+    )
     from spotify_assets.lib.exports.memory import check_memory
+    from spotify_assets.lib.exports.parse import PARSE_THREADS
     from spotify_assets.lib.users.registry import UnknownUserError, UserRegistry
 
     result = ItemResult(user_id, item.name, "imported")
@@ -98,7 +105,6 @@ def import_item(
         # A typo'd folder (`inbox/DEMO_LIGHT/`) must not make a phantom listener, in UTC.
         UserRegistry(settings).require_listener(user_id)
         done = imported_hashes(warehouse, user_id)
-        parsed = []
         scan = scan_inbox_item(item)
         result.skipped = [f"{s.name} ({s.reason})" for s in scan.skipped]
         if not scan.files:
@@ -113,24 +119,36 @@ def import_item(
         check_memory(todo, settings.import_memory_bytes)
         progress.start(todo)
         staged: list[Future[StagedRaw]] = []
+
+        def parse(export_file: ExportFile) -> ParsedExport:
+            export = parse_export_file(
+                user_id, export_file, verify=False, progress=progress.parsing(export_file)
+            )
+            progress.parsed(export_file, export.report.rows_read)
+            return export
+
+        # Each file is staged for raw landing (read, sha256-checked, gzip'd into a hidden temp
+        # file) while DuckDB parses it: two reads of the file at once instead of three in a
+        # row. The staging's hash check is the parse's proof that the file did not change since
+        # the scan. A zip's files are parsed PARSE_THREADS at a time: DuckDB reads one JSON
+        # array on one thread. Nothing becomes visible until every file parsed.
+        landing = ThreadPoolExecutor(1, thread_name_prefix="raw-landing")
+        parsing = ThreadPoolExecutor(PARSE_THREADS, thread_name_prefix="export-parse")
         try:
-            # Each file is staged for raw landing (read, sha256-checked, gzip'd into a hidden
-            # temp file) while DuckDB parses it: two reads of the file at once instead of three
-            # in a row. The staging's hash check is the parse's proof that the file did not
-            # change since the scan. Nothing becomes visible until every file parsed.
-            with ThreadPoolExecutor(1, thread_name_prefix="raw-landing") as pool:
-                for export_file in todo:
-                    staged.append(pool.submit(_stage, raw, user_id, export_file))
-                    export = parse_export_file(
-                        user_id, export_file, verify=False, progress=progress.parsing(export_file)
-                    )
-                    parsed.append((export_file, export))
-                    progress.parsed(export_file, export.report.rows_read)
-                progress.update(stage="keeping the raw copies")
+            staged = [landing.submit(_stage, raw, user_id, f) for f in todo]
+            parses = [parsing.submit(parse, f) for f in todo]
+            parsed = [(f, p.result()) for f, p in zip(todo, parses, strict=True)]
+            progress.update(stage="keeping the raw copies")
             landed = [s.result() for s in staged]
         except BaseException:
+            # The first failure is the item's: the files not yet started are not parsed.
+            parsing.shutdown(cancel_futures=True)
+            landing.shutdown(cancel_futures=True)
             _discard(staged)
             raise
+        finally:
+            parsing.shutdown()
+            landing.shutdown()
         for stage in landed:
             stage.commit()
         result.days = set().union(*(_days(export.observations) for _, export in parsed))

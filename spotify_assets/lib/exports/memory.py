@@ -1,7 +1,8 @@
 """How much memory importing export files takes, and whether the machine has it.
 
 An inbox item is parsed whole before anything is published (all or nothing), so its parsed
-tables are held together; one file's parse briefly needs about its own size again. Measured: a
+tables are held together; each file being parsed (`PARSE_THREADS` at once) briefly needs about
+its own size again. Measured: a
 603 MB file keeps a ~310 MB table; importing one 2.36 GiB file peaked at 2.91 GiB RSS (the
 estimate below says 2.96 GiB).
 """
@@ -14,18 +15,20 @@ from pathlib import Path
 
 from spotify_assets.lib.exports.errors import ExportTooLargeError
 from spotify_assets.lib.exports.inbox import ExportFile
+from spotify_assets.lib.exports.parse import PARSE_THREADS
 
 BASE_BYTES = 256 * 1024**2  # the process itself: Python, DuckDB, Arrow, Dagster
 KEPT_PER_BYTE = 0.5  # parsed table per byte of JSON, held until the item is published
-PARSE_PER_BYTE = 0.65  # DuckDB's transient buffers while one file is parsed
+PARSE_PER_BYTE = 0.65  # DuckDB's transient buffers of each file being parsed
 
 
 def memory_needed(files: Sequence[ExportFile]) -> int:
     """Estimated peak bytes to import `files` as one item."""
     if not files:
         return 0
-    sizes = [f.size for f in files]
-    return int(BASE_BYTES + KEPT_PER_BYTE * sum(sizes) + PARSE_PER_BYTE * max(sizes))
+    sizes = sorted((f.size for f in files), reverse=True)
+    parsing_at_once = sum(sizes[:PARSE_THREADS])
+    return int(BASE_BYTES + KEPT_PER_BYTE * sum(sizes) + PARSE_PER_BYTE * parsing_at_once)
 
 
 def available_memory(meminfo: Path = Path("/proc/meminfo")) -> int | None:

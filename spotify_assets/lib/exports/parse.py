@@ -67,6 +67,9 @@ Engine = Literal["auto", "ijson", "duckdb"]
 # once per batch of rows, from the parsing thread.
 ParseProgress = Callable[[int, float | None], None]
 BATCH_ROWS = 20_000
+# Files of one item parsed at once (a zip's ~12 MB files): DuckDB reads a JSON array on one
+# thread, so two files keep both cores of a small machine busy.
+PARSE_THREADS = 2
 FAST_PATH_MIN_BYTES = 8 * 1024**2
 _READ_SIZE = 64 * 1024
 _BOM = b"\xef\xbb\xbf"

@@ -3,6 +3,7 @@ read (the percent), then the stages after the parse. Counts only: no user id, no
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Sequence
 
 from spotify_assets.lib.exports.inbox import ExportFile
@@ -11,10 +12,16 @@ from spotify_assets.lib.progress import Progress
 
 
 class ImportProgress(Progress):
+    """Several files of an item may be parsed at once: each one's rows and bytes so far are
+    kept apart until it is done, and the totals are the finished files plus those in flight."""
+
     def __init__(self, what: str) -> None:
         super().__init__(what, unit="bytes")
-        self._base_rows = 0
-        self._base_bytes = 0
+        self._counts = threading.Lock()
+        self._done_rows = 0
+        self._done_bytes = 0
+        self._done_files = 0
+        self._in_flight: dict[int, tuple[int, float]] = {}
 
     def start(self, files: Sequence[ExportFile]) -> None:
         self.update(
@@ -23,21 +30,27 @@ class ImportProgress(Progress):
         )  # fmt: skip
 
     def parsing(self, export_file: ExportFile) -> ParseProgress:
-        """The parser's callback for `export_file` (the next file of the item)."""
+        """The parser's callback for `export_file` (called from the thread parsing it)."""
 
         def on_batch(rows: int, fraction: float | None) -> None:
-            part = (fraction or 0.0) * export_file.size
-            self.update(rows=self._base_rows + rows, done=float(self._base_bytes + part))
+            with self._counts:
+                self._in_flight[id(export_file)] = (rows, (fraction or 0.0) * export_file.size)
+                self._report()
 
         return on_batch
 
     def parsed(self, export_file: ExportFile, rows: int) -> None:
-        self._base_rows += rows
-        self._base_bytes += export_file.size
-        state = self.snapshot()
-        self.update(
-            rows=self._base_rows, done=float(self._base_bytes), files_done=state.files_done + 1
-        )
+        with self._counts:
+            self._in_flight.pop(id(export_file), None)
+            self._done_rows += rows
+            self._done_bytes += export_file.size
+            self._done_files += 1
+            self._report()
+
+    def _report(self) -> None:
+        rows = self._done_rows + sum(r for r, _ in self._in_flight.values())
+        done = self._done_bytes + sum(b for _, b in self._in_flight.values())
+        self.update(rows=rows, done=float(done), files_done=self._done_files)
 
     def summary(self, status: str) -> str:
         state = self.snapshot()
