@@ -58,6 +58,7 @@ from spotify_assets.lib.exports.normalize import (
     finish,
     row_sql,
 )
+from spotify_assets.lib.exports.pieces import pieces_of
 from spotify_assets.lib.exports.report import ImportReport
 from spotify_assets.lib.exports.schema import OBSERVATION_SCHEMA
 from spotify_assets.lib.ids import validate_user_id
@@ -410,6 +411,23 @@ def _read_all(
         raise _DuckDBRejected(str(exc)) from exc
 
 
+_SOURCE = "(SELECT json AS raw FROM read_json_objects($paths, format='array'))"
+
+
+def _read_rows(
+    con: duckdb.DuckDBPyConnection, path: Path, sql: str, progress: ParseProgress | None
+) -> pa.Table:
+    """The file's rows, in order: a large file in pieces read on several threads at once, or,
+    when DuckDB rejects a piece (a bad cut, or a bad file), the whole file on one thread."""
+    if path.suffix != ".gz":
+        with pieces_of(path) as paths:
+            if len(paths) > 1:
+                with contextlib.suppress(_DuckDBRejected, duckdb.Error):
+                    params = {"paths": [str(p) for p in paths]}
+                    return _read_all(con, con.sql(sql, params=params), progress)
+    return _read_all(con, con.sql(sql, params={"paths": [str(path)]}), progress)
+
+
 def _parse_with_duckdb(
     user_id: str,
     export_file: ExportFile,
@@ -423,9 +441,7 @@ def _parse_with_duckdb(
     try:
         parts: list[pa.Table] = []
         if fmt is not ExportFormat.EMPTY:
-            source = "(SELECT json AS raw FROM read_json_objects($path, format='array'))"
-            sql = row_sql(SPECS[fmt], source, usual_keys)
-            table = _read_all(con, con.sql(sql, params={"path": str(path)}), progress)
+            table = _read_rows(con, path, row_sql(SPECS[fmt], _SOURCE, usual_keys), progress)
             rows = pa.array(range(table.num_rows), pa.int64())
             parts.append(table.add_column(0, "file_row", rows))
         if thread is not None:
