@@ -31,26 +31,31 @@ import contextlib
 import gzip
 import hashlib
 import itertools
-import json
-import math
 import tempfile
 import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import BinaryIO, Literal
+from typing import Literal
 
 import duckdb
-import ijson
 import pyarrow as pa
 
 from spotify_assets.lib.exports.errors import (
-    CorruptExportError,
     FileChangedError,
-    UnrecognizedExportError,
 )
-from spotify_assets.lib.exports.formats import SPECS, ExportFormat, FormatSpec, detect_format
+from spotify_assets.lib.exports.formats import SPECS, ExportFormat, FormatSpec
 from spotify_assets.lib.exports.inbox import ExportFile
+from spotify_assets.lib.exports.json_stream import (
+    EXACT_BACKEND,
+    FAST_BACKEND,
+    IntegerOverflow,
+    Reader,
+    detect,
+    dump,
+    elements,
+    usual_keys,
+)
 from spotify_assets.lib.exports.normalize import (
     DuplicateRow,
     MalformedRow,
@@ -72,22 +77,6 @@ BATCH_ROWS = 20_000
 # thread, so two files keep both cores of a small machine busy.
 PARSE_THREADS = 2
 FAST_PATH_MIN_BYTES = 8 * 1024**2
-_READ_SIZE = 64 * 1024
-_BOM = b"\xef\xbb\xbf"
-_WHITESPACE = b" \t\r\n"
-
-try:  # the C backend is ~10x faster; pure Python still works, just slowly
-    _FAST_BACKEND = ijson.get_backend("yajl2_c")
-except ImportError:  # pragma: no cover - depends on the wheel
-    _FAST_BACKEND = ijson.get_backend("python")
-# yajl cannot hold integers beyond 64 bits ("integer overflow"); the Python backend can.
-_EXACT_BACKEND = ijson.get_backend("python")
-
-
-class _IntegerOverflow(Exception):
-    """The fast backend met an integer it cannot represent: parse again with the exact one."""
-
-
 @dataclass(frozen=True)
 class ParsedExport:
     format: ExportFormat
@@ -136,140 +125,6 @@ def parse_export_path(
     return parse_export_file(user_id, ExportFile.from_path(Path(path), name), engine)
 
 
-class _Reader:
-    """A stream wrapper that hashes and counts every byte and hides a leading UTF-8 BOM.
-
-    `peek_start()` looks at the first non-blank byte (to check for a top-level array) and
-    keeps what it read for the parser.
-    """
-
-    def __init__(self, stream: BinaryIO) -> None:
-        self._stream = stream
-        self._pending = b""
-        self._started = False
-        self.sha256 = hashlib.sha256()
-        self.pulled = 0  # bytes taken from the underlying stream
-
-    def _pull(self, size: int) -> bytes:
-        data = self._stream.read(size)
-        self.sha256.update(data)
-        self.pulled += len(data)
-        if data and not self._started:
-            self._started = True
-            if data.startswith(_BOM):
-                data = data[len(_BOM) :]
-        return data
-
-    def read(self, size: int = -1) -> bytes:
-        size = _READ_SIZE if size is None or size < 0 else size
-        if self._pending:
-            data, self._pending = self._pending[:size], self._pending[size:]
-            return data
-        return self._pull(size)
-
-    def peek_start(self) -> bytes:
-        while True:
-            chunk = self._pull(_READ_SIZE)
-            self._pending += chunk
-            stripped = self._pending.lstrip(_WHITESPACE)
-            if stripped or not chunk:
-                return stripped[:1]
-
-    @property
-    def consumed(self) -> int:
-        return self.pulled - len(self._pending)
-
-    def drain(self) -> None:
-        while self._pull(_READ_SIZE):
-            pass
-
-
-class _Obj(dict):
-    """A dict that remembers values it overwrote: JSON objects with repeated keys."""
-
-    __slots__ = ("overwritten",)
-
-    def __setitem__(self, key: str, value: object) -> None:
-        if key in self:
-            if not hasattr(self, "overwritten"):
-                self.overwritten = []
-            self.overwritten.append((key, self[key]))
-        super().__setitem__(key, value)
-
-
-def _finite(value: object) -> object:
-    """JSON numbers past float range (1e999) become their text: DuckDB cannot read Infinity."""
-    if isinstance(value, float) and not math.isfinite(value):
-        return str(value)
-    if isinstance(value, dict):
-        return {k: _finite(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_finite(v) for v in value]
-    return value
-
-
-def _dump(value: object) -> str:
-    try:
-        text = json.dumps(value, ensure_ascii=False, separators=(",", ":"), allow_nan=False)
-    except ValueError:
-        text = json.dumps(_finite(value), ensure_ascii=False, separators=(",", ":"))
-    repeated = getattr(value, "overwritten", None)
-    if repeated:
-        # Put the overwritten pairs back so the normaliser sees (and reports) the repeated key.
-        pairs = ",".join(f"{_dump(k)}:{_dump(v)}" for k, v in repeated)
-        text = text[:-1] + "," + pairs + "}"
-    return text
-
-
-def _top_level_keys(reader: _Reader, limit: int = 50) -> list[str]:
-    keys: list[str] = []
-    try:
-        for prefix, event, value in _EXACT_BACKEND.parse(reader, use_float=True):
-            if prefix == "" and event == "map_key":
-                keys.append(value)
-                if len(keys) >= limit:
-                    break
-    except ijson.JSONError:
-        pass
-    return keys
-
-
-def _elements(reader: _Reader, file_name: str, backend: object = _FAST_BACKEND) -> Iterator[object]:
-    """The top-level array's elements; raises CorruptExportError where the JSON breaks."""
-    start = reader.peek_start()
-    if start == b"":
-        raise CorruptExportError(file_name, 0, reader.consumed, "no JSON value (empty file)")
-    if start == b"{":
-        raise UnrecognizedExportError(
-            file_name, _top_level_keys(reader), "top-level value is an object, not an array"
-        )
-    if start != b"[":
-        raise UnrecognizedExportError(
-            file_name, [], f"top-level value starts with {start!r}, not an array"
-        )
-    count = 0  # elements handed out: on failure, the broken one has this index
-    items = backend.items(reader, "item", use_float=True, map_type=_Obj, buf_size=_READ_SIZE)
-    try:
-        for element in items:
-            yield element
-            count += 1
-    except ijson.JSONError as exc:
-        detail = exc.args[0] if exc.args else str(exc)
-        if isinstance(detail, bytes):
-            detail = detail.decode("utf-8", "replace")
-        first_line = str(detail).strip().splitlines()[0] if str(detail).strip() else "invalid"
-        if "integer overflow" in first_line and backend is not _EXACT_BACKEND:
-            raise _IntegerOverflow from exc
-        raise CorruptExportError(file_name, count, reader.consumed, first_line) from exc
-
-
-def _detect(elements: Iterator[object], file_name: str) -> tuple[ExportFormat, object | None]:
-    first = next(elements, None)
-    if first is None:
-        return ExportFormat.EMPTY, None
-    return detect_format(file_name, first), first
-
-
 def _connect() -> duckdb.DuckDBPyConnection:
     con = duckdb.connect(config={"preserve_insertion_order": True})
     # Tracked, for the importer's progress (`query_progress`), but never printed: DuckDB's own
@@ -294,9 +149,9 @@ def _parse_with_ijson(
     user_id: str, export_file: ExportFile, progress: ParseProgress | None = None
 ) -> ParsedExport:
     try:
-        return _parse_with_backend(user_id, export_file, _FAST_BACKEND, progress)
-    except _IntegerOverflow:
-        return _parse_with_backend(user_id, export_file, _EXACT_BACKEND, progress)
+        return _parse_with_backend(user_id, export_file, FAST_BACKEND, progress)
+    except IntegerOverflow:
+        return _parse_with_backend(user_id, export_file, EXACT_BACKEND, progress)
 
 
 def _parse_with_backend(
@@ -304,19 +159,19 @@ def _parse_with_backend(
 ) -> ParsedExport:
     name = export_file.origin
     with export_file.open_stream() as stream:
-        reader = _Reader(stream)
-        elements = _elements(reader, name, backend)
-        fmt, first = _detect(elements, export_file.name)
+        reader = Reader(stream)
+        items = elements(reader, name, backend)
+        fmt, first = detect(items, export_file.name)
         parts: list[pa.Table] = []
         con = _connect()
         try:
             if first is not None:
-                sql = row_sql(SPECS[fmt], "batch", _usual_keys(first), ("file_row",))
+                sql = row_sql(SPECS[fmt], "batch", usual_keys(first), ("file_row",))
                 rows: list[int] = []
                 raws: list[str] = []
-                for index, element in enumerate(itertools.chain([first], elements)):
+                for index, element in enumerate(itertools.chain([first], items)):
                     rows.append(index)
-                    raws.append(_dump(element))
+                    raws.append(dump(element))
                     if len(raws) >= BATCH_ROWS:
                         parts.append(_run_batch(con, sql, rows, raws))
                         rows, raws = [], []
@@ -340,16 +195,12 @@ def _check_hash(export_file: ExportFile, sha256: str) -> None:
         )
 
 
-def _usual_keys(first: object) -> tuple[str, ...]:
-    return tuple(first) if isinstance(first, dict) else ()
-
-
 def _peek_format(path: Path, export_file: ExportFile) -> tuple[ExportFormat, tuple[str, ...]]:
     opener = gzip.open if path.suffix == ".gz" else open
     with opener(path, "rb") as stream:
-        reader = _Reader(stream)
-        fmt, first = _detect(_elements(reader, export_file.origin), export_file.name)
-        return fmt, _usual_keys(first)
+        reader = Reader(stream)
+        fmt, first = detect(elements(reader, export_file.origin), export_file.name)
+        return fmt, usual_keys(first)
 
 
 @contextlib.contextmanager
