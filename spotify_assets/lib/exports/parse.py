@@ -34,6 +34,7 @@ import itertools
 import tempfile
 import threading
 from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
@@ -274,9 +275,35 @@ def _read_rows(
         with pieces_of(path) as paths:
             if len(paths) > 1:
                 with contextlib.suppress(_DuckDBRejected, duckdb.Error):
-                    params = {"paths": [str(p) for p in paths]}
-                    return _read_all(con, con.sql(sql, params=params), progress)
+                    return _read_pieces(paths, sql, progress)
     return _read_all(con, con.sql(sql, params={"paths": [str(path)]}), progress)
+
+
+def _read_pieces(paths: list[Path], sql: str, progress: ParseProgress | None) -> pa.Table:
+    """One query per piece, each on its own thread and connection: a query over several files
+    that keeps their order runs on one thread (DuckDB orders the result by scanning in order),
+    so the order is kept by concatenating the pieces' results instead."""
+    sizes = [p.stat().st_size for p in paths]
+    seen = [(0, 0.0)] * len(paths)  # each piece's rows and fraction read so far
+    lock = threading.Lock()
+
+    def read(index: int) -> pa.Table:
+        def on_batch(rows: int, fraction: float | None) -> None:
+            with lock:  # reported inside: the totals reach `progress` in the order they grew
+                seen[index] = (rows, fraction or 0.0)
+                read_bytes = sum(f * size for (_, f), size in zip(seen, sizes, strict=True))
+                if progress is not None:
+                    progress(sum(r for r, _ in seen), read_bytes / sum(sizes))
+
+        con = _connect()
+        try:
+            relation = con.sql(sql, params={"paths": [str(paths[index])]})
+            return _read_all(con, relation, on_batch)
+        finally:
+            con.close()
+
+    with ThreadPoolExecutor(len(paths), thread_name_prefix="export-piece") as pool:
+        return pa.concat_tables(list(pool.map(read, range(len(paths)))))
 
 
 def _parse_with_duckdb(

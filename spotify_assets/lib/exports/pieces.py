@@ -1,10 +1,9 @@
 """Cut one large JSON array file into pieces DuckDB reads on several threads at once.
 
-DuckDB reads a file of `format='array'` on one thread, and a list of files one thread per
-file. A file of 2 x PIECE_MIN_BYTES (64 MiB) or more is cut where one top-level element ends and the
-next begins (`}`, optional blanks, `,`, blanks, `{`), and each piece is written as a JSON array
-of its own to a private temp folder. The pieces keep the file's order, so a query over them, in
-order, sees the file's rows in order.
+DuckDB reads a file of `format='array'` on one thread. A file of 2 x PIECE_MIN_BYTES (64 MiB)
+or more is cut where one top-level element ends and the next begins (`}`, optional blanks, `,`,
+blanks, `{`), and each piece is written as a JSON array of its own to a private temp folder;
+the parser reads each piece on its own thread and puts their rows back in order.
 
 A cut is not proven right before DuckDB reads the pieces (that would mean parsing up to it),
 but a wrong one cannot go unnoticed: a cut inside a string leaves an unterminated string in the

@@ -118,3 +118,21 @@ def test_a_cut_inside_a_string_is_rejected_and_the_whole_file_is_read(
     _same(in_pieces, whole)
     assert in_pieces.report.rows_read == 400
     assert in_pieces.engine == "duckdb"  # the whole file on one thread, not the slow parser
+
+
+def test_progress_over_pieces_counts_forward_to_every_row(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    path = tmp_path / "Streaming_History_Audio_2024.json"
+    write_extended_file(path, 90_000, seed=5)  # several batches of 20,000 rows per piece
+    monkeypatch.setattr(pieces_module, "piece_count", lambda size, threads=None: 3)
+    seen: list[tuple[int, float | None]] = []
+    parsed = parse_export_file(
+        "keeper", ExportFile.from_path(path), engine="duckdb",
+        progress=lambda rows, fraction: seen.append((rows, fraction)),
+    )  # fmt: skip
+    assert parsed.report.rows_read == 90_000
+    rows = [r for r, _ in seen]
+    fractions = [f for _, f in seen]
+    assert rows == sorted(rows) and rows[-1] == 90_000
+    assert fractions == sorted(fractions) and fractions[-1] == pytest.approx(1.0, abs=0.01)
