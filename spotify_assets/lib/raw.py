@@ -239,6 +239,16 @@ class RawStore:
         return [{**json.loads(self.read(path)), "user_id": user}
                 for _, _, user, path in sorted(found)]
 
+    def user_of(self, landed: str | Path) -> str:
+        """The user whose folder holds a landed object (`<source>/<user>/...`), from its path
+        under the root or relative to it (as a recording notes a landing)."""
+        path = Path(landed)
+        if path.is_absolute():
+            path = path.relative_to(self.root)
+        if len(path.parts) < 3 or not _SOURCE.match(path.parts[0]):
+            raise ValueError(f"not a landed raw object: {landed}")
+        return validate_user_id(path.parts[1])
+
     def find_by_hash(self, source: str, user_id: str, sha256: str) -> Path | None:
         base = self._dir(source, user_id)
         matches = sorted(base.glob(f"{sha256}.*.gz"))

@@ -6,7 +6,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from spotify_assets.lib.ids import InvalidIdError
-from spotify_assets.lib.raw import RawStore
+from spotify_assets.lib.raw import RawStore, note_landing, recording
 
 
 def test_landing_is_idempotent_and_deterministic(tmp_path) -> None:
@@ -83,6 +83,26 @@ def test_receipts_come_back_in_the_order_they_were_written_across_users(tmp_path
     # A listener's receipts go with the rest of their raw files.
     store.remove_user("alice")
     assert [r["recipe"] for r in store.receipts()] == ["b", "c"]
+
+
+def test_the_user_of_a_landed_object_comes_from_its_folder(tmp_path) -> None:
+    """Every kind of landing (timestamped, by hash, receipt), by its absolute path and by the
+    path under the root a recording notes; a path that is no landing is refused."""
+    store = RawStore(tmp_path)
+    with recording() as calls:
+        ref = store.put("recently_played", "u.dotted-1", b"{}",
+                        received_at=datetime(2026, 1, 5, tzinfo=UTC))
+        note_landing("GET /me/player/recently-played", ref, store.root)
+    landed = [
+        ref.path,
+        store.put("exports", "bob", b"[]", by_hash=True).path,
+        store.put_receipt("_app", "c", [("u", "x")]),
+    ]
+    assert [store.user_of(p) for p in landed] == ["u.dotted-1", "bob", "_app"]
+    assert store.user_of(calls[0][1]) == "u.dotted-1"
+    for bad in ["exports", "exports/bob", "../x/bob/f.gz", tmp_path.parent / "elsewhere.gz"]:
+        with pytest.raises(ValueError):
+            store.user_of(bad)
 
 
 class _Trickle:
