@@ -1,12 +1,13 @@
 """The raw landing zone: content-addressed, gzip, never rewritten."""
 
 import gzip
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 
+import pyarrow as pa
 import pytest
 
 from spotify_assets.lib.ids import InvalidIdError
-from spotify_assets.lib.raw import RawStore, note_landing, recording
+from spotify_assets.lib.raw import RawStore, note_landing, receipt_row, recording
 
 
 def test_landing_is_idempotent_and_deterministic(tmp_path) -> None:
@@ -103,6 +104,27 @@ def test_the_user_of_a_landed_object_comes_from_its_folder(tmp_path) -> None:
     for bad in ["exports", "exports/bob", "../x/bob/f.gz", tmp_path.parent / "elsewhere.gz"]:
         with pytest.raises(ValueError):
             store.user_of(bad)
+
+
+def test_a_receipts_row_comes_back_in_the_tables_types(tmp_path) -> None:
+    """A row kept in a receipt (JSON) reads back equal to the row written, in types Arrow
+    takes for the table; its JSON text alone does not fit the table."""
+    schema = pa.schema([
+        ("week", pa.date32()), ("user_id", pa.string()), ("playlist_id", pa.string()),
+        ("track_uris", pa.list_(pa.string())), ("snapshot_id", pa.string()),
+        ("updated_at", pa.timestamp("ms", tz="UTC")), ("tracks", pa.int32()),
+    ])
+    row = {"week": date(2026, 3, 2), "user_id": "alice", "playlist_id": None,
+           "track_uris": ["spotify:track:a", "spotify:track:b"], "snapshot_id": None,
+           "updated_at": datetime(2026, 3, 9, 23, 59, 59, 123_000, tzinfo=UTC), "tracks": 2}
+    store = RawStore(tmp_path)
+    store.put_receipt("alice", "r", [("t", "2026-03-02/alice")], row=row)
+    [receipt] = store.receipts()
+
+    assert receipt_row(schema, receipt["row"]) == row
+    assert pa.Table.from_pylist([receipt_row(schema, receipt["row"])], schema).to_pylist() == [row]
+    with pytest.raises((pa.ArrowTypeError, pa.ArrowInvalid)):
+        pa.Table.from_pylist([receipt["row"]], schema)
 
 
 class _Trickle:
