@@ -23,10 +23,11 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import BinaryIO
 
+import pyarrow as pa
 from isal import igzip
 
 from spotify_assets.lib.atomic import (
@@ -76,6 +77,22 @@ def note_failure(request: str, error: str, endpoint: str, status: int | None) ->
     calls = _recording.get()
     if calls is not None:
         calls.append((request, {"error": error, "endpoint": endpoint, "status": status}))
+
+
+def receipt_row(schema: pa.Schema, row: dict) -> dict:
+    """A table row a receipt carries (`put_receipt(..., row=...)`) back in the table's types:
+    JSON kept its date and timestamp columns as ISO text; every other value JSON keeps as it
+    was."""
+    typed = dict(row)
+    for field in schema:
+        value = row.get(field.name)
+        if value is None:
+            continue
+        if pa.types.is_timestamp(field.type):
+            typed[field.name] = datetime.fromisoformat(value)
+        elif pa.types.is_date(field.type):
+            typed[field.name] = date.fromisoformat(value)
+    return typed
 
 
 _BLOCK = 1 << 20
@@ -238,6 +255,16 @@ class RawStore:
                     found.append((match.group(1), match.group(2), user_dir.name, path))
         return [{**json.loads(self.read(path)), "user_id": user}
                 for _, _, user, path in sorted(found)]
+
+    def user_of(self, landed: str | Path) -> str:
+        """The user whose folder holds a landed object (`<source>/<user>/...`), from its path
+        under the root or relative to it (as a recording notes a landing)."""
+        path = Path(landed)
+        if path.is_absolute():
+            path = path.relative_to(self.root)
+        if len(path.parts) < 3 or not _SOURCE.match(path.parts[0]):
+            raise ValueError(f"not a landed raw object: {landed}")
+        return validate_user_id(path.parts[1])
 
     def find_by_hash(self, source: str, user_id: str, sha256: str) -> Path | None:
         base = self._dir(source, user_id)

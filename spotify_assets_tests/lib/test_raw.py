@@ -1,12 +1,13 @@
 """The raw landing zone: content-addressed, gzip, never rewritten."""
 
 import gzip
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 
+import pyarrow as pa
 import pytest
 
 from spotify_assets.lib.ids import InvalidIdError
-from spotify_assets.lib.raw import RawStore
+from spotify_assets.lib.raw import RawStore, note_landing, receipt_row, recording
 
 
 def test_landing_is_idempotent_and_deterministic(tmp_path) -> None:
@@ -83,6 +84,47 @@ def test_receipts_come_back_in_the_order_they_were_written_across_users(tmp_path
     # A listener's receipts go with the rest of their raw files.
     store.remove_user("alice")
     assert [r["recipe"] for r in store.receipts()] == ["b", "c"]
+
+
+def test_the_user_of_a_landed_object_comes_from_its_folder(tmp_path) -> None:
+    """Every kind of landing (timestamped, by hash, receipt), by its absolute path and by the
+    path under the root a recording notes; a path that is no landing is refused."""
+    store = RawStore(tmp_path)
+    with recording() as calls:
+        ref = store.put("recently_played", "u.dotted-1", b"{}",
+                        received_at=datetime(2026, 1, 5, tzinfo=UTC))
+        note_landing("GET /me/player/recently-played", ref, store.root)
+    landed = [
+        ref.path,
+        store.put("exports", "bob", b"[]", by_hash=True).path,
+        store.put_receipt("_app", "c", [("u", "x")]),
+    ]
+    assert [store.user_of(p) for p in landed] == ["u.dotted-1", "bob", "_app"]
+    assert store.user_of(calls[0][1]) == "u.dotted-1"
+    for bad in ["exports", "exports/bob", "../x/bob/f.gz", tmp_path.parent / "elsewhere.gz"]:
+        with pytest.raises(ValueError):
+            store.user_of(bad)
+
+
+def test_a_receipts_row_comes_back_in_the_tables_types(tmp_path) -> None:
+    """A row kept in a receipt (JSON) reads back equal to the row written, in types Arrow
+    takes for the table; its JSON text alone does not fit the table."""
+    schema = pa.schema([
+        ("week", pa.date32()), ("user_id", pa.string()), ("playlist_id", pa.string()),
+        ("track_uris", pa.list_(pa.string())), ("snapshot_id", pa.string()),
+        ("updated_at", pa.timestamp("ms", tz="UTC")), ("tracks", pa.int32()),
+    ])
+    row = {"week": date(2026, 3, 2), "user_id": "alice", "playlist_id": None,
+           "track_uris": ["spotify:track:a", "spotify:track:b"], "snapshot_id": None,
+           "updated_at": datetime(2026, 3, 9, 23, 59, 59, 123_000, tzinfo=UTC), "tracks": 2}
+    store = RawStore(tmp_path)
+    store.put_receipt("alice", "r", [("t", "2026-03-02/alice")], row=row)
+    [receipt] = store.receipts()
+
+    assert receipt_row(schema, receipt["row"]) == row
+    assert pa.Table.from_pylist([receipt_row(schema, receipt["row"])], schema).to_pylist() == [row]
+    with pytest.raises((pa.ArrowTypeError, pa.ArrowInvalid)):
+        pa.Table.from_pylist([receipt["row"]], schema)
 
 
 class _Trickle:

@@ -11,7 +11,7 @@ user's plan.
 import concurrent.futures
 import json
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from typing import TYPE_CHECKING, Any
 
 import dagster as dg
@@ -122,6 +122,25 @@ def _existing(warehouse: Warehouse, key: str) -> "pd.DataFrame":
     return table.select(POLLED_PLAYS.column_names).to_pandas()
 
 
+def merge_day(
+    warehouse: Warehouse, user_id: str, day: date, rows: "pd.DataFrame"
+) -> "pd.DataFrame | None":
+    """Merge polled rows into the user's file of `day` and write it when it gained plays (its
+    history tables are stale from that commit on). The first sighting of a play is kept, so a
+    re-poll, or a replay of a body already merged, adds nothing. Returns the rows it gained,
+    None when it gained none."""
+    import pandas as pd
+
+    key = f"{user_id}/{day.isoformat()}"
+    existing = _existing(warehouse, key)
+    merged = pd.concat([existing, rows], ignore_index=True) if len(existing) else rows
+    merged = merged.drop_duplicates(KEY, keep="first")
+    if len(merged) == len(existing):
+        return None
+    warehouse.write(POLLED_PLAYS, merged, key, stale={STALE_SCOPE: [day.isoformat()]})
+    return merged.iloc[len(existing) :]
+
+
 def _upsert(
     warehouse: Warehouse, user_id: str, new: "pd.DataFrame"
 ) -> tuple[set[str], "pd.DataFrame"]:
@@ -132,16 +151,10 @@ def _upsert(
     changed: set[str] = set()
     added = []
     for day, rows in new.groupby(new["played_at"].dt.date):
-        key = f"{user_id}/{day.isoformat()}"
-        existing = _existing(warehouse, key)
-        merged = pd.concat([existing, rows], ignore_index=True) if len(existing) else rows
-        # A re-poll sees the same plays again: the first sighting is kept.
-        merged = merged.drop_duplicates(KEY, keep="first")
-        if len(merged) != len(existing):
-            # The day's history tables are stale from this very commit on.
-            warehouse.write(POLLED_PLAYS, merged, key, stale={STALE_SCOPE: [day.isoformat()]})
+        gained = merge_day(warehouse, user_id, day, rows)
+        if gained is not None:
             changed.add(day.isoformat())
-            added.append(merged.iloc[len(existing) :])
+            added.append(gained)
     fresh = pd.concat(added, ignore_index=True) if added else new.iloc[0:0]
     return changed, fresh
 

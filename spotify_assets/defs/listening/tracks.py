@@ -225,13 +225,11 @@ def _with_answers(
     return rows
 
 
-def _filed_under(calls: list, first_asker: str) -> str:
-    """The listener whose raw holds the run's first body (`<source>/<user>/...`): the
-    receipt goes with its bodies when that listener is removed."""
-    for _, landed in calls:
-        if isinstance(landed, str):
-            return landed.split("/")[1]
-    return first_asker
+def _filed_under(raw: RawStore, calls: list, first_asker: str) -> str:
+    """The listener whose raw holds the run's first body: the receipt goes with its bodies
+    when that listener is removed."""
+    landed = next((where for _, where in calls if isinstance(where, str)), None)
+    return first_asker if landed is None else raw.user_of(landed)
 
 
 def replay_tracks(settings: Settings, warehouse: Warehouse, raw_root: Path,
@@ -301,7 +299,7 @@ def spotify_tracks(
         # The receipt first: what the lake said (the tracks and their plays; it is rebuilt
         # later than this table, and plays change), when, and the answers, in order.
         raw.put_receipt(
-            _filed_under(calls, active[0][0]), TRACKS_RECIPE,
+            _filed_under(raw, calls, active[0][0]), TRACKS_RECIPE,
             [(SPOTIFY_TRACKS.name, UNPARTITIONED)],
             checked_at=at.isoformat(), sources=sources,
             albums_by_hint={n.album_hint: hints[n.album_hint]

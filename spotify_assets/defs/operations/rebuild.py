@@ -160,9 +160,7 @@ def _landed_at(path: Path) -> datetime | None:
 def replay_polls(settings: Settings, warehouse, report: RebuildReport) -> None:
     import pandas as pd
 
-    from spotify_assets.defs.listening.history import STALE_SCOPE
-    from spotify_assets.defs.listening.poll import KEY, _existing, _rows
-    from spotify_assets.defs.listening.tables import POLLED_PLAYS
+    from spotify_assets.defs.listening.poll import _rows, merge_day
     from spotify_assets.lib.polling import REACHABLE
     from spotify_assets.lib.raw import RawStore
     from spotify_assets.lib.spotify.paging import parse_recent_page
@@ -189,12 +187,7 @@ def replay_polls(settings: Settings, warehouse, report: RebuildReport) -> None:
         # a poll after poll would have kept it (and a play already in the lake stays as it is).
         rows = pd.concat(frames, ignore_index=True)
         for day, new in rows.groupby(rows["played_at"].dt.date):
-            key = f"{user_id}/{day.isoformat()}"
-            existing = _existing(warehouse, key)
-            merged = pd.concat([existing, new], ignore_index=True) if len(existing) else new
-            merged = merged.drop_duplicates(KEY, keep="first")
-            if len(merged) != len(existing):
-                warehouse.write(POLLED_PLAYS, merged, key, stale={STALE_SCOPE: [day.isoformat()]})
+            if merge_day(warehouse, user_id, day, new) is not None:
                 report.polled_days_written += 1
 
 

@@ -26,7 +26,7 @@ from spotify_assets.defs.releases.tables import (
 )
 from spotify_assets.defs.resources import Warehouse
 from spotify_assets.lib.pseudonyms import who
-from spotify_assets.lib.raw import RawStore
+from spotify_assets.lib.raw import RawStore, receipt_row
 from spotify_assets.lib.settings import Settings
 
 OPT_IN = "release_radar_playlist"
@@ -199,9 +199,8 @@ def _save(warehouse: Warehouse, raw: RawStore, key: str, week: date, user_id: st
 def replay_playlist(settings: Settings, warehouse: Warehouse, raw_root: Path,
                     receipt: dict) -> None:
     """Write one receipt's playlist row again (`spotify-assets rebuild`)."""
-    row = {**receipt["row"], "week": date.fromisoformat(receipt["row"]["week"]),
-           "updated_at": datetime.fromisoformat(receipt["row"]["updated_at"])}
     [(_, key)] = receipt["writes"]
+    row = receipt_row(RELEASE_RADAR_PLAYLISTS.schema, receipt["row"])
     warehouse.write(RELEASE_RADAR_PLAYLISTS, [row], key)
 
 

@@ -34,7 +34,7 @@ from spotify_assets.defs.wrapped.common import (
 )
 from spotify_assets.defs.wrapped.tables import MONTHLY_WRAPPED_PLAYLISTS, MONTHLY_WRAPPED_TOPS
 from spotify_assets.lib.pseudonyms import handle_of, who
-from spotify_assets.lib.raw import RawStore
+from spotify_assets.lib.raw import RawStore, receipt_row
 
 OPT_IN = "wrapped_playlist"
 PLAYLIST_TRACKS = 25
@@ -92,9 +92,8 @@ def _save(warehouse: Warehouse, raw: RawStore, month: date, user: Any, state: An
 
 def replay(settings: Any, warehouse: Warehouse, raw_root: Path, receipt: dict) -> None:
     """Write one receipt's playlist row again (`spotify-assets rebuild`)."""
-    row = {**receipt["row"], "month": date.fromisoformat(receipt["row"]["month"]),
-           "updated_at": datetime.fromisoformat(receipt["row"]["updated_at"])}
     [(_, partition)] = receipt["writes"]
+    row = receipt_row(MONTHLY_WRAPPED_PLAYLISTS.schema, receipt["row"])
     warehouse.write(MONTHLY_WRAPPED_PLAYLISTS, [row], partition)
 
 

@@ -15,7 +15,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from functools import partial
-from typing import Any, Literal, Protocol, TypeVar, overload
+from typing import Any, Protocol, TypeVar
 
 import httpx
 from pydantic import BaseModel
@@ -33,48 +33,25 @@ from spotify_assets.lib.spotify.errors import (
     SpotifyError,
 )
 from spotify_assets.lib.spotify.library import LibraryEndpoints
-from spotify_assets.lib.spotify.models import (
-    Artist,
-    Cursors,
-    PlayHistoryItem,
-    RecentlyPlayedPage,
-    Track,
-    UserProfile,
-)
-from spotify_assets.lib.spotify.paging import (
-    cursor_ms,
-    describe_problem,
-    parse_followed_page,
-    parse_offset_page,
-    parse_recent_page,
-    unix_ms,
-)
+from spotify_assets.lib.spotify.listener import ListenerEndpoints
+from spotify_assets.lib.spotify.paging import MAX_PAGES, describe_problem, parse_offset_page
 from spotify_assets.lib.spotify.search import SearchEndpoints
 from spotify_assets.lib.spotify.transport import (
     OnResponse,
     RetryPolicy,
     Transport,
     error_message,
-    http_date,
     log,
+    request_label,
 )
 
 M = TypeVar("M", bound=BaseModel)
 R = TypeVar("R")
 
-# Maximum `limit` per endpoint in 2026 development mode (catalog.py has the catalog's).
-TOP_ITEMS_LIMIT = 50
-FOLLOWING_LIMIT = 50
-RECENTLY_PLAYED_LIMIT = 50
 # Templates that answer 403 for development-mode apps since February 2026.
 REMOVED_IN_DEV_MODE = frozenset({"GET /v1/browse/new-releases"})
 # Refresh this long before the access token expires, so a request never carries a dead one.
 TOKEN_EXPIRY_MARGIN_S = 60.0
-# No endpoint we page has anywhere near this many pages; a server looping forever stops here.
-MAX_PAGES = 500
-
-TopKind = Literal["tracks", "artists"]
-TimeRange = Literal["short_term", "medium_term", "long_term"]
 
 
 class TokenStore(Protocol):
@@ -96,11 +73,14 @@ class _AccessToken:
         return f"_AccessToken(<hidden>, expires_at={self.expires_at:.0f})"
 
 
-class SpotifyClient(CatalogEndpoints, LibraryEndpoints, SearchEndpoints):
+class SpotifyClient(ListenerEndpoints, CatalogEndpoints, LibraryEndpoints, SearchEndpoints):
     """Typed, retrying, rate-limit-aware Spotify Web API client shared by all users of one app.
 
-    Playlist and library calls (create, add, read items, list, library contains) come from
-    `LibraryEndpoints` (`library.py`); the track search from `SearchEndpoints` (`search.py`).
+    The endpoints come from mixins: the listener's profile, plays, top items and follows from
+    `ListenerEndpoints` (`listener.py`); artists, albums and tracks from `CatalogEndpoints`
+    (`catalog.py`); playlist and library calls (create, add, read items, list, library
+    contains) from `LibraryEndpoints` (`library.py`); the track search from `SearchEndpoints`
+    (`search.py`). This file holds what they share: paging, requests, tokens.
 
     Thread-safe: one instance can serve a ThreadPoolExecutor fanning out over users.
     `sleep`, `clock` and `rng` are injectable so tests never wait and jitter is reproducible.
@@ -153,107 +133,6 @@ class SpotifyClient(CatalogEndpoints, LibraryEndpoints, SearchEndpoints):
 
     def __exit__(self, *exc_info: object) -> None:
         self.close()
-
-    # ---- per-user calls -------------------------------------------------------------------
-
-    def me(self, user_id: str) -> UserProfile:
-        """The user's profile (`GET /me`)."""
-        return self._get(user_id, "GET /v1/me", "/me", {}, UserProfile.model_validate)
-
-    def recently_played(
-        self, user_id: str, after_ms: int | None = None, limit: int = RECENTLY_PLAYED_LIMIT
-    ) -> RecentlyPlayedPage:
-        """Every reachable play after `after_ms` (Unix ms), newest first, each exactly once.
-
-        With `after_ms` the pages are walked forward along `cursors.after`; without it, back
-        along `cursors.before` (Spotify keeps only ~50 plays reachable, so this is short).
-        The result is one merged page whose `cursors.after` is the newest play's ms (the next
-        poll's cursor; `after_ms` itself when nothing new) and `cursors.before` the oldest's.
-        """
-        _check_limit(limit, RECENTLY_PLAYED_LIMIT)
-        direction = "after" if after_ms is not None else "before"
-        cursor = after_ms
-        plays: dict[Any, PlayHistoryItem] = {}
-        for _ in range(MAX_PAGES):
-            params: dict[str, Any] = {"limit": limit}
-            if cursor is not None:
-                params[direction] = cursor
-            page = self._get(user_id, "GET /v1/me/player/recently-played",
-                             "/me/player/recently-played", params,
-                             partial(parse_recent_page, limit=limit))
-            # played_at identifies a play; a page served twice adds nothing and ends the walk.
-            fresh = [item for item in page.items if item.played_at not in plays]
-            plays.update((item.played_at, item) for item in fresh)
-            next_cursor = cursor_ms(getattr(page.cursors, direction, None))
-            if (len(page.items) < limit or not fresh or next_cursor is None
-                    or next_cursor == cursor or (direction == "before" and page.next is None)):
-                break
-            cursor = next_cursor
-        items = sorted(plays.values(), key=lambda item: item.played_at, reverse=True)
-        newest = str(unix_ms(items[0].played_at)) if items else _opt_str(after_ms)
-        oldest = str(unix_ms(items[-1].played_at)) if items else None
-        return RecentlyPlayedPage(
-            items=items, cursors=Cursors(after=newest, before=oldest), next=None, limit=limit
-        )
-
-    def latest_played(self, user_id: str) -> RecentlyPlayedPage:
-        """The newest plays Spotify keeps, newest first, in one request (no cursor: only ~50
-        are reachable, so there is no second page). Plays an offline device reported late are
-        among them with their real, past `played_at`, which an `after` cursor would skip.
-        `fetched_at` is the answer's `Date` header: Spotify's clock, the one `played_at` is on.
-        """
-        limit = RECENTLY_PLAYED_LIMIT
-        page, response = self._get_answer(
-            user_id, "GET /v1/me/player/recently-played", "/me/player/recently-played",
-            {"limit": limit}, partial(parse_recent_page, limit=limit),
-        )
-        items = sorted(page.items, key=lambda item: item.played_at, reverse=True)
-        return page.model_copy(update={"items": items, "fetched_at": http_date(response)})
-
-    @overload
-    def top_items(self, user_id: str, kind: Literal["tracks"], time_range: TimeRange,
-                  limit: int = ...) -> list[Track]: ...
-
-    @overload
-    def top_items(self, user_id: str, kind: Literal["artists"], time_range: TimeRange,
-                  limit: int = ...) -> list[Artist]: ...
-
-    def top_items(
-        self, user_id: str, kind: TopKind, time_range: TimeRange, limit: int = TOP_ITEMS_LIMIT
-    ) -> list[Track] | list[Artist]:
-        """All of the user's top tracks or artists for a range, in rank order."""
-        if kind not in ("tracks", "artists"):
-            raise ValueError(f"top items kind must be 'tracks' or 'artists', not {kind!r}")
-        if time_range not in ("short_term", "medium_term", "long_term"):
-            raise ValueError(f"unknown time_range {time_range!r}")
-        _check_limit(limit, TOP_ITEMS_LIMIT)
-        model: type[Track] | type[Artist] = Track if kind == "tracks" else Artist
-        return self._offset_items(user_id, "GET /v1/me/top/{type}", f"/me/top/{kind}",
-                                  {"time_range": time_range}, limit, model)
-
-    def followed_artists(self, user_id: str, limit: int = FOLLOWING_LIMIT) -> list[Artist]:
-        """Every artist the user follows (cursor paging on the last artist id)."""
-        _check_limit(limit, FOLLOWING_LIMIT)
-        artists: dict[str, Artist] = {}
-        after: str | None = None
-        used_cursors: set[str] = set()
-        for _ in range(MAX_PAGES):
-            params: dict[str, Any] = {"type": "artist", "limit": limit}
-            if after is not None:
-                params["after"] = after
-            page = self._get(user_id, "GET /v1/me/following", "/me/following", params,
-                             partial(parse_followed_page, limit=limit))
-            for artist in page.items:
-                artists.setdefault(artist.id or artist.name, artist)
-            after = page.cursors.after if page.cursors else None
-            if page.next is None or not after or not page.items:
-                return list(artists.values())
-            if after in used_cursors:
-                raise MalformedResponseError(user_id, "GET /v1/me/following", 200,
-                                             f"cursor {after!r} served twice; paging loops")
-            used_cursors.add(after)
-        raise MalformedResponseError(user_id, "GET /v1/me/following", 200,
-                                     f"more than {MAX_PAGES} pages")
 
     # ---- paging -----------------------------------------------------------------------------
 
@@ -360,35 +239,33 @@ class SpotifyClient(CatalogEndpoints, LibraryEndpoints, SearchEndpoints):
     ) -> httpx.Response:
         """One Web API request with a valid access token; raises for any non-2xx answer (and
         tells a receipt's recording how it failed)."""
+        url = self._api_base + path
+        build = partial(self._build, method, url, params, json_body)
         try:
-            return self._call_once(user_id, method, endpoint, path, params=params,
-                                   json_body=json_body)
+            return self._send_authorized(user_id, endpoint, build, idempotent=method == "GET")
         except SpotifyError as exc:
             from spotify_assets.lib.raw import note_failure
-            from spotify_assets.lib.spotify.transport import request_label
 
-            request = self._http.build_request(method, self._api_base + path, params=params)
+            request = self._http.build_request(method, url, params=params)
             note_failure(request_label(str(request.url)), type(exc).__name__, exc.endpoint,
                          exc.status)
             raise
 
-    def _call_once(
+    def _send_authorized(
         self,
         user_id: str,
-        method: str,
         endpoint: str,
-        path: str,
+        build: Callable[[str], httpx.Request],
         *,
-        params: dict[str, Any] | None = None,
-        json_body: Any = None,
+        idempotent: bool,
     ) -> httpx.Response:
-        url = self._api_base + path
+        """Send the request `build` makes with the user's access token; a 401 refreshes the
+        token once, a second one means the listener must log in again."""
         token = self._access_token(user_id)
         for attempt in (1, 2):
-            build = partial(self._build, method, url, params, json_body, token)
             response = self._transport.send(
-                user_id, endpoint, build, gate=self._transport.api_gate, land=True,
-                idempotent=method == "GET",
+                user_id, endpoint, partial(build, token), gate=self._transport.api_gate,
+                land=True, idempotent=idempotent,
             )
             if response.status_code != 401:
                 return self._raise_for_status(user_id, endpoint, response, token)
@@ -468,15 +345,4 @@ class SpotifyClient(CatalogEndpoints, LibraryEndpoints, SearchEndpoints):
     def _user_lock(self, user_id: str) -> threading.Lock:
         with self._locks_lock:
             return self._user_locks.setdefault(user_id, threading.Lock())
-
-
-
-
-def _check_limit(limit: int, maximum: int) -> None:
-    if not 1 <= limit <= maximum:
-        raise ValueError(f"limit must be 1..{maximum}, got {limit}")
-
-
-def _opt_str(value: int | None) -> str | None:
-    return None if value is None else str(value)
 

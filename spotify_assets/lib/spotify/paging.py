@@ -16,6 +16,8 @@ from spotify_assets.lib.spotify.models import FollowedArtistsPage, Paging, Recen
 
 M = TypeVar("M", bound=BaseModel)
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+# No endpoint we page has anywhere near this many pages; a server looping forever stops here.
+MAX_PAGES = 500
 
 
 class PageProblem(ValueError):

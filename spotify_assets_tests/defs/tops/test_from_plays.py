@@ -1,14 +1,15 @@
 """`tops_from_plays` against an independent reference query over the world's ground truth.
 
 The world's true plays (tracks, >= 30 s) are written straight into the `plays` lake table, as
-the listening merge leaves them: older plays look like extended-export rows (names and track
-id, no artist or album id), the last day like matched polls (with ids); `listened_ms` is the
-exact `ms_played`. The world ends on 2026-01-03 after 14 days, so around the new year every
-ListenBrainz range has plays and each user's timezone decides where a play falls. The reference
-computes the periods with dateutil (not with the asset's code) and groups by the world's ids
-(a track by its recording: the world's ISRC, which single and album share), so the asset's
-name-based keys for artists and albums, and its recording rule, are checked too. No Spotify API is
-involved: users are enrolled in the registry directly, only for their timezones.
+the listening merge leaves them (`defs/world_plays.py`): older plays look like extended-export
+rows (names and track id, no artist or album id), the last day like polls (with ids);
+`listened_ms` is the exact `ms_played`. The world ends on 2026-01-03 after 14 days, so around
+the new year every ListenBrainz range has plays and each user's timezone decides where a play
+falls. The reference computes the periods with dateutil (not with the asset's code) and groups
+by the world's ids (a track by its recording: the world's ISRC, which single and album share),
+so the asset's name-based keys for artists and albums, and its recording rule, are checked too.
+No Spotify API is involved: users are enrolled in the registry directly, only for their
+timezones.
 """
 
 from __future__ import annotations
@@ -23,18 +24,17 @@ import pytest
 from dateutil.relativedelta import MO, relativedelta
 
 from spotify_assets.defs.catalog_map import table_schemas
-from spotify_assets.defs.listening.tables import PLAYS
 from spotify_assets.defs.resources import DEFS_DIR, Warehouse, build_resources
 from spotify_assets.defs.tops.from_plays import stats_ranges, tops_from_plays
 from spotify_assets.defs.tops.tables import TOPS_FROM_PLAYS
 from spotify_assets.emulator.world import World, WorldConfig
 from spotify_assets.lib.catalog import load_view_sql, refresh_catalog
-from spotify_assets.lib.dedupe import track_key
 from spotify_assets.lib.lake import Column, TableSpec
 from spotify_assets.lib.orchestrate import RANGE_END_TAG, RANGE_START_TAG
 from spotify_assets.lib.settings import Settings
 from spotify_assets.lib.users.registry import UserRegistry
 from spotify_assets_tests.defs.tops.conftest import charted
+from spotify_assets_tests.defs.world_plays import as_plays, truth_frame, write_plays
 
 END = datetime(2026, 1, 3, 12, tzinfo=UTC)
 POLLED_SINCE = END - timedelta(days=1)
@@ -53,72 +53,7 @@ def world() -> World:
 @pytest.fixture(scope="module")
 def truth(world: World) -> pd.DataFrame:
     """One row per true play (track, >= 30 s), with the world's ids."""
-    rows = []
-    for uid in world.users:
-        for i, play in enumerate(world.plays(uid)):
-            if play.kind != "track" or play.ms_played < 30_000:
-                continue
-            track = world.tracks[play.item_id]
-            album = world.albums[track.album_id]
-            rows.append(
-                {
-                    "user_id": uid,
-                    "play_id": f"{uid}-{i}",
-                    "started_at": play.started_at,
-                    "ended_at": play.ended_at,
-                    "ms_played": play.ms_played,
-                    "track_id": track.id,
-                    "track_name": track.name,
-                    "artist_id": track.artist_ids[0],
-                    "artist_name": world.artists[track.artist_ids[0]].name,
-                    "all_artist_ids": list(track.artist_ids),
-                    "album_id": album.id,
-                    "album_name": album.name,
-                    "album_artist": world.artists[album.artist_ids[0]].name,
-                    "isrc": track.isrc,
-                    "duration_ms": track.duration_ms,
-                }
-            )
-    frame = pd.DataFrame(rows)
-    frame["started_at"] = pd.to_datetime(frame["started_at"], utc=True)
-    frame["ended_at"] = pd.to_datetime(frame["ended_at"], utc=True)
-    return frame
-
-
-def as_plays(truth: pd.DataFrame) -> pd.DataFrame:
-    polled = truth["ended_at"] >= POLLED_SINCE
-    frame = pd.DataFrame(
-        {
-            "user_id": truth["user_id"],
-            "play_id": truth["play_id"],
-            "day": truth["started_at"].dt.date,
-            "started_at": truth["started_at"],
-            "ended_at": truth["ended_at"],
-            "ended_at_precision": "s",
-            "ms_played": truth["ms_played"],
-            "listened_ms": truth["ms_played"],
-            "listened_ms_estimated": False,
-            "track_id": truth["track_id"],
-            "track_key": [
-                track_key(a, t)
-                for a, t in zip(truth["artist_name"], truth["track_name"], strict=True)
-            ],
-            "track_name": truth["track_name"],
-            "artist_name": truth["artist_name"],
-            "artist_ids": [
-                ids if p else None for ids, p in zip(truth["all_artist_ids"], polled, strict=True)
-            ],
-            "album_id": truth["album_id"].where(polled, None),
-            "album_name": truth["album_name"],
-            "duration_ms": truth["duration_ms"].where(polled, None),
-            "isrc": truth["isrc"].where(polled, None),
-            "sources": [["export_extended", "poll"] if p else ["export_extended"] for p in polled],
-        }
-    )
-    for column in PLAYS.column_names:
-        if column not in frame:
-            frame[column] = None
-    return frame[PLAYS.column_names]
+    return truth_frame(world)
 
 
 @pytest.fixture
@@ -129,10 +64,7 @@ def settings(emu_settings: Settings) -> Settings:
 @pytest.fixture
 def lake(settings: Settings, world: World, truth: pd.DataFrame) -> Warehouse:
     warehouse = Warehouse(settings)
-    plays = as_plays(truth)
-    for day, rows in plays.groupby("day"):
-        warehouse.write(PLAYS, rows, day.isoformat())
-    warehouse.publish()
+    write_plays(warehouse, as_plays(truth, POLLED_SINCE))
     registry = UserRegistry(settings)
     for uid in ENROLLED:
         registry.enroll(uid, uid, "unused-refresh-token", timezone=world.users[uid].timezone)

@@ -1,6 +1,6 @@
 """PKCE, the authorize URL, the /api/token request and answer parsing (no network).
 
-Round trips against the emulator's accounts service are in test_client_emulator.py.
+Round trips against the emulator's accounts service are in test_client_tokens.py.
 """
 
 from __future__ import annotations

@@ -1,6 +1,6 @@
 """The shared rate gate, backoff jitter and URL scrubbing (no network).
 
-Retries against real answers (429 storms, 5xx, timeouts) are in test_client_emulator.py.
+Retries against real answers (429 storms, 5xx, timeouts) are in test_client_faults.py.
 """
 
 from __future__ import annotations
