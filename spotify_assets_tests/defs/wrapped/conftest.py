@@ -16,11 +16,9 @@ from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 import dagster as dg
-import pandas as pd
 import pytest
 
 from spotify_assets.definitions import defs
-from spotify_assets.defs.listening.tables import PLAYS
 from spotify_assets.defs.musicbrainz.tables import GENRES
 from spotify_assets.defs.resources import Warehouse, build_resources
 from spotify_assets.defs.wrapped.captured import monthly_wrapped_captured
@@ -30,11 +28,11 @@ from spotify_assets.defs.wrapped.reports import monthly_wrapped_reports
 from spotify_assets.defs.wrapped.schedules import monthly_wrapped_schedule
 from spotify_assets.emulator.server import EmulatorHandle
 from spotify_assets.emulator.world import World
-from spotify_assets.lib.dedupe import track_key
 from spotify_assets.lib.orchestrate import QUIET
 from spotify_assets.lib.settings import Settings
 from spotify_assets.lib.users.login import login
 from spotify_assets.lib.users.registry import UserRegistry
+from spotify_assets_tests.defs.world_plays import as_plays, truth_frame, write_plays
 
 USERS = ("demo_heavy", "demo_skipper", "demo_tokyo", "demo_podcast", "demo_light")
 # The session emulator's world has plays from 2026-03-03 to 03-10: its month is March, whose
@@ -44,87 +42,6 @@ TICK = datetime(2026, 4, 1, 0, 0, tzinfo=UTC)
 LATE = "demo_light"  # enrolled after March: no captured part
 ASSETS = [monthly_wrapped_captured, monthly_wrapped, monthly_wrapped_playlists,
           monthly_wrapped_reports]
-
-
-def truth_frame(world: World) -> pd.DataFrame:
-    """One row per true play of a track (>= 30 s), with the world's ids."""
-    rows = []
-    for uid in world.users:
-        for i, play in enumerate(world.plays(uid)):
-            if play.kind != "track" or play.ms_played < 30_000:
-                continue
-            track = world.tracks[play.item_id]
-            album = world.albums[track.album_id]
-            artist = world.artists[track.artist_ids[0]]
-            rows.append(
-                {
-                    "user_id": uid,
-                    "play_id": f"{uid}-{i}",
-                    "started_at": play.started_at,
-                    "ended_at": play.ended_at,
-                    "ms_played": play.ms_played,
-                    "track_id": track.id,
-                    "track_name": track.name,
-                    "artist_id": artist.id,
-                    "artist_name": artist.name,
-                    "all_artist_ids": list(track.artist_ids),
-                    "album_id": album.id,
-                    "album_name": album.name,
-                    "isrc": track.isrc,
-                    "duration_ms": track.duration_ms,
-                    "skipped": play.skipped,
-                    "shuffle": play.shuffle,
-                }
-            )
-    frame = pd.DataFrame(rows)
-    frame["started_at"] = pd.to_datetime(frame["started_at"], utc=True)
-    frame["ended_at"] = pd.to_datetime(frame["ended_at"], utc=True)
-    return frame
-
-
-def as_plays(truth: pd.DataFrame, polled_since: datetime) -> pd.DataFrame:
-    polled = truth["ended_at"] >= polled_since
-    exported = ~polled
-    frame = pd.DataFrame(
-        {
-            "user_id": truth["user_id"],
-            "play_id": truth["play_id"],
-            "day": truth["started_at"].dt.date,
-            "started_at": truth["started_at"],
-            "ended_at": truth["ended_at"],
-            "ended_at_precision": "s",
-            "ms_played": truth["ms_played"],
-            "listened_ms": truth["ms_played"],
-            "listened_ms_estimated": False,
-            "track_id": truth["track_id"],
-            "track_key": [
-                track_key(a, t)
-                for a, t in zip(truth["artist_name"], truth["track_name"], strict=True)
-            ],
-            "track_name": truth["track_name"],
-            "artist_name": truth["artist_name"],
-            "artist_ids": [
-                ids if p else None for ids, p in zip(truth["all_artist_ids"], polled, strict=True)
-            ],
-            "album_id": truth["album_id"].where(polled, None),
-            "album_name": truth["album_name"],
-            "duration_ms": truth["duration_ms"].where(polled, None),
-            "isrc": truth["isrc"].where(polled, None),
-            "sources": [["poll"] if p else ["export_extended"] for p in polled],
-            "skipped": truth["skipped"].astype(object).where(exported, None),
-            "shuffle": truth["shuffle"].astype(object).where(exported, None),
-        }
-    )
-    for column in PLAYS.column_names:
-        if column not in frame:
-            frame[column] = None
-    return frame[PLAYS.column_names]
-
-
-def write_plays(warehouse: Warehouse, plays: pd.DataFrame) -> None:
-    for day, rows in plays.groupby("day"):
-        warehouse.write(PLAYS, rows, day.isoformat())
-    warehouse.publish()
 
 
 def genre_rows(world: World) -> list[dict]:
