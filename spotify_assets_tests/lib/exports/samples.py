@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from spotify_assets.lib.exports import ParsedExport, parse_export_path
+
 REALDATA = Path(__file__).parent / "realdata"
 EXTENDED_2022 = REALDATA / "extended_Streaming_History_Audio_2022__Efrrowini.json"
 EXTENDED_2023 = REALDATA / "extended_Streaming_History_Audio_2023_first300__Efrrowini.json"
@@ -31,3 +33,12 @@ def load_rows(path: Path) -> list[dict]:
 def write_rows(path: Path, rows: list) -> Path:
     path.write_text(json.dumps(rows), encoding="utf-8")
     return path
+
+
+ENGINES = ("ijson", "duckdb")
+# The keys Spotify's exports carry about the person, which nothing may keep (schema.py).
+PII = {"ip_addr", "ip_addr_decrypted", "username", "user_agent_decrypted"}
+
+
+def parse_sample(path: Path, engine: str = "ijson", name: str | None = None) -> ParsedExport:
+    return parse_export_path("alice", path, name=name, engine=engine)

@@ -13,7 +13,6 @@ import hashlib
 import json
 from collections import defaultdict
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 
 import pyarrow as pa
 import pytest
@@ -29,19 +28,15 @@ from spotify_assets_tests.lib.exports.samples import (
     ACCOUNT_MUSIC,
     ACCOUNT_PODCAST,
     ENDSONG,
+    ENGINES,
     EXTENDED_2022,
     EXTENDED_2023,
+    PII,
     REAL_FILES,
     load_rows,
+    parse_sample,
     write_rows,
 )
-
-ENGINES = ("ijson", "duckdb")
-PII = {"ip_addr", "ip_addr_decrypted", "username", "user_agent_decrypted"}
-
-
-def _parse(path: Path, engine: str = "ijson", name: str | None = None) -> ParsedExport:
-    return parse_export_path("alice", path, name=name, engine=engine)
 
 
 def _by_row(parsed: ParsedExport) -> dict[int, dict]:
@@ -58,7 +53,7 @@ def _utc(text: str, fmt: str) -> datetime:
 @pytest.mark.parametrize("engine", ENGINES)
 def test_every_real_row_is_accounted_for_exactly_once(real_file, engine):
     rows = load_rows(real_file)
-    parsed = _parse(real_file, engine)
+    parsed = parse_sample(real_file, engine)
     report = parsed.report
     assert parsed.engine == engine
     assert report.format == REAL_FILES[real_file] == str(parsed.format)
@@ -74,14 +69,14 @@ def test_every_real_row_is_accounted_for_exactly_once(real_file, engine):
 
 
 def test_engines_agree_on_every_real_file(real_file):
-    a, b = _parse(real_file, "ijson"), _parse(real_file, "duckdb")
+    a, b = parse_sample(real_file, "ijson"), parse_sample(real_file, "duckdb")
     assert a.observations.equals(b.observations)
     assert (a.report, a.duplicates, a.malformed) == (b.report, b.duplicates, b.malformed)
 
 
 def test_extended_rows_map_field_by_field():
     rows = load_rows(EXTENDED_2023)
-    got = _by_row(_parse(EXTENDED_2023))
+    got = _by_row(parse_sample(EXTENDED_2023))
     for index, row in enumerate(rows):
         obs = got[index]
         assert obs["ended_at"] == _utc(row["ts"], "%Y-%m-%dT%H:%M:%SZ")
@@ -113,7 +108,7 @@ def test_extended_rows_map_field_by_field():
 
 def test_known_podcast_rows_of_the_2023_file_are_episodes():
     rows = load_rows(EXTENDED_2023)
-    got = _by_row(_parse(EXTENDED_2023))
+    got = _by_row(parse_sample(EXTENDED_2023))
     episodes = {i for i, r in got.items() if r["content_type"] == "episode"}
     assert episodes == {180, 181, 182, 183, 184, 194, 295}  # per the samples' README
     for i in episodes:
@@ -124,7 +119,7 @@ def test_known_podcast_rows_of_the_2023_file_are_episodes():
 
 
 def test_endsong_rows_without_any_content_are_kept_as_unknown():
-    parsed = _parse(ENDSONG)
+    parsed = parse_sample(ENDSONG)
     got = _by_row(parsed)
     unknown = {i for i, r in got.items() if r["content_type"] == "unknown"}
     assert unknown == {92, 97, 156, 236, 258}  # per the samples' README
@@ -147,7 +142,7 @@ def test_endsong_rows_without_any_content_are_kept_as_unknown():
 )
 def test_account_data_rows_map_to_their_content_type(path, content, columns):
     rows = load_rows(path)
-    parsed = _parse(path)
+    parsed = parse_sample(path)
     got = _by_row(parsed)
     assert len(got) + parsed.report.duplicate_in_file == len(rows)
     for index, obs in got.items():
@@ -162,16 +157,17 @@ def test_account_data_rows_map_to_their_content_type(path, content, columns):
 
 def test_audiobook_author_is_kept_in_extra_without_being_called_unknown():
     rows = load_rows(ACCOUNT_AUDIOBOOK)
-    parsed = _parse(ACCOUNT_AUDIOBOOK)
+    parsed = parse_sample(ACCOUNT_AUDIOBOOK)
     for index, obs in _by_row(parsed).items():
         assert json.loads(obs["extra"]) == {"authorName": rows[index]["authorName"]}
     assert parsed.report.unknown_keys == []
 
 
 def test_account_data_counts_by_category():
-    assert _parse(ACCOUNT_PODCAST).report.kept_episodes == len(load_rows(ACCOUNT_PODCAST))
-    assert _parse(ACCOUNT_AUDIOBOOK).report.kept_audiobooks == len(load_rows(ACCOUNT_AUDIOBOOK))
-    music = _parse(ACCOUNT_MUSIC).report
+    assert parse_sample(ACCOUNT_PODCAST).report.kept_episodes == len(load_rows(ACCOUNT_PODCAST))
+    audiobooks = parse_sample(ACCOUNT_AUDIOBOOK).report.kept_audiobooks
+    assert audiobooks == len(load_rows(ACCOUNT_AUDIOBOOK))
+    music = parse_sample(ACCOUNT_MUSIC).report
     short = sum(1 for r in load_rows(ACCOUNT_MUSIC) if r["msPlayed"] < 30_000)
     assert (music.kept_tracks, music.under_threshold) == (300, short)
 
@@ -192,15 +188,15 @@ def test_in_file_duplicates_match_an_independent_grouping(path):
         )  # fmt: skip
         groups[key].append(index)
     expected = {(i, g[0]) for g in groups.values() for i in g[1:]}
-    parsed = _parse(path)
+    parsed = parse_sample(path)
     assert {(d.file_row, d.first_row) for d in parsed.duplicates} == expected
     assert parsed.report.duplicate_in_file == len(expected)
 
 
 def test_real_duplicates_exist_in_the_samples():
     # Two real cases: a 0 ms play logged twice, and two 23 ms plays ending the same second.
-    assert [(d.file_row, d.first_row) for d in _parse(EXTENDED_2022).duplicates] == [(31, 30)]
-    assert [(d.file_row, d.first_row) for d in _parse(ENDSONG).duplicates] == [(288, 191)]
+    assert [(d.file_row, d.first_row) for d in parse_sample(EXTENDED_2022).duplicates] == [(31, 30)]
+    assert [(d.file_row, d.first_row) for d in parse_sample(ENDSONG).duplicates] == [(288, 191)]
 
 
 # --- offline_timestamp ----------------------------------------------------------------------
@@ -210,7 +206,7 @@ def test_real_duplicates_exist_in_the_samples():
 def test_offline_timestamps_land_near_the_play_in_both_units(path):
     # Seconds (current files) and milliseconds (endsong) both give an instant within a day of
     # `ts`; reading either unit as the other would be off by decades.
-    got = _by_row(_parse(path)).values()
+    got = _by_row(parse_sample(path)).values()
     with_offline = [r for r in got if r["offline_at"] is not None]
     assert len(with_offline) >= 0.9 * len(got)
     for r in with_offline:
@@ -221,8 +217,9 @@ def test_legacy_milliseconds_and_current_seconds_give_the_same_instant(tmp_path)
     legacy = load_rows(ENDSONG)[0]
     current = {k: v for k, v in load_rows(EXTENDED_2023)[0].items()}
     current["offline_timestamp"] = legacy["offline_timestamp"] // 1000
-    ms_obs = _by_row(_parse(write_rows(tmp_path / "endsong_0.json", [legacy])))[0]
-    s_obs = _by_row(_parse(write_rows(tmp_path / "Streaming_History_Audio_1.json", [current])))[0]
+    ms_obs = _by_row(parse_sample(write_rows(tmp_path / "endsong_0.json", [legacy])))[0]
+    current_file = write_rows(tmp_path / "Streaming_History_Audio_1.json", [current])
+    s_obs = _by_row(parse_sample(current_file))[0]
     expected = datetime.fromtimestamp(legacy["offline_timestamp"] / 1000, UTC)
     assert ms_obs["offline_at"] == expected
     assert s_obs["offline_at"] == expected.replace(microsecond=0)
@@ -231,7 +228,7 @@ def test_legacy_milliseconds_and_current_seconds_give_the_same_instant(tmp_path)
 @pytest.mark.parametrize(("value", "expected_null"), [(0, True), (99, True), (100, False)])
 def test_bogus_tiny_offline_timestamps_become_null(tmp_path, value, expected_null):
     row = {**load_rows(EXTENDED_2023)[0], "offline_timestamp": value}
-    obs = _by_row(_parse(write_rows(tmp_path / "a.json", [row])))[0]
+    obs = _by_row(parse_sample(write_rows(tmp_path / "a.json", [row])))[0]
     assert (obs["offline_at"] is None) is expected_null
 
 
@@ -244,7 +241,7 @@ def test_unknown_extra_keys_are_kept_in_extra_and_listed(tmp_path, engine):
     rows[1]["new_field"] = {"nested": [1, 2.5, None]}
     rows[1]["also_new"] = "x"
     rows[3]["also_new"] = "é"
-    parsed = _parse(write_rows(tmp_path / "a.json", rows), engine)
+    parsed = parse_sample(write_rows(tmp_path / "a.json", rows), engine)
     got = _by_row(parsed)
     assert json.loads(got[1]["extra"]) == {"new_field": {"nested": [1, 2.5, None]}, "also_new": "x"}
     assert json.loads(got[3]["extra"]) == {"also_new": "é"}
@@ -255,14 +252,14 @@ def test_unknown_extra_keys_are_kept_in_extra_and_listed(tmp_path, engine):
 
 def test_local_files_have_no_track_id(tmp_path):
     row = {**load_rows(EXTENDED_2023)[0], "spotify_track_uri": "spotify:local:A:B:Song:215"}
-    obs = _by_row(_parse(write_rows(tmp_path / "a.json", [row])))[0]
+    obs = _by_row(parse_sample(write_rows(tmp_path / "a.json", [row])))[0]
     assert (obs["content_type"], obs["track_id"]) == ("track", None)
     assert obs["track_uri"] == "spotify:local:A:B:Song:215"
 
 
 @pytest.mark.parametrize("engine", ENGINES)
 def test_an_empty_array_is_a_file_with_no_rows(tmp_path, engine):
-    parsed = _parse(write_rows(tmp_path / "Streaming_History_Audio_2024.json", []), engine)
+    parsed = parse_sample(write_rows(tmp_path / "Streaming_History_Audio_2024.json", []), engine)
     assert (parsed.report.rows_read, parsed.observations.num_rows) == (0, 0)
     assert str(parsed.format) == "empty"
     assert parsed.observations.schema == OBSERVATION_SCHEMA
@@ -272,7 +269,7 @@ def test_a_byte_order_mark_is_tolerated(tmp_path):
     path = tmp_path / "bom.json"
     path.write_bytes(b"\xef\xbb\xbf" + EXTENDED_2022.read_bytes())
     for engine in ENGINES:
-        parsed = _parse(path, engine)
+        parsed = parse_sample(path, engine)
         assert parsed.engine == engine
         assert parsed.report.rows_read == len(load_rows(EXTENDED_2022))
 
@@ -282,18 +279,18 @@ def test_gzip_from_the_raw_landing_zone_parses_like_the_original(tmp_path):
     gz.write_bytes(gzip.compress(ENDSONG.read_bytes()))
     for engine in ENGINES:
         again = parse_export_path("alice", gz, name="endsong_0.json", engine=engine)
-        assert again.observations.equals(_parse(ENDSONG).observations)
+        assert again.observations.equals(parse_sample(ENDSONG).observations)
 
 
 def test_video_files_keep_their_rows_as_video(tmp_path):
     rows = load_rows(EXTENDED_2023)[178:186]  # tracks and podcast rows
-    parsed = _parse(write_rows(tmp_path / "Streaming_History_Video_2023.json", rows))
+    parsed = parse_sample(write_rows(tmp_path / "Streaming_History_Video_2023.json", rows))
     assert parsed.report.kept_video == len(rows)
     assert set(parsed.observations.column("content_type").to_pylist()) == {"video"}
 
 
 def test_observations_table_is_a_valid_arrow_table_for_the_lake():
-    table = _parse(EXTENDED_2023).observations
+    table = parse_sample(EXTENDED_2023).observations
     assert isinstance(table, pa.Table)
     not_null = [f.name for f in OBSERVATION_SCHEMA if not f.nullable]
     assert all(table.column(name).null_count == 0 for name in not_null)
@@ -311,19 +308,19 @@ def test_observations_table_is_a_valid_arrow_table_for_the_lake():
 def test_a_renamed_real_file_is_parsed_by_its_content(tmp_path, real, lying_name, expected):
     renamed = tmp_path / lying_name
     renamed.write_bytes(real.read_bytes())
-    parsed = _parse(renamed)
+    parsed = parse_sample(renamed)
     assert parsed.report.format == expected
-    assert parsed.observations.equals(_parse(real).observations)
+    assert parsed.observations.equals(parse_sample(real).observations)
 
 
 def test_pii_is_never_kept_not_even_in_rows_set_aside(tmp_path):
     rows = load_rows(ENDSONG)[:3]
     rows[1]["ms_played"] = "broken"
     account = [{**load_rows(ACCOUNT_MUSIC)[0], "username": "someone", "ip_addr": "192.0.2.9"}]
-    parsed = _parse(write_rows(tmp_path / "endsong_0.json", rows))
+    parsed = parse_sample(write_rows(tmp_path / "endsong_0.json", rows))
     (malformed,) = parsed.malformed
     kept = json.loads(malformed.raw_json)
     assert kept == {k: v for k, v in rows[1].items() if k not in PII}
     assert not PII & set(parsed.observations.column_names)
-    music = _parse(write_rows(tmp_path / "StreamingHistory_music_0.json", account))
+    music = parse_sample(write_rows(tmp_path / "StreamingHistory_music_0.json", account))
     assert music.report.unknown_keys == [] and music.observations.column("extra")[0].as_py() is None

@@ -5,8 +5,6 @@ Both engines (ijson streaming, DuckDB) run where the behaviour must be the same.
 from __future__ import annotations
 
 import json
-from datetime import UTC, datetime
-from pathlib import Path
 
 import pytest
 
@@ -14,34 +12,20 @@ from spotify_assets.lib.exports import (
     CorruptExportError,
     ExportFile,
     FileChangedError,
-    ParsedExport,
     UnrecognizedExportError,
     parse_export_file,
     parse_export_path,
 )
 from spotify_assets.lib.ids import InvalidIdError
 from spotify_assets_tests.lib.exports.samples import (
+    ENGINES,
     EXTENDED_2022,
     EXTENDED_2023,
+    PII,
     load_rows,
+    parse_sample,
     write_rows,
 )
-
-ENGINES = ("ijson", "duckdb")
-PII = {"ip_addr", "ip_addr_decrypted", "username", "user_agent_decrypted"}
-
-
-def _parse(path: Path, engine: str = "ijson", name: str | None = None) -> ParsedExport:
-    return parse_export_path("alice", path, name=name, engine=engine)
-
-
-def _by_row(parsed: ParsedExport) -> dict[int, dict]:
-    return {r["file_row"]: r for r in parsed.observations.to_pylist()}
-
-
-def _utc(text: str, fmt: str) -> datetime:
-    return datetime.strptime(text, fmt).replace(tzinfo=UTC)
-
 
 # --- malformed rows ---------------------------------------------------------------------------
 
@@ -68,7 +52,7 @@ def test_malformed_rows_are_set_aside_with_reason_and_raw_json(tmp_path, engine)
     elements = [good, *bad_objects, missing_ts, 5, "text", [good], None, good]
     path = tmp_path / "a.json"
     path.write_text(json.dumps(elements))
-    parsed = _parse(path, engine)
+    parsed = parse_sample(path, engine)
     reasons = {m.file_row: m.reason for m in parsed.malformed}
     for offset, (_, reason) in enumerate(_BAD_ROWS, start=1):
         assert reasons[offset].startswith(reason), (offset, reasons[offset])
@@ -87,7 +71,7 @@ def test_malformed_rows_are_set_aside_with_reason_and_raw_json(tmp_path, engine)
 
 def test_a_row_can_have_several_problems(tmp_path):
     row = {**load_rows(EXTENDED_2023)[0], "ms_played": -5, "skipped": "no"}
-    parsed = _parse(write_rows(tmp_path / "a.json", [load_rows(EXTENDED_2023)[0], row]))
+    parsed = parse_sample(write_rows(tmp_path / "a.json", [load_rows(EXTENDED_2023)[0], row]))
     assert parsed.malformed[0].reason.count(";") == 1
     assert "ms_played" in parsed.malformed[0].reason and "skipped" in parsed.malformed[0].reason
 
@@ -98,7 +82,7 @@ def test_repeated_keys_are_malformed_and_both_values_survive(tmp_path, engine):
     repeated = first[:-1] + ', "ms_played": 99}'
     path = tmp_path / "a.json"
     path.write_text(f"[{first}, {repeated}]")
-    parsed = _parse(path, engine)
+    parsed = parse_sample(path, engine)
     assert [m.reason for m in parsed.malformed] == ["repeated keys in object"]
     assert "99" in parsed.malformed[0].raw_json and "61839" in parsed.malformed[0].raw_json
 
@@ -130,7 +114,7 @@ def test_truncated_file_raises_with_row_and_byte_offset(tmp_path, engine, fracti
     path.write_bytes(data[:cut])
     complete = sum(1 for _, end in _element_spans(data) if end <= cut)
     with pytest.raises(CorruptExportError) as caught:
-        _parse(path, engine)
+        parse_sample(path, engine)
     assert caught.value.row == complete  # the first element that was not complete
     assert caught.value.byte_offset == cut
     assert str(path) in str(caught.value)
@@ -144,7 +128,7 @@ def test_damage_in_the_middle_names_the_broken_element(tmp_path):
     path.write_bytes(data[:where] + b"fxlse" + data[where + 5 :])
     for engine in ENGINES:
         with pytest.raises(CorruptExportError) as caught:
-            _parse(path, engine)
+            parse_sample(path, engine)
         assert caught.value.row == 150
         assert caught.value.byte_offset >= where
 
@@ -163,7 +147,7 @@ def test_non_spotify_json_is_refused(tmp_path, content, error, keys):
     path.write_bytes(content)
     for engine in ENGINES:
         with pytest.raises(error) as caught:
-            _parse(path, engine)
+            parse_sample(path, engine)
         assert caught.value.keys_seen == keys
         assert path.name in str(caught.value)
 
@@ -173,7 +157,7 @@ def test_not_json_at_all_is_corrupt(tmp_path, content):
     path = tmp_path / "a.json"
     path.write_bytes(content)
     with pytest.raises(CorruptExportError):
-        _parse(path)
+        parse_sample(path)
 
 
 def test_bytes_that_do_not_match_the_announced_hash_are_refused():
