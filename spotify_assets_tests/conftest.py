@@ -17,12 +17,19 @@ import pytest
 from spotify_assets.emulator.server import EmulatorHandle, running_emulator
 from spotify_assets.emulator.world import WorldConfig
 from spotify_assets.lib.settings import EMULATOR_CLIENT_ID, Settings, load_settings
+from spotify_assets_tests.speedups import share_tls_context, temp_files_on_tmpfs
 
 # Small enough to build in a few tens of milliseconds, big enough for albums and >50 plays.
 # Its end is pinned, so a test sees the same world whatever the hour (the default is "now").
 EMULATOR_TEST_CONFIG = WorldConfig(
     seed=42, days=7, n_artists=40, n_tracks=400, end=datetime(2026, 3, 10, 12, tzinfo=UTC)
 )
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    # In the controller before xdist starts its workers, which inherit TMPDIR; see speedups.py.
+    temp_files_on_tmpfs()
+    share_tls_context()
 
 
 @pytest.fixture(scope="session")
