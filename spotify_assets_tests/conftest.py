@@ -17,6 +17,8 @@ import pytest
 from spotify_assets.emulator.server import EmulatorHandle, running_emulator
 from spotify_assets.emulator.world import WorldConfig
 from spotify_assets.lib.settings import EMULATOR_CLIENT_ID, Settings, load_settings
+from spotify_assets_tests import demo_deployment, scheduling
+from spotify_assets_tests.demo_deployment import DemoDeployment
 from spotify_assets_tests.speedups import share_tls_context, temp_files_on_tmpfs
 
 # Small enough to build in a few tens of milliseconds, big enough for albums and >50 plays.
@@ -30,6 +32,15 @@ def pytest_configure(config: pytest.Config) -> None:
     # In the controller before xdist starts its workers, which inherit TMPDIR; see speedups.py.
     temp_files_on_tmpfs()
     share_tls_context()
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    scheduling.order(items)
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_xdist_make_scheduler(config: pytest.Config, log):
+    return scheduling.make_scheduler(config, log)
 
 
 @pytest.fixture(scope="session")
@@ -58,6 +69,38 @@ def emu_settings(tmp_path: Path, emulator: EmulatorHandle) -> Settings:
         # A port of its own: xdist workers enrolling users at once would share 8888.
         spotify_redirect_uri=f"http://127.0.0.1:{_free_port()}/callback",
     )
+
+
+@pytest.fixture(scope="session")
+def demo_deployment_shared(
+    emulator: EmulatorHandle, tmp_path_factory: pytest.TempPathFactory
+) -> DemoDeployment:
+    """The demo's pipeline, run once per worker for the tests of `demo_deployment.CONSUMERS`."""
+    return demo_deployment.build(tmp_path_factory.mktemp("demo-deployment"), emulator)
+
+
+@pytest.fixture
+def demo(
+    request: pytest.FixtureRequest, demo_deployment_shared: DemoDeployment, emu: EmulatorHandle
+) -> Iterator[DemoDeployment]:
+    """The shared deployment after the demo's pipeline (and the tests before this one), its
+    environment applied for this test."""
+    with demo_deployment_shared.applied(emu):
+        yield demo_deployment_shared
+    demo_deployment_shared.used_by.append(request.node.nodeid)
+
+
+@pytest.fixture
+def demo_as_left(
+    request: pytest.FixtureRequest, emu: EmulatorHandle, tmp_path: Path
+) -> Iterator[DemoDeployment]:
+    """The deployment exactly as the demo's pipeline left it: the shared one if no test used
+    it yet (the usual case, see `demo_deployment`), else one built for this test."""
+    shared = request.getfixturevalue("demo_deployment_shared")
+    deployment = demo_deployment.build(tmp_path / "demo", emu) if shared.used_by else shared
+    with deployment.applied(emu):
+        yield deployment
+    deployment.used_by.append(request.node.nodeid)
 
 
 def _free_port() -> int:
