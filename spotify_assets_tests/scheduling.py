@@ -5,11 +5,12 @@ they spread over both workers and the run ends on short tests, not on one worker
 long one; the tests of the shared demo deployment (`demo_deployment.CONSUMERS`) next to each
 other, in their order. Everything else keeps pytest's order.
 
-The spreading (`make_scheduler`, for xdist's default `--dist load`): one test at a time to
-whichever worker is free (xdist's own `load` hands each worker a quarter of the suite up front,
-the slow tests all to the first), the demo deployment's tests as one unit on one worker, in
-order. (`--dist loadgroup` would do the latter, but with pytest 9 xdist 3.8 cannot rename the
-tests it groups, and groups nothing.) Any other `--dist` is left to xdist.
+The spreading (`make_scheduler`, for xdist's default `--dist load`): one module at a time to
+whichever worker is free, in that order (xdist's own `load` hands each worker a quarter of the
+suite up front, the slow tests all to the first), so a module's fixtures are built once; the
+demo deployment's tests, which are in three modules, as one unit on one worker, in order.
+(`--dist loadgroup` would do the latter, but with pytest 9 xdist 3.8 cannot rename the tests
+it groups, and groups nothing.) Any other `--dist` is left to xdist.
 """
 
 from __future__ import annotations
@@ -31,10 +32,13 @@ def make_scheduler(config: pytest.Config, log):
         return None
     from xdist.scheduler import LoadScopeScheduling
 
-    class OneAtATime(LoadScopeScheduling):
-        """Units of one test each, but the demo deployment's tests are one unit."""
+    class ByModule(LoadScopeScheduling):
+        """A module is a unit (where its first test is in the order), but the demo
+        deployment's tests are one unit of their own."""
 
         def _split_scope(self, nodeid: str) -> str:
-            return DEMO_DEPLOYMENT if consumer_rank(nodeid) is not None else nodeid
+            return DEMO_DEPLOYMENT if consumer_rank(nodeid) is not None else nodeid.split("::")[0]
 
-    return OneAtATime(config, log)
+    # Units in our order, not by their number of tests (xdist's default for loadscope).
+    config.option.loadscopereorder = False
+    return ByModule(config, log)
