@@ -58,9 +58,15 @@ def emu(emulator: EmulatorHandle) -> Iterator[EmulatorHandle]:
 
 @pytest.fixture
 def emu_settings(tmp_path: Path, emulator: EmulatorHandle) -> Settings:
+    return emulator_settings(emulator, tmp_path / "data")
+
+
+def emulator_settings(emulator: EmulatorHandle, data_dir: Path) -> Settings:
+    """The project's settings pointed at `emulator`, with `data_dir` (`emu_settings`, for
+    fixtures of a wider scope)."""
     return load_settings(
         mode="emulator",
-        data_dir=tmp_path / "data",
+        data_dir=data_dir,
         emulator_port=emulator.port,
         spotify_api_url=emulator.base_url,
         spotify_accounts_url=emulator.base_url,
