@@ -7,7 +7,10 @@ settings at that emulator and a temporary data directory.
 
 from __future__ import annotations
 
+import os
+import shutil
 import socket
+import tempfile
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
@@ -19,7 +22,7 @@ from spotify_assets.emulator.world import WorldConfig
 from spotify_assets.lib.settings import EMULATOR_CLIENT_ID, Settings, load_settings
 from spotify_assets_tests import demo_deployment, scheduling
 from spotify_assets_tests.demo_deployment import DemoDeployment
-from spotify_assets_tests.speedups import share_tls_context, temp_files_on_tmpfs
+from spotify_assets_tests.speedups import DISK_TMP, share_tls_context, temp_files_on_tmpfs
 
 # Small enough to build in a few tens of milliseconds, big enough for albums and >50 plays.
 # Its end is pinned, so a test sees the same world whatever the hour (the default is "now").
@@ -52,8 +55,28 @@ def emulator() -> Iterator[EmulatorHandle]:
 @pytest.fixture
 def emu(emulator: EmulatorHandle) -> Iterator[EmulatorHandle]:
     emulator.state.reset()
+    playlists = set(emulator.state.playlists)
     yield emulator
     emulator.state.reset()
+    # The playlists a test made go with it: a later test on this worker counts the playlists
+    # of a user (whichever tests ran before it, in whatever order).
+    for ident in set(emulator.state.playlists) - playlists:
+        del emulator.state.playlists[ident]
+
+
+@pytest.fixture
+def disk_tmp_path(tmp_path: Path) -> Iterator[Path]:
+    """A folder on the disk even where the session's temporary files are on tmpfs
+    (speedups.py), for a test that needs a write to take disk time (to kill it mid-write)."""
+    root = os.environ.get(DISK_TMP)
+    if not root:
+        yield tmp_path
+        return
+    path = Path(tempfile.mkdtemp(prefix="spotify-assets-test-", dir=root))
+    try:
+        yield path
+    finally:
+        shutil.rmtree(path, ignore_errors=True)
 
 
 @pytest.fixture

@@ -11,7 +11,9 @@
   fsync waits for the disk. Where `/dev/shm` is a tmpfs with room to spare, the session's
   temporary folder (`TMPDIR`, inherited by xdist workers and every subprocess) goes there. The
   same files are written, renamed and fsynced; only the wait for the disk goes. An explicit
-  `TMPDIR`, or `SPOTIFY_ASSETS_TESTS_TMPFS=0`, keeps the usual folder.
+  `TMPDIR`, or `SPOTIFY_ASSETS_TESTS_TMPFS=0`, keeps the usual folder. The usual folder stays
+  known (`DISK_TMP`) for a test that needs a write to take disk time (conftest's
+  `disk_tmp_path`).
 """
 
 from __future__ import annotations
@@ -24,6 +26,8 @@ from pathlib import Path
 TMPFS = Path("/dev/shm")
 # Peak size of one whole session's temporary files is ~1 GB; pytest keeps the last three.
 TMPFS_MIN_FREE = 6 * 1024**3
+# The temporary folder before the switch, for xdist workers and subprocesses too.
+DISK_TMP = "SPOTIFY_ASSETS_TESTS_DISK_TMP"
 
 
 def share_tls_context() -> None:
@@ -59,7 +63,10 @@ def temp_files_on_tmpfs() -> Path | None:
     if stats.f_bavail * stats.f_frsize < TMPFS_MIN_FREE:
         return None
     folder = TMPFS / f"spotify-assets-tests-{os.getuid()}"
-    folder.mkdir(mode=0o700, exist_ok=True)
+    folder.mkdir(exist_ok=True)
+    # Like /tmp: a test's server running as `nobody` (throwaway_postgres) makes its own there.
+    folder.chmod(0o1777)
+    os.environ[DISK_TMP] = tempfile.gettempdir()
     os.environ["TMPDIR"] = str(folder)
     tempfile.tempdir = str(folder)
     return folder
