@@ -1,8 +1,11 @@
 """Shared fixtures: one local emulator per test session (per xdist worker) on a free port.
 
 `emulator` is the session-wide handle; `emu` is the same handle reset before and after each test
-(no faults, real clock, zero request counts, dev mode); `emu_settings` points the project's
-settings at that emulator and a temporary data directory.
+(no faults, real clock, zero request counts, dev mode, the test's playlists gone); `emu_settings`
+points the project's settings at that emulator and a temporary data directory. `demo` and
+`demo_as_left` are the demo's pipeline run once for the tests that read it
+(`demo_deployment.py`). The session's order and spreading over xdist workers are in
+`scheduling.py`, what it skips paying again and again (TLS contexts, disk waits) in `speedups.py`.
 """
 
 from __future__ import annotations
