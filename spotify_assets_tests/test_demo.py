@@ -13,11 +13,10 @@ import dagster as dg
 import httpx
 import pytest
 
-from spotify_assets.demo import run_pipeline
-from spotify_assets.emulator.musicbrainz import mb_state
 from spotify_assets.lib.catalog import summarize
 from spotify_assets.lib.settings import Settings
 from spotify_assets.materialize import materialize_selection
+from spotify_assets_tests.demo_deployment import DemoDeployment
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -73,26 +72,24 @@ def _tokens(base_url: str) -> list[str]:
 
 @pytest.mark.slow
 def test_no_token_in_any_file_or_log_after_a_full_run(
-    emu, emu_settings: Settings, tmp_path: Path, caplog: pytest.LogCaptureFixture
+    emu, demo: DemoDeployment, caplog: pytest.LogCaptureFixture
 ) -> None:
+    # The demo's pipeline ran into this deployment (spotify_assets_tests/demo_deployment.py),
+    # shared with the rebuild test before this one and the UI test after it: every file and
+    # log record of them all is looked at here.
     caplog.set_level("DEBUG")
-    home = tmp_path / "dagster_home"
-    home.mkdir()
-    # The whole world gets enriched: let the emulator and the client skip MusicBrainz's 1 req/s.
-    settings = emu_settings.model_copy(update={"musicbrainz_min_interval_s": 0.0})
-    mb_state(emu.state).min_interval_s = 0.0
-    with dg.instance_for_test(temp_dir=str(home)) as instance:
-        try:
-            run_pipeline(settings, emu.base_url, instance)
-        finally:
-            mb_state(emu.state).reset()
+    settings, home = demo.settings, demo.home
+    instance = demo.instance()
+    try:
         # A failing token too: revoke one user and poll again.
         httpx.post(f"{emu.base_url}/_emulator/users/demo_tokyo/revoke")
         materialize_selection(settings, ["polled_plays"], instance=instance)
         _numbers_read_as_numbers(instance)
+    finally:
+        instance.dispose()
     tokens = _tokens(emu.base_url)
     assert len(tokens) >= 10
-    logs = caplog.text
+    logs = "\n".join([*demo.log, caplog.text])
     leaks = [t[:6] for t in tokens if t in logs]
     assert leaks == []
     assert (settings.lake_dir / "plays").is_dir() and (settings.lake_dir / "mb_artists").is_dir()

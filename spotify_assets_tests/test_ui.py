@@ -15,22 +15,18 @@ from __future__ import annotations
 import os
 import subprocess
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
-import dagster as dg
 import httpx
 import pytest
 
-from spotify_assets.demo import run_pipeline
-from spotify_assets.emulator.musicbrainz import mb_state
 from spotify_assets.emulator.server import EmulatorHandle
-from spotify_assets.lib.instance import prepare_dagster_home
 from spotify_assets.lib.orchestrate import RANGE_END_TAG, RANGE_START_TAG
 from spotify_assets.lib.settings import Settings
 from spotify_assets_tests.browser import CHROMIUM, Page, chromium
 from spotify_assets_tests.conftest import _free_port
 from spotify_assets_tests.dagster_dev import start_dagster_dev, stop
+from spotify_assets_tests.demo_deployment import DemoDeployment
 
 ROOT = Path(__file__).resolve().parents[1]
 LOCATION = "spotify_assets"
@@ -60,23 +56,6 @@ pytestmark = [
         "SYSTEM_PACKAGES in the Makefile)",
     ),
 ]
-
-
-@pytest.fixture
-def deployment(
-    emu: EmulatorHandle, emu_settings: Settings, monkeypatch: pytest.MonkeyPatch
-) -> Iterator[Settings]:
-    """The demo's pipeline, run in this process into a deployment's own Dagster instance."""
-    settings = emu_settings.model_copy(update={"musicbrainz_min_interval_s": 0.0})
-    monkeypatch.setenv("DAGSTER_HOME", str(settings.data_dir / "dagster_home"))
-    prepare_dagster_home(settings)
-    mb_state(emu.state).min_interval_s = 0.0
-    try:
-        with dg.DagsterInstance.get() as instance:
-            run_pipeline(settings, emu.base_url, instance)
-        yield settings
-    finally:
-        mb_state(emu.state).reset()
 
 
 def _env(settings: Settings, emu: EmulatorHandle) -> dict[str, str]:
@@ -178,14 +157,15 @@ def _shots_dir(tmp_path: Path) -> Path:
 
 
 def test_the_dagster_ui_shows_the_graph_an_asset_and_a_run(
-    emu: EmulatorHandle, deployment: Settings, tmp_path: Path
+    emu: EmulatorHandle, demo: DemoDeployment, tmp_path: Path
 ) -> None:
-    settings = deployment
-    with dg.DagsterInstance.get() as instance:
-        demo_jobs = {r.job_name for r in instance.get_runs()}
-    # The demo's runs are the named jobs of the deployment, not an anonymous asset job.
-    assert "__ephemeral_asset_job__" not in demo_jobs
-    assert {"import_job", "poll_job", "listening_refresh_job", "musicbrainz_job"} <= demo_jobs
+    # The demo's pipeline ran into this deployment (spotify_assets_tests/demo_deployment.py),
+    # shared with the rebuild and token tests, which ran before this one.
+    settings = demo.settings
+    # The demo's runs (as the pipeline left them) are the named jobs of the deployment, not an
+    # anonymous asset job.
+    assert "__ephemeral_asset_job__" not in demo.demo_jobs
+    assert {"import_job", "poll_job", "listening_refresh_job", "musicbrainz_job"} <= demo.demo_jobs
 
     port = _free_port()
     base = f"http://127.0.0.1:{port}"

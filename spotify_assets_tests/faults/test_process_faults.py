@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import errno
 import fcntl
+import json
 import os
 import random
 import shutil
@@ -28,11 +29,12 @@ from spotify_assets_tests.faults.deployment import Deployment, kill_tree, new_de
 DEADLINE_S = 420.0
 
 
-def _imported_template(factory: pytest.TempPathFactory) -> tuple[Deployment, Deployment]:
+def _imported_template(factory: pytest.TempPathFactory) -> tuple[Deployment, Deployment, dict]:
     """Built once per test session, in the folder every xdist worker shares (the first worker
     to need it builds it; another waits on the lock rather than building its own): a deployment
     whose history is imported but not yet refreshed, and a copy of it that refreshes without
-    any fault, the reference. Tests work on copies (`imported`)."""
+    any fault, the reference, with how long that refresh took (`_build_template`). Tests work
+    on copies (`imported`)."""
     shared = factory.getbasetemp()
     if os.environ.get("PYTEST_XDIST_WORKER"):
         shared = shared.parent
@@ -42,19 +44,40 @@ def _imported_template(factory: pytest.TempPathFactory) -> tuple[Deployment, Dep
         if not (root / "ready").exists():
             shutil.rmtree(root, ignore_errors=True)
             _build_template(root)
-    return Deployment(root / "faulty"), Deployment(root / "reference")
+    timing = json.loads((root / "timing.json").read_text())
+    return Deployment(root / "faulty"), Deployment(root / "reference"), timing
 
 
 def _build_template(root: Path) -> None:
+    """Eight months of one listener's history and seven weeks of another's: ~250 stale days
+    over ten months, refreshed by one run of the five history tables. The kills below are
+    timed by what the reference's refresh took on this machine, now (`timing.json`): the CLI
+    from start to exit, and its run from the first history step to its end."""
     deployment = new_deployment(root / "faulty")
-    for user, rows, seed in (("keeper", 250_000, 11), ("other", 20_000, 12)):
+    for user, rows, seed in (("keeper", 100_000, 11), ("other", 20_000, 12)):
         out = deployment.cli("import", "--user", user, "--no-refresh", str(
             deployment.history(user, rows, seed)))  # fmt: skip
         assert out.returncode == 0, out.stderr
     reference = deployment.copy(root / "reference")
+    started = time.monotonic()
     out = reference.cli("refresh")
+    refresh_s = time.monotonic() - started
     assert out.returncode == 0, out.stdout + out.stderr
     assert reference.lake().manifest.stale(STALE_SCOPE) == {}
+    instance = dg.DagsterInstance.from_config(str(reference.home))
+    try:
+        [run] = _refresh_runs(instance)
+        logs = instance.all_logs(run.run_id)
+        first_step = min(e.timestamp for e in logs
+                         if e.dagster_event and e.dagster_event.is_step_start)  # fmt: skip
+        plays = min(e.timestamp for e in logs
+                    if e.dagster_event and e.dagster_event.is_step_start and e.step_key == "plays")
+        end = logs[-1].timestamp
+    finally:
+        instance.dispose()
+    assert end - first_step > 1.0, "the refresh wrote too little to be killed while writing"
+    timing = {"refresh_s": refresh_s, "writing_s": end - first_step, "after_plays_s": end - plays}
+    (root / "timing.json").write_text(json.dumps(timing))
     (root / "ready").touch()
 
 
@@ -63,8 +86,15 @@ def imported(
     tmp_path_factory: pytest.TempPathFactory, tmp_path: Path
 ) -> tuple[Deployment, Deployment]:
     """A fresh copy of the imported, unrefreshed deployment for one test, and the reference."""
-    template, reference = _imported_template(tmp_path_factory)
+    template, reference, _ = _imported_template(tmp_path_factory)
     return template.copy(tmp_path / "faulty"), reference
+
+
+@pytest.fixture
+def reference_timing(tmp_path_factory: pytest.TempPathFactory) -> dict:
+    """How long the reference's refresh took (seconds): `refresh_s` the whole CLI, `writing_s`
+    its run from the first history step to the end, `after_plays_s` from `plays`' start."""
+    return _imported_template(tmp_path_factory)[2]
 
 
 def _lost(deployment: Deployment, reference: Deployment) -> int:
@@ -99,7 +129,7 @@ def _plays_step_started(instance: dg.DagsterInstance, run_id: str) -> bool:
 
 @pytest.mark.slow
 def test_a_refresh_worker_killed_under_dagster_dev_is_retried_without_a_human(
-    request: pytest.FixtureRequest, imported: tuple[Deployment, Deployment]
+    request: pytest.FixtureRequest, imported: tuple[Deployment, Deployment], reference_timing: dict
 ) -> None:
     deployment, reference = imported
     from spotify_assets_tests.conftest import _free_port
@@ -121,7 +151,9 @@ def test_a_refresh_worker_killed_under_dagster_dev_is_retried_without_a_human(
         victim = runs[0]
         worker = run_worker(instance, victim)
         assert worker is not None, "the launcher recorded no worker pid"
-        time.sleep(random.uniform(0.5, 3.0))  # somewhere in the middle of writing day files
+        # Somewhere in the middle of writing day files: within the first half of what the
+        # reference's run took from plays' start to its end.
+        time.sleep(random.uniform(0.1, 0.5) * reference_timing["after_plays_s"])
         kill_tree(worker.pid)
         killed_at = time.monotonic()
         # No manual step: the dead-run sensor fails it, run retries start it again.
@@ -150,14 +182,17 @@ def test_a_refresh_worker_killed_under_dagster_dev_is_retried_without_a_human(
 
 @pytest.mark.slow
 def test_a_process_group_killed_mid_write_leaves_readers_whole_and_the_next_run_finishes(
-    request: pytest.FixtureRequest, imported: tuple[Deployment, Deployment]
+    request: pytest.FixtureRequest, imported: tuple[Deployment, Deployment], reference_timing: dict
 ) -> None:
     deployment, reference = imported
     rng = random.Random(5)
     states = set()
     for _ in range(2):
         child = deployment.spawn_cli("refresh")
-        time.sleep(rng.uniform(3.0, 20.0))  # anywhere from the claims to the last commit
+        # Anywhere from the claims to the last commit: within the span the reference's refresh
+        # took from start to exit (a fixed span was often over before the kill on a quiet
+        # machine, so nothing was killed mid-write).
+        time.sleep(rng.uniform(0.15, 0.95) * reference_timing["refresh_s"])
         os.killpg(child.pid, signal.SIGKILL)  # the CLI and everything it started
         child.wait()
         # Readers open the catalog as published before the kill or after one of its commits.
@@ -173,7 +208,7 @@ def test_a_process_group_killed_mid_write_leaves_readers_whole_and_the_next_run_
     out = deployment.cli("refresh")  # the next run, without a human: frees the dead runs
     assert out.returncode == 0, out.stdout + out.stderr
     instance = dg.DagsterInstance.from_config(str(deployment.home))
-    statuses = {r.status for r in instance.get_runs()}
+    statuses = [r.status for r in instance.get_runs()]
     instance.dispose()
     assert dg.DagsterRunStatus.STARTED not in statuses  # every killed run was failed
     assert deployment.lake().manifest.stale(STALE_SCOPE) == {}, out.stdout
@@ -184,7 +219,8 @@ def test_a_process_group_killed_mid_write_leaves_readers_whole_and_the_next_run_
         "kill -9 of the whole process group mid-write (twice), then the next run",
         lost_rows=lost,
         others="no",
-        note=f"readers saw {len(states)} published state(s), never a partial one",
+        note=f"readers saw {len(states)} published state(s), never a partial one; "
+        f"{statuses.count(dg.DagsterRunStatus.FAILURE)} run(s) killed while running",
     )
 
 

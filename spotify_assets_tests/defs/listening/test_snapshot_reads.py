@@ -151,7 +151,7 @@ def test_readers_see_whole_generations_during_import_refresh_and_forget(
     keeper.start()
     try:
         time.sleep(1.0)  # every reader has answered at least once before the writes
-        _import(settings, "keeper", 150_000, seed=3)
+        _import(settings, "keeper", 60_000, seed=3)
         states.append(_state(settings))
         assert refresh_stale(settings, deployment_instance(settings)) == 0
         states.append(_state(settings))

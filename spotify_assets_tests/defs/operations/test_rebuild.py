@@ -27,7 +27,6 @@ from spotify_assets.defs.releases.tables import RELEASE_RADAR
 from spotify_assets.defs.resources import Warehouse
 from spotify_assets.defs.warehouse.housekeeping import LAKE_STORAGE
 from spotify_assets.lib.orchestrate import RANGE_END_TAG, RANGE_START_TAG
-from spotify_assets_tests.defs.operations.conftest import use_deployment_env
 from spotify_assets_tests.defs.replayed import lake_files
 
 
@@ -80,22 +79,12 @@ def _month_end(settings, instance, world_start) -> None:
 
 
 @pytest.mark.slow
-def test_after_the_whole_pipeline_every_table_comes_back_from_raw(
-    emu, emu_settings, tmp_path, monkeypatch
-) -> None:
-    from spotify_assets.demo import run_pipeline
-    from spotify_assets.emulator.musicbrainz import mb_state
-    from spotify_assets.lib.instance import deployment_instance
-
-    settings = use_deployment_env(
-        emu_settings, tmp_path, monkeypatch,
-        # As the demo pins it: the world's last day is "today", its top lists can be read.
-        SPOTIFY_ASSETS_NOW=emu.state.world.end.isoformat(), MUSICBRAINZ_MIN_INTERVAL="0",
-    )
-    mb_state(emu.state).min_interval_s = 0.0
-    instance = deployment_instance(settings)
+def test_after_the_whole_pipeline_every_table_comes_back_from_raw(emu, demo_as_left) -> None:
+    # The demo's pipeline ran into this deployment (spotify_assets_tests/demo_deployment.py),
+    # shared with the token and UI tests, which run after this one.
+    settings = demo_as_left.settings
+    instance = demo_as_left.instance()
     try:
-        run_pipeline(settings, emu.base_url, instance)
         _month_end(settings, instance, emu.state.world.start)
         before = lake_files(settings)
         compared = {*REBUILT, *DERIVED, *FROM_CACHE} - {LAKE_STORAGE.name, *REPORT_FILES}
@@ -138,5 +127,4 @@ def test_after_the_whole_pipeline_every_table_comes_back_from_raw(
         assert {t: p for t, p in lake_files(settings).items() if t != LAKE_STORAGE.name} == {
             t: p for t, p in after.items() if t != LAKE_STORAGE.name}
     finally:
-        mb_state(emu.state).reset()
         instance.dispose()

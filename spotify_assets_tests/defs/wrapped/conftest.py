@@ -130,6 +130,11 @@ def free_redirect(settings: Settings) -> Settings:
 def enrolled(emu: EmulatorHandle, settings: Settings) -> Settings:
     """Every demo user logged in through the real PKCE flow, with the world's timezones and,
     but for LATE, an enrollment before March; the world's plays in the lake."""
+    return enroll_all(emu, settings)
+
+
+def enroll_all(emu: EmulatorHandle, settings: Settings) -> Settings:
+    """`enrolled`, for fixtures of a wider scope."""
     settings = free_redirect(settings)
     registry = UserRegistry(settings)
     world = emu.state.world

@@ -24,11 +24,13 @@ from spotify_assets.emulator.server import EmulatorHandle
 from spotify_assets.lib.settings import Settings
 from spotify_assets.lib.users.registry import UserRegistry
 from spotify_assets.lib.wrapped import charts
+from spotify_assets_tests.conftest import emulator_settings
 from spotify_assets_tests.defs.wrapped.conftest import (
     LATE,
     MONTH,
     TICK,
     USERS,
+    enroll_all,
     metadata,
     run_tick,
     write_genres,
@@ -37,10 +39,18 @@ from spotify_assets_tests.defs.wrapped.conftest import (
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 
 
-@pytest.fixture
-def reports(emu: EmulatorHandle, enrolled: Settings) -> dict[str, Path]:
-    """Both ticks of the end of March (capture, then final): user id -> their report."""
-    write_genres(Warehouse(enrolled), emu.state.world)
+@pytest.fixture(scope="module")
+def month_end(
+    emulator: EmulatorHandle, tmp_path_factory: pytest.TempPathFactory
+) -> tuple[Settings, dict[str, Path]]:
+    """Both ticks of the end of March (capture, then final), run once for this module's tests,
+    which read the reports (the second renders them again and wants the same bytes): the
+    enrolled settings, and user id -> their report."""
+    emulator.state.reset()  # as the `emu` fixture leaves it
+    data = tmp_path_factory.mktemp("reports") / "data"
+    enrolled = enroll_all(emulator, emulator_settings(emulator, data).model_copy(
+        update={"token_key": None}))  # as the `settings` fixture makes them
+    write_genres(Warehouse(enrolled), emulator.state.world)
     with dg.instance_for_test() as instance:
         run_tick(enrolled, TICK, instance)
         final = run_tick(enrolled, TICK.replace(hour=12, minute=30), instance)
@@ -49,7 +59,17 @@ def reports(emu: EmulatorHandle, enrolled: Settings) -> dict[str, Path]:
     paths = {u: report_path(enrolled, registry.require(u).handle, "2026-03") for u in USERS}
     for path in paths.values():
         assert path.resolve().as_uri() in links  # the UI leads to every report
-    return paths
+    return enrolled, paths
+
+
+@pytest.fixture
+def enrolled(emu: EmulatorHandle, month_end: tuple[Settings, dict[str, Path]]) -> Settings:
+    return month_end[0]
+
+
+@pytest.fixture
+def reports(emu: EmulatorHandle, month_end: tuple[Settings, dict[str, Path]]) -> dict[str, Path]:
+    return month_end[1]
 
 
 def test_each_report_is_an_offline_page_with_its_names_numbers_and_charts(
