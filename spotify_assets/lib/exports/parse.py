@@ -42,9 +42,7 @@ from typing import Literal
 import duckdb
 import pyarrow as pa
 
-from spotify_assets.lib.exports.errors import (
-    FileChangedError,
-)
+from spotify_assets.lib.exports.errors import FileChangedError
 from spotify_assets.lib.exports.formats import SPECS, ExportFormat, FormatSpec
 from spotify_assets.lib.exports.inbox import ExportFile
 from spotify_assets.lib.exports.json_stream import (

@@ -39,7 +39,9 @@ def test_a_real_export_in_pieces_reads_as_the_whole_file(
     _same(_parse(real_file, pieces=pieces, monkeypatch=monkeypatch), whole)
 
 
-def test_pieces_are_json_arrays_holding_every_element_once_in_order(tmp_path: Path) -> None:
+def test_pieces_are_json_arrays_holding_every_element_once_in_order(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     path = tmp_path / "Streaming_History_Audio_2024.json"
     write_extended_file(path, 2_000, seed=3)
     found = cuts(path, 4)
@@ -47,15 +49,11 @@ def test_pieces_are_json_arrays_holding_every_element_once_in_order(tmp_path: Pa
     with pieces_of(path) as paths:  # one piece: the file itself
         assert paths == [path]
     original = json.loads(path.read_bytes())
-    pieces_module_count = pieces_module.piece_count
-    try:
-        pieces_module.piece_count = lambda size, threads=None: 4  # type: ignore[assignment]
-        with pieces_of(path, tmp_path) as paths:
-            assert len(paths) == 4
-            joined = [element for p in paths for element in json.loads(p.read_bytes())]
-        assert not list(tmp_path.glob(".export-pieces-*"))  # the temp folder is gone after
-    finally:
-        pieces_module.piece_count = pieces_module_count  # type: ignore[assignment]
+    monkeypatch.setattr(pieces_module, "piece_count", lambda size, threads=None: 4)
+    with pieces_of(path, tmp_path) as paths:
+        assert len(paths) == 4
+        joined = [element for p in paths for element in json.loads(p.read_bytes())]
+    assert not list(tmp_path.glob(".export-pieces-*"))  # the temp folder is gone after
     assert joined == original
 
 
