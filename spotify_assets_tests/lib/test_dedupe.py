@@ -159,17 +159,27 @@ def test_play_ids_are_sha1_of_user_second_and_key() -> None:
 def test_days_touched_are_the_start_and_stop_days() -> None:
     from spotify_assets.lib.dedupe import days_touched
 
-    ended = pd.Series(
-        pd.to_datetime(
-            ["2026-01-05T00:00:10Z", "2026-02-01T12:00:00Z", None, "2025-12-31T23:59:59Z"],
-            format="ISO8601",
-            utc=True,
-        )
+    ended = pa.chunked_array(
+        [
+            pa.array(
+                pd.to_datetime(
+                    ["2026-01-05T00:00:10Z", "2026-02-01T12:00:00Z", None, "2025-12-31T23:59:59Z"],
+                    format="ISO8601",
+                    utc=True,
+                ),
+                pa.timestamp("us", "UTC"),
+            ),
+            # A second chunk, as a parsed export's columns have: a day's start before 1970
+            # floors, not truncates.
+            pa.array([datetime(1969, 12, 31, 23, 0, tzinfo=UTC)], pa.timestamp("us", "UTC")),
+        ]
     )
-    played = pd.Series([60_000, 1_000, 5_000, None])  # the first one started on Jan 4
+    # The first one started on Jan 4; a null ms_played counts as 0.
+    played = pa.chunked_array([pa.array([60_000, 1_000, 5_000, None]), pa.array([3_000])])
     assert days_touched(ended, played) == {
         "2026-01-04",
         "2026-01-05",
         "2026-02-01",
         "2025-12-31",
+        "1969-12-31",
     }

@@ -286,3 +286,56 @@ def test_files_of_two_schemas_still_read_as_one_relation(tmp_path: Path) -> None
     one = warehouse.files(grown, ["2026-01-06"])
     assert len(one.schemas) == 1
     assert warehouse.scan(grown, partitions=["2026-01-06"]).column("late").to_pylist() == [True]
+
+
+def _ordered_spec() -> TableSpec:
+    return TableSpec(
+        "ordered",
+        "One row per thing.",
+        [
+            Column("user_id", pa.string(), "who", nullable=False),
+            Column("at", pa.timestamp("us", "UTC"), "when"),
+            Column("score", pa.float64(), "how much"),
+            Column("row", pa.int64(), "where it came from"),
+        ],
+        sort_by=["user_id", "at", "score"],
+    )
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_conform_orders_rows_as_a_stable_sort_does(seed: int) -> None:
+    """The in-order shortcut must give exactly Arrow's stable sort: on rows already in order
+    (shuffled or not), with ties (`row` tells tied rows apart), nulls and NaN."""
+    import random
+
+    from spotify_assets.lib.lake.spec import conform
+
+    rng = random.Random(seed)
+    start = dt.datetime(2026, 1, 1, tzinfo=dt.UTC)
+    hours = [None if seed % 3 == 2 and i % 17 == 0 else rng.randrange(5) for i in range(300)]
+    rows = [
+        {
+            "user_id": rng.choice(["a", "b", "c"]),
+            "at": None if hours[i] is None else start + dt.timedelta(hours=hours[i]),
+            "score": float("nan") if seed == 4 and i == 7 else float(rng.randrange(3)),
+            "row": i,
+        }
+        for i in range(300)
+    ]
+    spec = _ordered_spec()
+    table = pa.Table.from_pylist(rows, schema=spec.schema)
+    expected = table.sort_by([(k, "ascending") for k in spec.sort_by])
+    in_order = pa.Table.from_pylist(expected.to_pylist(), schema=spec.schema)
+    for given in (table, in_order):
+        assert conform(spec, given).column("row").to_pylist() == expected.column("row").to_pylist()
+    # One row out of place in a long run of ordered ones is caught.
+    swapped = expected.to_pylist()
+    swapped[100], swapped[200] = swapped[200], swapped[100]
+    swapped_table = pa.Table.from_pylist(swapped, schema=spec.schema)
+    if swapped_table.column("row").to_pylist() != expected.column("row").to_pylist():
+        assert (
+            conform(spec, swapped_table).column("row").to_pylist()
+            == swapped_table.sort_by([(k, "ascending") for k in spec.sort_by])
+            .column("row")
+            .to_pylist()
+        )

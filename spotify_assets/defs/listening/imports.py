@@ -211,8 +211,7 @@ def _stamp(item: Path) -> tuple[int, int] | None:
 def _days(observations: pa.Table) -> set[str]:
     from spotify_assets.lib.dedupe import days_touched
 
-    frame = observations.select(["ended_at", "ms_played"]).to_pandas()
-    return days_touched(frame["ended_at"], frame["ms_played"])
+    return days_touched(observations["ended_at"], observations["ms_played"])
 
 
 def _stage(raw: RawStore, user_id: str, export_file) -> StagedRaw:

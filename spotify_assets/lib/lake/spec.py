@@ -123,19 +123,34 @@ def conform(
 
 
 def _sorted(table: pa.Table, keys: Sequence[str]) -> pa.Table:
-    """`table.sort_by(keys)`, without copying every column when the rows are in order already
+    """`table.sort_by(keys)`, without sorting or copying when the rows are in order already
     (an export is written in time order, and the merge hands plays over sorted): the take of
-    a million-row export cost 2 s, the check a hundredth of that."""
-    import numpy as np
+    a million-row export cost 2 s, and sorting it only to find it in order 0.6 s."""
+    if _in_order(table, keys):
+        return table
     import pyarrow.compute as pc
 
-    indices = pc.sort_indices(table, sort_keys=[(c, "ascending") for c in keys])
-    in_order = pa.array(np.arange(len(indices), dtype=np.uint64))
-    if pc.all(pc.equal(indices, in_order)).as_py():
-        return table
-    return table.take(indices)
+    return table.take(pc.sort_indices(table, sort_keys=[(c, "ascending") for c in keys]))
 
 
+def _in_order(table: pa.Table, keys: Sequence[str]) -> bool:
+    """Whether every row is <= the next by `keys`, compared column-wise in Arrow. Only a
+    certain yes counts: a column with nulls (sorted last) or NaN gives no, and a sort."""
+    import pyarrow.compute as pc
+
+    if table.num_rows < 2:
+        return True
+    if any(table.column(key).null_count for key in keys):
+        return False
+    # "Row i <= row i+1", built from the last key up: less on this key, or equal and the rest.
+    in_order = None
+    for key in reversed(keys):
+        column = table.column(key)
+        this, following = column.slice(0, table.num_rows - 1), column.slice(1)
+        less = pc.less(this, following)
+        equal = pc.equal(this, following)
+        in_order = pc.or_(less, equal if in_order is None else pc.and_(equal, in_order))
+    return bool(pc.all(in_order).as_py())
 
 
 class LakeFiles(list):
