@@ -128,6 +128,26 @@ def test_write_partitions_equals_one_write_per_partition(tmp_path: Path) -> None
     assert not [p for p in batch.root.rglob("*") if ".tmp-" in p.name]
 
 
+def test_write_each_equals_one_write_per_partition_empty_ones_included(tmp_path: Path) -> None:
+    """The importer's batch of export files: every partition gets its file, an empty one an
+    empty file (an export whose rows were all rejected still exists), identical to `write`."""
+    parts = {f"alice/{i:02d}": _rows(i * 7) for i in range(6)}  # alice/00 has no rows
+    batch, single = Lake(tmp_path / "batch"), Lake(tmp_path / "single")
+    with batch.transaction() as tx:
+        counts = tx.write_each(PLAYS, parts)
+    for key, rows in parts.items():
+        single.write(PLAYS, rows, key)
+    assert counts == {key: len(rows) for key, rows in parts.items()}
+    assert batch.partitions("plays") == sorted(parts)
+    for key in parts:
+        (a,), (b,) = batch.files("plays", [key]), single.files("plays", [key])
+        assert a.relative_to(batch.root) == b.relative_to(single.root)
+        assert a.read_bytes() == b.read_bytes(), key
+    assert batch.read("plays", "alice/00").num_rows == 0
+    with pytest.raises(ValueError, match="not partitioned"), batch.transaction() as tx:
+        tx.write_each(TableSpec("flat", "x", PLAYS.columns, partitioned=False), parts)
+
+
 def test_a_range_rewrite_removes_days_that_lost_their_rows(tmp_path: Path) -> None:
     lake = Lake(tmp_path)
     rows = _day_rows(40)

@@ -19,6 +19,7 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import dagster as dg
 import pyarrow as pa
@@ -33,6 +34,9 @@ from spotify_assets.lib.lake import LakeTransaction
 from spotify_assets.lib.progress import report_every
 from spotify_assets.lib.raw import RawStore, StagedRaw
 from spotify_assets.lib.settings import Settings
+
+if TYPE_CHECKING:
+    from spotify_assets.lib.exports import ExportFile, ParsedExport
 
 RAW_SOURCE = "exports"
 INBOX_TAG = "spotify_assets/inbox"
@@ -158,9 +162,8 @@ def import_item(
         # One commit for the whole item: a reader never sees half of a zip's files, nor a
         # report without its rows; the days it changed are stale from that commit on.
         with warehouse.transaction(stale={STALE_SCOPE: result.days}) as tx:
-            for export_file, export in parsed:
-                _write_file(tx, user_id, export_file, export, imported_at)
-                result.reports.append(export.report)
+            _write_files(tx, user_id, parsed, imported_at)
+        result.reports.extend(export.report for _, export in parsed)
         if not parsed:
             result.status = "already_imported"
         _receipt(item, settings.inbox_dir / user_id / "imported", scan, result, imported_at)
@@ -228,30 +231,38 @@ def _discard(staged: list[Future[StagedRaw]]) -> None:
             stage.result().discard()
 
 
-def _write_file(
-    tx: LakeTransaction, user_id: str, export_file, export, imported_at: datetime
+def _write_files(
+    tx: LakeTransaction,
+    user_id: str,
+    parsed: "list[tuple[ExportFile, ParsedExport]]",
+    imported_at: datetime,
 ) -> None:
-    """A file's rows, rejects and report (which marks it imported), into `tx`."""
-    key = f"{user_id}/{export_file.sha256}"
-    tx.write(EXPORTED_PLAYS, export.observations, key)
-    tx.write(
-        IMPORT_REJECTS,
-        [
-            {
-                "user_id": user_id,
-                "file_sha256": export_file.sha256,
-                "file_name": export_file.name,
-                "file_row": m.file_row,
-                "reason": m.reason,
-                "raw_json": m.raw_json,
-            }
-            for m in export.malformed
-        ],
-        key,
+    """Each parsed (file, export)'s rows, rejects and report (which marks it imported), into
+    `tx`; the rows' files are encoded several at a time."""
+    tx.write_each(
+        EXPORTED_PLAYS,
+        {f"{user_id}/{export_file.sha256}": export.observations for export_file, export in parsed},
     )
-    row = export.report.check().to_row()
-    row["imported_at"] = imported_at
-    tx.write(IMPORT_REPORTS, [row], key)
+    for export_file, export in parsed:
+        key = f"{user_id}/{export_file.sha256}"
+        tx.write(
+            IMPORT_REJECTS,
+            [
+                {
+                    "user_id": user_id,
+                    "file_sha256": export_file.sha256,
+                    "file_name": export_file.name,
+                    "file_row": m.file_row,
+                    "reason": m.reason,
+                    "raw_json": m.raw_json,
+                }
+                for m in export.malformed
+            ],
+            key,
+        )
+        row = export.report.check().to_row()
+        row["imported_at"] = imported_at
+        tx.write(IMPORT_REPORTS, [row], key)
 
 
 # A receipt's time stamp (its name's prefix and its first line): `imported_at`, read back by

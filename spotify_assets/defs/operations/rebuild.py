@@ -121,7 +121,7 @@ def _users(raw_root: Path, source: str) -> list[str]:
 
 def replay_exports(settings: Settings, warehouse, report: RebuildReport) -> None:
     from spotify_assets.defs.listening.history import STALE_SCOPE
-    from spotify_assets.defs.listening.imports import _days, _write_file
+    from spotify_assets.defs.listening.imports import _days, _write_files
     from spotify_assets.defs.listening.tables import IMPORT_REPORTS
     from spotify_assets.lib.clock import floor_ms
     from spotify_assets.lib.exports import ExportFile, parse_export_file
@@ -143,8 +143,8 @@ def replay_exports(settings: Settings, warehouse, report: RebuildReport) -> None
             export_file = ExportFile.from_path(path, name=receipt.name, origin=receipt.origin)
             export = parse_export_file(user_id, export_file)
             with warehouse.transaction(stale={STALE_SCOPE: _days(export.observations)}) as tx:
-                _write_file(tx, user_id, export_file, export,
-                            floor_ms(receipt.imported_at or landed))
+                _write_files(tx, user_id, [(export_file, export)],
+                             floor_ms(receipt.imported_at or landed))
             report.files_imported += 1
 
 

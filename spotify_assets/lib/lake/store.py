@@ -201,16 +201,20 @@ class Lake:
         )
 
     def _stage_many(
-        self, spec: TableSpec, parts: Mapping[str, pa.Table]
+        self, spec: TableSpec, parts: Mapping[str, pa.Table], *, keep_empty: bool = False
     ) -> dict[str, FileEntry | None]:
-        """Stage every non-empty part (several at a time); empty parts get no file."""
+        """Stage every part (several at a time); empty parts get no file unless `keep_empty`.
+        Every part is conformed to `spec`: one schema."""
         staged: dict[str, FileEntry | None] = {p: None for p in parts}
-        jobs = [(p, t, self._leaf_path(spec.name, p)) for p, t in parts.items() if t.num_rows]
+        jobs = [
+            (p, t, self._leaf_path(spec.name, p))
+            for p, t in parts.items()
+            if t.num_rows or keep_empty
+        ]
         folders = {leaf[0] for _, _, leaf in jobs}
         for folder in folders:
             folder.mkdir(parents=True, exist_ok=True)
             sweep_stale_temps(folder)
-        # Every part is a slice of one conformed table: one schema, hashed once.
         shared = schema_hash(jobs[0][1].schema) if jobs else None
 
         def stage(job: tuple[str, pa.Table, tuple[Path, str]]) -> FileEntry:
@@ -407,6 +411,18 @@ class LakeTransaction:
         entry = self.lake._stage(spec.name, table, key)
         self._add(spec, {key: entry})
         return WrittenPartition(spec.name, key, self.lake.root / entry.path, table.num_rows)
+
+    def write_each(self, spec: TableSpec, parts: Mapping[str, Data]) -> dict[str, int]:
+        """`write` of each partition in `parts` (an empty one keeps an empty file), their files
+        encoded several at a time: a zip's 51 history files took 1.6 s one after another."""
+        if not spec.partitioned:
+            raise ValueError(f"table {spec.name} is not partitioned")
+        tables: dict[str, pa.Table] = {}
+        for partition, data in parts.items():
+            tables[validate_partition_key(partition)] = table = conform(spec, data)
+            self.lake._observe(spec, table)  # in the caller's thread: it knows the run
+        self._add(spec, self.lake._stage_many(spec, tables, keep_empty=True))
+        return {p: t.num_rows for p, t in tables.items()}
 
     def write_partitions(
         self, spec: TableSpec, data: Data, key_column: str, partitions: Sequence[str]
