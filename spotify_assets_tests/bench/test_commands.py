@@ -4,6 +4,7 @@
 
 import argparse
 import re
+import statistics
 
 from spotify_assets.bench.commands import add_bench_arguments, run_musicbrainz
 from spotify_assets.cli import build_parser
@@ -45,6 +46,9 @@ def test_bench_import_measures_both_layouts_the_floor_and_a_poll(tmp_path):
     for layout in imports.LAYOUTS:
         baseline, pipeline = result[layout]["baseline"], result[layout]["pipeline"]
         assert baseline["days"] > 0 and baseline["seconds"] > 0
+        # The ratios' denominators are medians of several runs, not one.
+        assert len(baseline["runs"]) == imports.REPEATS > 1
+        assert statistics.median(baseline["runs"]) == baseline["seconds"]
         assert pipeline["seconds_whole"] > pipeline["seconds_issue6"] > 0
         assert pipeline["events_whole"] > pipeline["events_issue6"] > 0
         # The poll's refresh rewrote its day and the days beside it, in every history table.
@@ -56,6 +60,8 @@ def test_bench_import_measures_both_layouts_the_floor_and_a_poll(tmp_path):
     # The daily grain wrote an event per day and asset where the month grain writes one per
     # month: many more rows for the same two assets.
     assert result["floor"]["day"]["events"] > 3 * result["floor"]["month"]["events"]
+    assert len(result["floor"]["month"]["runs"]) == imports.REPEATS
+    assert len(result["floor"]["day"]["runs"]) == 1
     text = imports.report(result)
     assert "rows: 3,000" in text and text.count("issue 6's pipeline") == 4
     assert not (tmp_path / "data").exists()  # the lake of each side is removed
