@@ -47,7 +47,8 @@ def test_bench_import_measures_both_layouts_the_floor_and_a_poll(tmp_path):
         baseline, pipeline = result[layout]["baseline"], result[layout]["pipeline"]
         assert baseline["days"] > 0 and baseline["seconds"] > 0
         # The ratios' denominators are medians of several runs, not one.
-        assert len(baseline["runs"]) == imports.REPEATS > 1
+        assert len(baseline["runs"]) == 2 * imports.REPEATS > 2  # before and after
+        assert baseline["runs"][-imports.REPEATS :] == baseline["runs_after"]
         assert statistics.median(baseline["runs"]) == baseline["seconds"]
         assert pipeline["seconds_whole"] > pipeline["seconds_issue6"] > 0
         assert pipeline["events_whole"] > pipeline["events_issue6"] > 0
