@@ -9,13 +9,13 @@ user's plan.
 """
 
 import concurrent.futures
-import json
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from typing import TYPE_CHECKING, Any
 
 import dagster as dg
 
+from spotify_assets.defs.checks import users_check
 from spotify_assets.defs.listening.history import STALE_SCOPE
 from spotify_assets.defs.listening.tables import POLLED_PLAYS
 from spotify_assets.defs.resources import Warehouse
@@ -351,12 +351,13 @@ def polled_plays(
     if who and all(p.status == "error" for p in polls if p.user_id in active):
         raise dg.Failure("polling failed for every user:\n" + _report(polls))
     warehouse.publish()
-    needs_login = sorted(
-        handle_of(u)
-        for u in {p.user_id for p in polls if p.status == "needs_reauth"}
-        | {u.id for u in users.list(status="needs_reauth")}
+    check = users_check(
+        USERS_CHECK,
+        needs_login={p.user_id for p in polls if p.status == "needs_reauth"}
+        | {u.id for u in users.list(status="needs_reauth")},
+        failing=[p.user_id for p in polls if p.status == "error"],
+        deferred=[p.user_id for p in polls if p.status == "deferred"],
     )
-    failing = sorted(handle_of(p.user_id) for p in polls if p.status == "error")
     changed = sorted(set().union(*(p.days for p in polls)))
     return dg.MaterializeResult(
         metadata={
@@ -368,18 +369,5 @@ def polled_plays(
             "possible_loss": [handle_of(p.user_id) for p in polls if p.possible_loss],
             "changed_days": dg.MetadataValue.json(changed),
         },
-        check_results=[
-            dg.AssetCheckResult(
-                check_name=USERS_CHECK,
-                passed=not needs_login and not failing,
-                severity=dg.AssetCheckSeverity.ERROR,
-                description=(
-                    "users who must log in again: "
-                    + (", ".join(needs_login) or "none")
-                    + "; users failing: "
-                    + (", ".join(failing) or "none")
-                ),
-                metadata={"needs_reauth": json.dumps(needs_login), "failing": json.dumps(failing)},
-            )
-        ],
+        check_results=[check],
     )

@@ -11,8 +11,8 @@ from pathlib import Path
 import dagster as dg
 import pyarrow as pa
 
+from spotify_assets.defs import checks
 from spotify_assets.lib import query
-from spotify_assets.lib.pseudonyms import handle_of
 from spotify_assets.lib.query import LakeView
 from spotify_assets.lib.spotify.discography import date_span
 
@@ -96,22 +96,11 @@ def classify(user_id: str, exc: Exception) -> UserFailure:
 def users_check(
     asset: str, check: str, failures: list[UserFailure], needs_login: list[str]
 ) -> dg.AssetCheckResult:
-    """Red when a user must log in again or failed; deferred users are named, not failed."""
-    # By handle: check results stay in the instance after `users remove`.
-    login = sorted(
-        handle_of(u)
-        for u in {f.user_id for f in failures if f.status == "needs_reauth"} | set(needs_login)
-    )
-    failing = sorted({handle_of(f.user_id) for f in failures if f.status == "error"})
-    deferred = sorted({handle_of(f.user_id) for f in failures if f.status == "deferred"})
-    return dg.AssetCheckResult(
-        asset_key=asset,
-        check_name=check,
-        passed=not login and not failing,
-        severity=dg.AssetCheckSeverity.ERROR,
-        description=(
-            f"listeners who must log in again: {', '.join(login) or 'none'}; "
-            f"failing: {', '.join(failing) or 'none'}; deferred: {', '.join(deferred) or 'none'}"
-        ),
-        metadata={"needs_reauth": len(login), "failing": len(failing), "deferred": len(deferred)},
+    """The listeners check (`defs/checks.py`) from a run's failures."""
+    return checks.users_check(
+        check,
+        asset=asset,
+        needs_login={f.user_id for f in failures if f.status == "needs_reauth"} | set(needs_login),
+        failing=[f.user_id for f in failures if f.status == "error"],
+        deferred=[f.user_id for f in failures if f.status == "deferred"],
     )

@@ -18,7 +18,6 @@ others: their files for D are left untouched, and the check names them.
 """
 
 import concurrent.futures
-import json
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from pathlib import Path
@@ -27,6 +26,7 @@ from typing import Any
 import dagster as dg
 import pyarrow as pa
 
+from spotify_assets.defs.checks import users_check
 from spotify_assets.defs.partitions import daily
 from spotify_assets.defs.previews import listeners_top_chart
 from spotify_assets.defs.resources import Warehouse
@@ -360,26 +360,11 @@ def top_items(
     report = _report(sorted(snapshots, key=lambda s: (s.day, s.user_id)))
     yield _result(warehouse, TOP_TRACKS, sorted(days), _track_label, report)
     yield _result(warehouse, TOP_ARTISTS, sorted(days), _artist_label, report)
-    # By handle: check results stay in the instance after `users remove`.
-    needs_login = sorted(
-        handle_of(u)
-        for u in {s.user_id for s in snapshots if s.status == "needs_reauth"}
-        | {u.id for u in users.list(status="needs_reauth")}
-    )
-    failing = sorted({handle_of(s.user_id) for s in snapshots if s.status == "error"})
-    deferred = sorted({handle_of(s.user_id) for s in snapshots if s.status == "deferred"})
-    yield dg.AssetCheckResult(
-        asset_key="top_tracks",
-        check_name=USERS_CHECK,
-        passed=not needs_login and not failing,
-        severity=dg.AssetCheckSeverity.ERROR,
-        description=(
-            f"listeners who must log in again: {', '.join(needs_login) or 'none'}; "
-            f"failing: {', '.join(failing) or 'none'}; deferred: {', '.join(deferred) or 'none'}"
-        ),
-        metadata={
-            "needs_reauth": json.dumps(needs_login),
-            "failing": json.dumps(failing),
-            "deferred": json.dumps(deferred),
-        },
+    yield users_check(
+        USERS_CHECK,
+        asset="top_tracks",
+        needs_login={s.user_id for s in snapshots if s.status == "needs_reauth"}
+        | {u.id for u in users.list(status="needs_reauth")},
+        failing=[s.user_id for s in snapshots if s.status == "error"],
+        deferred=[s.user_id for s in snapshots if s.status == "deferred"],
     )
