@@ -3,26 +3,42 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
+from typing import Protocol
 
 import dagster as dg
 
 from spotify_assets.lib.pseudonyms import handle_of
 
 
+class Outcome(Protocol):
+    """One listener's result in a run (a poll, a top-list snapshot, a releases pull)."""
+
+    user_id: str
+    status: str  # needs_reauth | deferred | error | anything else (fine)
+
+
 def users_check(
     check: str,
+    outcomes: Iterable[Outcome],
     *,
-    needs_login: Iterable[str],
-    failing: Iterable[str],
-    deferred: Iterable[str] = (),
+    needs_login: Iterable[str] = (),
     asset: str | None = None,
 ) -> dg.AssetCheckResult:
-    """Red when a listener (by user id) must log in again or failed; deferred listeners (a
-    rate limit, a quota) are named but do not turn it red. Named by handle, counted in the
-    metadata: check results stay in the instance after `users remove`."""
+    """Red when a listener must log in again (their outcome says so, or they are in
+    `needs_login`, user ids of listeners the run did not try) or failed (`error`); deferred
+    listeners (a rate limit, a quota) are named but do not turn it red. Named by handle, counted
+    in the metadata: check results stay in the instance after `users remove`."""
+    by_status: dict[str, set[str]] = {
+        "needs_reauth": set(needs_login),
+        "error": set(),
+        "deferred": set(),
+    }
+    for outcome in outcomes:
+        if outcome.status in by_status:
+            by_status[outcome.status].add(outcome.user_id)
     # Counted by user id (two listeners nobody has listed share one placeholder name).
     login, failed, later = (
-        sorted(handle_of(u) for u in set(ids)) for ids in (needs_login, failing, deferred)
+        sorted(handle_of(u) for u in by_status[s]) for s in ("needs_reauth", "error", "deferred")
     )
     return dg.AssetCheckResult(
         asset_key=asset,

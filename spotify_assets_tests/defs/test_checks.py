@@ -1,7 +1,17 @@
 """The listeners check shared by polling, top lists and releases."""
 
+from types import SimpleNamespace
+
 from spotify_assets.defs.checks import users_check
 from spotify_assets.lib.pseudonyms import handle_of, remember
+
+
+def _outcomes(**users_by_status: list[str]) -> list[SimpleNamespace]:
+    return [
+        SimpleNamespace(user_id=user, status=status)
+        for status, users in users_by_status.items()
+        for user in users
+    ]
 
 
 def test_red_for_login_or_failure_named_by_handle_and_counted() -> None:
@@ -9,9 +19,14 @@ def test_red_for_login_or_failure_named_by_handle_and_counted() -> None:
         remember(user, handle)
     result = users_check(
         "users_ok",
-        needs_login=["checks-alice", "checks-alice", "nobody-listed"],
-        failing=["checks-bob", "also-unlisted"],
-        deferred=["checks-carol"],
+        _outcomes(
+            needs_reauth=["checks-alice", "nobody-listed"],
+            error=["checks-bob", "also-unlisted"],
+            deferred=["checks-carol"],
+            ok=["checks-erin"],
+        ),
+        # A listener already parked (not tried by the run) and one the run found parked.
+        needs_login=["checks-alice"],
         asset="top_tracks",
     )
     assert not result.passed
@@ -31,7 +46,7 @@ def test_red_for_login_or_failure_named_by_handle_and_counted() -> None:
 
 def test_deferred_listeners_alone_leave_it_green() -> None:
     remember("checks-dave", "l-0000ca01")
-    result = users_check("users_ok", needs_login=[], failing=[], deferred=["checks-dave"])
+    result = users_check("users_ok", _outcomes(deferred=["checks-dave"], ok=["checks-erin"]))
     assert result.passed and handle_of("checks-dave") == "l-0000ca01"
     assert result.description == (
         "listeners who must log in again: none; failing: none; deferred: l-0000ca01"

@@ -352,11 +352,7 @@ def polled_plays(
         raise dg.Failure("polling failed for every user:\n" + _report(polls))
     warehouse.publish()
     check = users_check(
-        USERS_CHECK,
-        needs_login={p.user_id for p in polls if p.status == "needs_reauth"}
-        | {u.id for u in users.list(status="needs_reauth")},
-        failing=[p.user_id for p in polls if p.status == "error"],
-        deferred=[p.user_id for p in polls if p.status == "deferred"],
+        USERS_CHECK, polls, needs_login=[u.id for u in users.list(status="needs_reauth")]
     )
     changed = sorted(set().union(*(p.days for p in polls)))
     return dg.MaterializeResult(

@@ -12,6 +12,7 @@ from typing import Any
 import dagster as dg
 import pyarrow as pa
 
+from spotify_assets.defs.checks import users_check
 from spotify_assets.defs.listening.tables import PLAYS
 from spotify_assets.defs.partitions import weekly
 from spotify_assets.defs.releases.common import (
@@ -21,7 +22,6 @@ from spotify_assets.defs.releases.common import (
     classify,
     radar_week,
     run_sql,
-    users_check,
     week_bounds,
     weeks_in,
 )
@@ -133,8 +133,12 @@ def followed_artists(
             "distinct_artists": len(set(table.column("artist_id").to_pylist())),
         }
     )
-    yield users_check("followed_artists", FOLLOWS_CHECK, failures,
-                      [u.id for u in users.list(status="needs_reauth")])
+    yield users_check(
+        FOLLOWS_CHECK,
+        failures,
+        needs_login=[u.id for u in users.list(status="needs_reauth")],
+        asset="followed_artists",
+    )
 
 
 def write_follows(warehouse: Warehouse, user_id: str, artists: list, weeks: list[date],

@@ -11,7 +11,6 @@ from pathlib import Path
 import dagster as dg
 import pyarrow as pa
 
-from spotify_assets.defs import checks
 from spotify_assets.lib import query
 from spotify_assets.lib.query import LakeView
 from spotify_assets.lib.spotify.discography import date_span
@@ -91,16 +90,3 @@ def classify(user_id: str, exc: Exception) -> UserFailure:
     if isinstance(exc, RateLimitDeferred | QuotaExceededError):
         return UserFailure(user_id, "deferred", str(exc))
     return UserFailure(user_id, "error", str(exc))
-
-
-def users_check(
-    asset: str, check: str, failures: list[UserFailure], needs_login: list[str]
-) -> dg.AssetCheckResult:
-    """The listeners check (`defs/checks.py`) from a run's failures."""
-    return checks.users_check(
-        check,
-        asset=asset,
-        needs_login={f.user_id for f in failures if f.status == "needs_reauth"} | set(needs_login),
-        failing=[f.user_id for f in failures if f.status == "error"],
-        deferred=[f.user_id for f in failures if f.status == "deferred"],
-    )

@@ -9,6 +9,7 @@ from typing import Any
 import dagster as dg
 import pyarrow as pa
 
+from spotify_assets.defs.checks import users_check
 from spotify_assets.defs.partitions import weekly
 from spotify_assets.defs.releases.artists import WORKERS, read_follows, top_played
 from spotify_assets.defs.releases.common import (
@@ -16,7 +17,6 @@ from spotify_assets.defs.releases.common import (
     UserFailure,
     classify,
     run_sql,
-    users_check,
     weeks_in,
 )
 from spotify_assets.defs.releases.tables import (
@@ -261,4 +261,4 @@ def release_radar_playlists(
             "album_track_requests": len(tracks_of.cache),
         }
     )
-    yield users_check("release_radar_playlists", PLAYLISTS_CHECK, failures, [])
+    yield users_check(PLAYLISTS_CHECK, failures, asset="release_radar_playlists")

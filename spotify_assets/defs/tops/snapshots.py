@@ -362,9 +362,7 @@ def top_items(
     yield _result(warehouse, TOP_ARTISTS, sorted(days), _artist_label, report)
     yield users_check(
         USERS_CHECK,
+        snapshots,
+        needs_login=[u.id for u in users.list(status="needs_reauth")],
         asset="top_tracks",
-        needs_login={s.user_id for s in snapshots if s.status == "needs_reauth"}
-        | {u.id for u in users.list(status="needs_reauth")},
-        failing=[s.user_id for s in snapshots if s.status == "error"],
-        deferred=[s.user_id for s in snapshots if s.status == "deferred"],
     )
