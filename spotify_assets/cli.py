@@ -53,7 +53,7 @@ def _cmd_catalog(args: argparse.Namespace) -> int:
         return 1
     for name, rows in summarize(settings.warehouse_path).views.items():
         print(f"{name:32} {rows:>10}")
-    print(f"catalog: {settings.warehouse_path.resolve()}")
+    print(f"catalog: {settings.warehouse_path.absolute()}")
     return 0
 
 

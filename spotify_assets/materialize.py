@@ -128,7 +128,7 @@ def print_summary(settings: Settings) -> None:
     print("\nwarehouse tables (rows):")
     for name, rows in summary.views.items():
         print(f"  {name:36} {rows:>10,}")
-    print(f"\nwarehouse: {summary.path.resolve()}")
+    print(f"\nwarehouse: {summary.path.absolute()}")
     print(f"lake:      {settings.lake_dir.resolve()}")
     # The DuckDB CLI installed beside us (duckdb-cli), not whichever `duckdb` is on PATH.
     shell = Path(sys.executable).with_name("duckdb")

@@ -5,11 +5,15 @@ Each view lists the exact immutable files of its table at that generation, so a 
 table (and every table of one commit) as it was before a publish or as it is after it, never a
 mix, and never a file changing under it. A new generation means a new catalog: DuckDB lets one
 process write a database file, and refuses a read-write open while anyone holds it (even
-read-only), so the catalog is built in a temp file and renamed over the old one. An analyst's
-open connection keeps the old file (and so the old generation: reconnect to see newer data;
-`warehouse_snapshot` says which one you see); new connections get the new one. The old file is
-also kept as a hard link under `.warehouse-snapshots/`, so housekeeping can see (by its lock)
-whether a reader still has it open before deleting the data files only it refers to.
+read-only), so each catalog is a new file, `.warehouse-snapshots/<gen>-<id>/warehouse.duckdb`,
+never written after it is published, and `warehouse.duckdb` is a relative symlink moved to it
+in one rename. Not a rename of the file itself over the old one: DuckDB opens a database path
+three times (magic, headers, blocks), and a rename in between paired one catalog's headers with
+another's blocks ("No more data remaining in MetadataReader"); a link it resolves once, then
+opens the unchanging file it names. An analyst's open connection keeps the old file (and so
+the old generation: reconnect to see newer data; `warehouse_snapshot` says which one you see);
+new connections get the new one. The old file stays where it is, so housekeeping can see (by
+its lock) whether a reader still has it open before deleting the data files only it refers to.
 
 Paths in the views are relative to the catalog's folder (`lake/plays/...`), so a copied or moved
 `data/` reads its own lake: open the catalog from that folder (`cd data && duckdb -readonly
@@ -28,6 +32,7 @@ import hashlib
 import json
 import os
 import re
+import shutil
 import uuid
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
@@ -37,7 +42,12 @@ from pathlib import Path
 import duckdb
 import pyarrow as pa
 
-from spotify_assets.lib.atomic import sweep_stale_temps, temp_path_for, write_bytes_atomic
+from spotify_assets.lib.atomic import (
+    publish_temp,
+    sweep_stale_temps,
+    temp_path_for,
+    write_bytes_atomic,
+)
 from spotify_assets.lib.lake import FileEntry, Lake, schema_hash
 from spotify_assets.lib.query import read_parquet_sql
 
@@ -70,7 +80,8 @@ def connect(db_path: Path, *, read_only: bool = True) -> duckdb.DuckDBPyConnecti
     return duckdb.connect(
         str(db_path),
         read_only=read_only,
-        config={"file_search_path": str(db_path.resolve().parent)},
+        # The link's folder, not its target's: the lake paths are relative to `data/`.
+        config={"file_search_path": os.path.dirname(os.path.abspath(db_path))},
     )
 
 
@@ -113,16 +124,20 @@ def refresh_catalog(
         if db_path.exists() and previous.get("fingerprint") == fingerprint:
             return db_path
         sweep_stale_temps(db_path.parent)
-        tmp = temp_path_for(db_path)
-        tmp.unlink(missing_ok=True)
+        _sweep_unpublished(lake, db_path)
+        folder = db_path.parent / SNAPSHOT_DIR / f"{gen:010d}-{uuid.uuid4().hex[:8]}"
+        folder.mkdir(parents=True)
+        target = folder / db_path.name
+        tmp = temp_path_for(target)
         try:
             _build(tmp, db_path.parent, lake, gen, entries, docs, views, schemas)
             with open(tmp, "rb+") as handle:
                 os.fsync(handle.fileno())
+            publish_temp(tmp, target)
             if db_path.exists() and "generation" in previous:
                 _retain(lake, db_path, int(previous["generation"]))
             write_bytes_atomic(db_path.parent / GENERATION_FILE, f"{gen}\n".encode())
-            os.replace(tmp, db_path)
+            _point(db_path, target)
             # Written after the catalog: a crash in between only costs one more rebuild.
             write_bytes_atomic(
                 stamp, json.dumps({"fingerprint": fingerprint, "generation": gen}).encode()
@@ -133,16 +148,51 @@ def refresh_catalog(
     return db_path
 
 
-def _retain(lake: Lake, db_path: Path, gen: int) -> None:
-    """Keep the outgoing catalog reachable by name, for housekeeping's reader check."""
-    folder = db_path.parent / SNAPSHOT_DIR
-    folder.mkdir(exist_ok=True)
-    link = folder / f"{gen:010d}-{uuid.uuid4().hex[:8]}.duckdb"
+def _point(db_path: Path, target: Path) -> None:
+    """Swap the catalog's link to `target` in one rename."""
+    link = temp_path_for(db_path)
+    os.symlink(os.path.relpath(target, db_path.parent), link)
     try:
-        os.link(db_path, link)
+        publish_temp(link, db_path)
+    finally:
+        link.unlink(missing_ok=True)
+
+
+def current_target(db_path: Path) -> Path | None:
+    """The published catalog file `db_path` links to (None: not a link, as before 2026-12)."""
+    try:
+        return db_path.parent / os.readlink(db_path)
     except OSError:
-        return  # no hard links here: readers of old catalogs rely on the grace period alone
-    lake.manifest.record_snapshot(link.relative_to(db_path.parent).as_posix(), gen)
+        return None
+
+
+def _retain(lake: Lake, db_path: Path, gen: int) -> None:
+    """Record the outgoing catalog for housekeeping's reader check (before the link moves: a
+    crash after it cannot leave an old catalog nobody knows of). A catalog file of the layout
+    before links is kept by a hard link in its place."""
+    folder = db_path.parent / SNAPSHOT_DIR
+    outgoing = current_target(db_path)
+    if outgoing is None:
+        outgoing = folder / f"{gen:010d}-{uuid.uuid4().hex[:8]}.duckdb"
+        try:
+            os.link(db_path, outgoing)
+        except OSError:
+            return  # no hard links here: readers of old catalogs rely on the grace period alone
+    lake.manifest.record_snapshot(outgoing.relative_to(db_path.parent).as_posix(), gen)
+
+
+def _sweep_unpublished(lake: Lake, db_path: Path) -> None:
+    """Remove catalogs a publisher killed before its link moved left behind (under the
+    publish lock, so none is being built): neither current nor recorded, so unreachable."""
+    folder = db_path.parent / SNAPSHOT_DIR
+    if not folder.is_dir():
+        return
+    home = db_path.parent
+    known = {(home / name).parent for name, _, _ in lake.manifest.snapshots()}
+    current = current_target(db_path)
+    for entry in folder.iterdir():
+        if entry.is_dir() and entry not in known and (current is None or entry != current.parent):
+            shutil.rmtree(entry, ignore_errors=True)
 
 
 def catalog_generation(db_path: Path) -> int | None:

@@ -12,9 +12,11 @@ import duckdb
 import pyarrow as pa
 
 from spotify_assets.lib.catalog import (
+    SNAPSHOT_DIR,
     DerivedView,
     catalog_generation,
     connect,
+    current_target,
     load_view_sql,
     refresh_catalog,
     summarize,
@@ -159,6 +161,73 @@ def test_an_open_connection_keeps_its_generation_and_is_told_it_is_old(tmp_path:
     assert analyst.stdout.readline().strip() == "False"
     assert analyst.wait(timeout=30) == 0
     assert summarize(db).views == {"alpha": 2, "beta": 1}  # new connections see the new one
+
+
+def test_each_publish_is_a_new_file_that_never_changes_and_the_name_links_to_it(
+    tmp_path: Path,
+) -> None:
+    """DuckDB opens a database three times (magic, headers, blocks). When a publish renamed a
+    new catalog over the old one in between, a reader paired one catalog's headers with the
+    other's blocks ("No more data remaining in MetadataReader"), about one open in 30,000
+    during an import. Now `warehouse.duckdb` is a link to a catalog file that never changes:
+    DuckDB resolves the link once and opens the file it names, however often it moves."""
+    lake = Lake(tmp_path / "lake")
+    db = tmp_path / "warehouse.duckdb"
+    lake.write(A, [{"user_id": "a"}], "2026-01-01")
+    refresh_catalog(lake, db)
+    first = current_target(db)
+    first_bytes = first.read_bytes()
+    con = duckdb.connect(str(db), read_only=True)
+    try:
+        # What the scheme relies on: DuckDB opened the file the link named, under the name
+        # `warehouse` (the catalog's name in fully qualified queries).
+        path, name = con.execute(
+            "select path, database_name from duckdb_databases() where database_name = "
+            "current_database()"
+        ).fetchone()
+        assert Path(path) == first.resolve() and name == "warehouse"
+    finally:
+        con.close()
+    for day in ("2026-01-02", "2026-01-03"):
+        lake.write(A, [{"user_id": day}], day)
+        refresh_catalog(lake, db)
+    assert db.is_symlink() and current_target(db) != first
+    assert first.read_bytes() == first_bytes  # published once, never written again
+    assert summarize(db).views == {"alpha": 3}
+    # Relative, so a copied or moved data folder links to its own catalog.
+    assert not Path(os.readlink(db)).is_absolute()
+
+
+def test_a_catalog_of_the_layout_before_links_is_kept_for_its_readers(tmp_path: Path) -> None:
+    lake = Lake(tmp_path / "lake")
+    db = tmp_path / "warehouse.duckdb"
+    lake.write(A, [{"user_id": "a"}], "2026-01-01")
+    refresh_catalog(lake, db)
+    shutil.copyfile(current_target(db), tmp_path / "plain.duckdb")
+    plain = (tmp_path / "plain.duckdb").read_bytes()
+    os.replace(tmp_path / "plain.duckdb", db)  # a data folder from before: a plain file
+    lake.write(A, [{"user_id": "b"}], "2026-01-02")
+    refresh_catalog(lake, db)
+    assert db.is_symlink() and summarize(db).views == {"alpha": 2}
+    ((name, _, _),) = lake.manifest.snapshots()
+    assert (tmp_path / name).read_bytes() == plain  # its hard link, for readers' locks
+
+
+def test_a_publish_killed_before_its_link_moved_leaves_nothing_behind(tmp_path: Path) -> None:
+    lake = Lake(tmp_path / "lake")
+    db = tmp_path / "warehouse.duckdb"
+    lake.write(A, [{"user_id": "a"}], "2026-01-01")
+    refresh_catalog(lake, db)
+    dead = tmp_path / SNAPSHOT_DIR / "0000000009-deadbeef"
+    dead.mkdir()
+    (dead / "warehouse.duckdb").write_bytes(b"half a catalog")
+    lake.write(A, [{"user_id": "b"}], "2026-01-02")
+    refresh_catalog(lake, db)
+    folders = set((tmp_path / SNAPSHOT_DIR).iterdir())
+    assert dead not in folders and current_target(db).parent in folders
+    assert {(tmp_path / name).parent for name, _, _ in lake.manifest.snapshots()} == (
+        folders - {current_target(db).parent}
+    )
 
 
 def test_the_duckdb_cli_from_pypi_opens_the_catalog(tmp_path: Path) -> None:

@@ -10,7 +10,13 @@ from pathlib import Path
 import pyarrow as pa
 import pytest
 
-from spotify_assets.lib.catalog import SNAPSHOT_DIR, catalog_generation, refresh_catalog
+from spotify_assets.lib.catalog import (
+    SNAPSHOT_DIR,
+    catalog_generation,
+    current_target,
+    refresh_catalog,
+    summarize,
+)
 from spotify_assets.lib.lake import Column, Lake, TableSpec, housekeeping
 
 T = TableSpec(
@@ -69,7 +75,7 @@ def test_files_an_open_catalog_lists_are_kept_until_it_closes(tmp_path: Path) ->
     freed = _collect(lake, db, now=LATER)
     assert (freed.files_removed, freed.snapshots_dropped) == (1, 1)
     assert freed.bytes_reclaimed > 0 and not old.exists()
-    assert not list((tmp_path / SNAPSHOT_DIR).iterdir())
+    assert list((tmp_path / SNAPSHOT_DIR).iterdir()) == [current_target(db).parent]
 
 
 def test_superseded_files_wait_out_the_grace_period(tmp_path: Path) -> None:
@@ -154,3 +160,31 @@ def test_forget_waits_for_a_reader_that_closes(tmp_path: Path) -> None:
     report = housekeeping.forget(lake, db.parent, housekeeping.holds_user("gone"), wait_s=30)
     assert reader.wait(timeout=30) == 0
     assert report.readers == [] and report.files_removed == 1
+
+
+def test_a_catalog_just_superseded_waits_for_readers_still_opening_it(tmp_path: Path) -> None:
+    """A reader resolves `warehouse.duckdb` to a catalog file, then opens and locks it: a
+    catalog superseded in between has no lock yet, and must still be there."""
+    lake, db = Lake(tmp_path / "lake"), tmp_path / "warehouse.duckdb"
+    lake.write(T, [{"user_id": "a", "n": 1}], "k")
+    refresh_catalog(lake, db)
+    outgoing = current_target(db)
+    lake.write(T, [{"user_id": "a", "n": 2}], "k")
+    refresh_catalog(lake, db)
+    fresh = _collect(lake, db)
+    assert fresh.snapshots_dropped == 0 and outgoing.exists()
+    assert fresh.files_in_grace == 1  # and the files it lists stay with it
+    later = _collect(lake, db, now=LATER)
+    assert (later.snapshots_dropped, later.files_removed) == (1, 1)
+    assert not outgoing.parent.exists() and current_target(db).exists()
+
+
+def test_the_current_catalog_is_never_dropped_even_when_recorded_as_old(tmp_path: Path) -> None:
+    """A publish killed after recording the outgoing catalog, before moving the link."""
+    lake, db = Lake(tmp_path / "lake"), tmp_path / "warehouse.duckdb"
+    lake.write(T, [{"user_id": "a", "n": 1}], "k")
+    refresh_catalog(lake, db)
+    current = current_target(db)
+    lake.manifest.record_snapshot(current.relative_to(tmp_path).as_posix(), 1)
+    assert _collect(lake, db, now=LATER).snapshots_dropped == 0
+    assert current.exists() and summarize(db).views == {"t": 1}

@@ -60,7 +60,7 @@ def duckdb_cli() -> str | None:
 
 
 def shell_argv(binary: str, catalog: Path) -> list[str]:
-    folder = str(catalog.resolve().parent).replace("'", "''")
+    folder = os.path.dirname(os.path.abspath(catalog)).replace("'", "''")
     # The analyst stays in their own directory (`.read`, `copy ... to` land there); the
     # catalog's relative lake paths resolve against its folder instead.
     return [binary, "-readonly", "-cmd", f"set file_search_path = '{folder}'", str(catalog)]

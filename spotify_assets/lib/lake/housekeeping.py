@@ -1,11 +1,12 @@
 """Removing what no reader can need any more, and forgetting a user everywhere.
 
 Who may still read a superseded file:
-- an analyst connected to an older catalog: each outgoing catalog is kept as a hard link under
-  `.warehouse-snapshots/`, and DuckDB holds a POSIX lock on a database file for as long as a
-  connection has it open (read-only too); an open-file-description lock probe tells whether
-  anyone (any process, this one included) still holds it. Files that a held catalog lists are
-  kept; a catalog nobody holds is dropped.
+- an analyst connected to an older catalog: each catalog file stays in `.warehouse-snapshots/`
+  after `warehouse.duckdb` links to a newer one, and DuckDB holds a POSIX lock on a database
+  file for as long as a connection has it open (read-only too); an open-file-description lock
+  probe tells whether anyone (any process, this one included) still holds it. Files that a held
+  catalog lists are kept; a catalog nobody holds is dropped once it was superseded longer ago
+  than the grace period (a reader resolves the link a moment before it locks the file).
 - a run that listed files before a commit superseded them and reads them now: superseded files
   are kept for a grace period after the commit that superseded them (default 60 minutes).
 Files no manifest generation refers to (a writer killed between writing and committing) are
@@ -89,12 +90,23 @@ def _unlink(path: Path) -> int:
 
 
 def _held_snapshots(
-    lake: Lake, catalog_dir: Path, report: HousekeepingReport, *, keep_held: bool = True
-) -> set[int]:
-    """Generations of old catalogs a reader has open; drops the ones nobody has."""
+    lake: Lake,
+    catalog_dir: Path,
+    report: HousekeepingReport,
+    *,
+    keep_held: bool = True,
+    young_after: datetime | None = None,
+) -> tuple[set[int], set[int]]:
+    """Generations of old catalogs a reader has open, and of those superseded after
+    `young_after`, which a reader may be opening still (it resolves the catalog's link before
+    it takes its lock); drops the others."""
     held: set[int] = set()
-    for name, gen in lake.manifest.snapshots():
+    opening: set[int] = set()
+    current = _current_catalogs(catalog_dir)
+    for name, gen, superseded_at in lake.manifest.snapshots():
         path = catalog_dir / name
+        if os.path.realpath(path) in current:
+            continue  # recorded by a publish that died before moving the link: still current
         try:
             pids = readers_of(path)
         except FileNotFoundError:
@@ -104,10 +116,25 @@ def _held_snapshots(
             held.add(gen)
             report.snapshots_held.append((name, gen, pids))
             continue
+        if young_after is not None and superseded_at > young_after:
+            opening.add(gen)
+            continue
         _unlink(path)
+        if len(Path(name).parts) > 2:  # a catalog in its own folder, not a hard link
+            with contextlib.suppress(OSError):
+                path.parent.rmdir()
         lake.manifest.drop_snapshot(name)
         report.snapshots_dropped += 1
-    return held
+    return held, opening
+
+
+def _current_catalogs(catalog_dir: Path) -> set[str]:
+    """The catalog files the folder's links (`warehouse.duckdb`) point at."""
+    try:
+        links = [p for p in catalog_dir.iterdir() if p.is_symlink()]
+    except FileNotFoundError:
+        return set()
+    return {os.path.realpath(p) for p in links}
 
 
 def _referenced(item: Superseded, generations: set[int]) -> bool:
@@ -141,7 +168,7 @@ def _collect(
     now: datetime,
 ) -> HousekeepingReport:
     report = HousekeepingReport(generation=lake.generation())
-    live = _held_snapshots(lake, catalog_dir, report)
+    live, opening = _held_snapshots(lake, catalog_dir, report, young_after=now - grace)
     if catalog_generation is not None:
         live.add(catalog_generation)
     current = lake.manifest.current_paths()
@@ -150,7 +177,10 @@ def _collect(
     for item in lake.manifest.superseded():
         if _referenced(item, live):
             report.files_kept_for_readers += 1
-        elif now - item.removed_at < grace and item.id not in pending:
+        elif item.id not in pending and (
+            now - item.removed_at < grace or _referenced(item, opening)
+        ):
+            # A forgotten user's files wait for open readers only, not for maybe-readers.
             report.files_in_grace += 1
         else:
             removable.append(item)
@@ -247,7 +277,7 @@ def _forget(
     while True:
         held = {
             gen: pids
-            for name, gen in lake.manifest.snapshots()
+            for name, gen, _ in lake.manifest.snapshots()
             if (catalog_dir / name).exists() and (pids := readers_of(catalog_dir / name))
         }
         if not held or time.monotonic() >= deadline:

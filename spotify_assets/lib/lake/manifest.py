@@ -355,9 +355,12 @@ class Manifest:
                 (file, gen, _now()),
             )
 
-    def snapshots(self) -> list[tuple[str, int]]:
+    def snapshots(self) -> list[tuple[str, int, datetime]]:
+        """Old catalogs: file (relative to the catalog's folder), generation, and when it was
+        superseded."""
         with self._tx(write=False) as con:
-            return [tuple(r) for r in con.execute("select file, gen from snapshots").fetchall()]
+            rows = con.execute("select file, gen, published_at from snapshots").fetchall()
+        return [(file, gen, datetime.fromisoformat(at)) for file, gen, at in rows]
 
     def drop_snapshot(self, file: str) -> None:
         with self._tx(write=True) as con:

@@ -26,7 +26,7 @@ from spotify_assets.defs.listening.commands import refresh_stale
 from spotify_assets.defs.listening.imports import import_item
 from spotify_assets.defs.resources import Warehouse
 from spotify_assets.lib import catalog
-from spotify_assets.lib.catalog import catalog_generation
+from spotify_assets.lib.catalog import SNAPSHOT_DIR, catalog_generation, current_target
 from spotify_assets.lib.exports.bench import write_extended_file
 from spotify_assets.lib.instance import deployment_instance
 from spotify_assets.lib.lake import housekeeping
@@ -203,7 +203,10 @@ def test_readers_see_whole_generations_during_import_refresh_and_forget(
     for path in settings.data_dir.rglob("*"):
         if path.is_file() and "dagster_home" not in path.parts:
             assert b"leaver" not in path.read_bytes(), path
-    assert os.listdir(settings.data_dir / ".warehouse-snapshots") == []
+    # Of the catalogs, only the current one is left.
+    assert os.listdir(settings.data_dir / SNAPSHOT_DIR) == [
+        current_target(warehouse.path).parent.name
+    ]
     queries = sum(len(got) for got in answers.values())
     record_fault(
         request,
