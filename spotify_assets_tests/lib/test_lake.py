@@ -198,18 +198,26 @@ def test_stale_marks_clear_only_for_what_a_successful_run_claimed(tmp_path: Path
 
 WRITER = textwrap.dedent(
     """
-    import sys
+    import os, sys, time
     from pathlib import Path
     sys.path.insert(0, {root!r})
     from spotify_assets_tests.lib.test_lake import PLAYS, _rows
     from spotify_assets.lib.lake import Lake
-    Lake(Path({lake!r})).write(PLAYS, _rows(3_000_000, "bob"), "2026-01-05")
+    write = os.write
+    def half_then_stall(fd, data):
+        # The kill lands here, half of the file on disk: waiting for a real write's last
+        # moments lost the race to a fast disk on a loaded machine.
+        if len(data) > 100_000:
+            write(fd, bytes(data[: len(data) // 2]))
+            time.sleep(600)
+        return write(fd, data)
+    os.write = half_then_stall
+    Lake(Path({lake!r})).write(PLAYS, _rows(500_000, "bob"), "2026-01-05")
     """
 )
 
 
 def test_kill_9_mid_write_leaves_the_current_partition_intact(disk_tmp_path: Path) -> None:
-    # On a disk: on tmpfs the write's hidden file lives too short a time to be caught.
     lake = Lake(disk_tmp_path / "lake")
     before = lake.write(PLAYS, _rows(5), "2026-01-05").path
     root = str(Path(__file__).resolve().parents[2])
