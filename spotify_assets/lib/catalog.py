@@ -137,7 +137,7 @@ def refresh_catalog(
             if db_path.exists() and "generation" in previous:
                 _retain(lake, db_path, int(previous["generation"]))
             write_bytes_atomic(db_path.parent / GENERATION_FILE, f"{gen}\n".encode())
-            _point(db_path, target)
+            point_catalog(db_path, target)
             # Written after the catalog: a crash in between only costs one more rebuild.
             write_bytes_atomic(
                 stamp, json.dumps({"fingerprint": fingerprint, "generation": gen}).encode()
@@ -145,10 +145,12 @@ def refresh_catalog(
         finally:
             tmp.unlink(missing_ok=True)
             Path(f"{tmp}.wal").unlink(missing_ok=True)
+            if not target.exists():  # the build failed: nothing links to its folder
+                shutil.rmtree(folder, ignore_errors=True)
     return db_path
 
 
-def _point(db_path: Path, target: Path) -> None:
+def point_catalog(db_path: Path, target: Path) -> None:
     """Swap the catalog's link to `target` in one rename."""
     link = temp_path_for(db_path)
     os.symlink(os.path.relpath(target, db_path.parent), link)
