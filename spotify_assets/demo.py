@@ -97,7 +97,12 @@ def running_emulator_process(settings: Settings) -> Iterator[str]:
 
 
 def enroll_demo_users(settings: Settings, base_url: str) -> list[str]:
-    """Log every demo user in through the real authorization-code flow (unattended)."""
+    """Log every demo user in through the real authorization-code flow (unattended).
+
+    Every time, enrolled or not: each emulator process is a new accounts service, and the
+    refresh tokens an earlier demo stored mean nothing to it (a second demo on the same `data/`
+    had every listener needing to log in again). A login renews the token and keeps settings.
+    """
     from spotify_assets.lib.users.login import login
     from spotify_assets.lib.users.registry import UserRegistry
 
@@ -105,9 +110,7 @@ def enroll_demo_users(settings: Settings, base_url: str) -> list[str]:
     enrolled = []
     for demo_user in httpx.get(f"{base_url}/_emulator/users").json():
         user_id = demo_user["id"]
-        existing = registry.get(user_id)
-        if existing is None or existing.status != "active":
-            login(settings, registry, emulator_user=user_id, open_browser=False, timeout_s=30)
+        login(settings, registry, emulator_user=user_id, open_browser=False, timeout_s=30)
         # Spotify's API has no timezone; an operator would run `users set-timezone`.
         registry.set_timezone(user_id, demo_user["timezone"])
         enrolled.append(user_id)

@@ -14,7 +14,8 @@ import httpx
 import pytest
 
 from spotify_assets.lib.catalog import summarize
-from spotify_assets.lib.settings import Settings
+from spotify_assets.lib.settings import Settings, get_settings
+from spotify_assets.lib.users.registry import UserRegistry
 from spotify_assets.materialize import materialize_selection
 from spotify_assets_tests.demo_deployment import DemoDeployment
 
@@ -47,7 +48,9 @@ def _demo(data_dir: Path, port: int) -> subprocess.CompletedProcess:
 
 
 @pytest.mark.slow
-def test_demo_exits_after_summary_and_a_second_run_is_idempotent(tmp_path: Path) -> None:
+def test_demo_exits_after_summary_and_a_second_run_is_idempotent(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     data = tmp_path / "data"
     port = _free_port()
     first = _demo(data, port)
@@ -62,6 +65,16 @@ def test_demo_exits_after_summary_and_a_second_run_is_idempotent(tmp_path: Path)
     second = _demo(data, port)
     assert second.returncode == 0, second.stdout[-3000:] + second.stderr[-3000:]
     assert summarize(warehouse).views == counts
+    # The second emulator is a new accounts service: its listeners logged in again, so its
+    # polls worked (none was left needing a login).
+    monkeypatch.setenv("SPOTIFY_ASSETS_DATA_DIR", str(data))
+    get_settings.cache_clear()
+    try:
+        listeners = UserRegistry(get_settings()).list()
+    finally:
+        get_settings.cache_clear()
+    assert len(listeners) >= 5 and {u.status for u in listeners} == {"active"}
+    assert "needs_reauth" not in second.stdout
 
 
 def _tokens(base_url: str) -> list[str]:
