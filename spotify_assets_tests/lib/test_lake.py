@@ -367,3 +367,41 @@ def test_conform_orders_rows_as_a_stable_sort_does(seed: int) -> None:
             .column("row")
             .to_pylist()
         )
+
+
+def test_a_commit_names_only_files_whose_folder_was_synced(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A file renamed into place is durable only once its folder is fsynced: a machine that
+    loses power after the manifest commit must not come back without a file it names. Power
+    loss is out of a test's reach, so the order of the two is what is checked."""
+    from spotify_assets.lib.lake import manifest, store
+
+    synced: set[Path] = set()
+    unsynced: list[str] = []
+    fsync_dir, commit = store.fsync_dir, manifest.Manifest.commit
+
+    def record_sync(folder: Path) -> None:
+        synced.add(Path(folder))
+        fsync_dir(folder)
+
+    def check_commit(self, changes, **kwargs):
+        for change in changes:
+            if change.entry and (tmp_path / change.entry.path).parent not in synced:
+                unsynced.append(change.entry.path)
+        return commit(self, changes, **kwargs)
+
+    monkeypatch.setattr(store, "fsync_dir", record_sync)
+    monkeypatch.setattr(manifest.Manifest, "commit", check_commit)
+    lake = Lake(tmp_path)
+    unpartitioned = TableSpec(
+        "totals", "One row per user.", [PLAYS.columns[0]], partitioned=False
+    )
+    lake.write(unpartitioned, [{"user_id": "alice"}])
+    lake.write(PLAYS, _rows(3) + _rows(2, "bob"), "2026-01-05")
+    days = ["2026-01-30", "2026-01-31", "2026-02-01", "2026-02-02"]
+    lake.write_partitions(DAYS, _day_rows(12), "day", days)
+    with lake.transaction() as tx:
+        tx.write_each(PLAYS, {"2026-02-01": _rows(1), "2026-02-02": _rows(2)})
+    lake.remove_user_rows("bob")
+    assert unsynced == [] and len(synced) >= 4

@@ -346,6 +346,8 @@ class Lake:
             files += 1
             new = self._stage(entry.table, kept, entry.partition) if kept.num_rows else None
             changes.append(Change(entry.table, entry.partition, new))
+        for folder in {(self.root / c.entry.path).parent for c in changes if c.entry}:
+            fsync_dir(folder)  # before the commit names the new files (as `_stage_many`)
         return rows, files
 
     # -- reading ----------------------------------------------------------------------------
@@ -407,8 +409,9 @@ class LakeTransaction:
         key = UNPARTITIONED if partition is None else partition
         table = conform(spec, data)
         self.lake._observe(spec, table)
-        sweep_stale_temps(self.lake._leaf_path(spec.name, key)[0])
-        entry = self.lake._stage(spec.name, table, key)
+        # Staged as one of many would be: its folder is fsynced before the manifest names the
+        # file, or a machine losing power after the commit could come back without the rename.
+        entry = self.lake._stage_many(spec, {key: table}, keep_empty=True)[key]
         self._add(spec, {key: entry})
         return WrittenPartition(spec.name, key, self.lake.root / entry.path, table.num_rows)
 
