@@ -9,8 +9,8 @@ read-only), so each catalog is a new file, `.warehouse-snapshots/<gen>-<id>/ware
 never written after it is published, and `warehouse.duckdb` is a relative symlink moved to it
 in one rename. Not a rename of the file itself over the old one: DuckDB opens a database path
 three times (magic, headers, blocks), and a rename in between paired one catalog's headers with
-another's blocks ("No more data remaining in MetadataReader"); a link it resolves once, then
-opens the unchanging file it names. An analyst's open connection keeps the old file (and so
+another's blocks ("No more data remaining in MetadataReader"); a link it resolves first, then
+reads the headers and blocks of the unchanging file it names. An analyst's open connection keeps the old file (and so
 the old generation: reconnect to see newer data; `warehouse_snapshot` says which one you see);
 new connections get the new one. The old file stays where it is, so housekeeping can see (by
 its lock) whether a reader still has it open before deleting the data files only it refers to.
