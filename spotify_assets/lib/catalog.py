@@ -10,37 +10,33 @@ never written after it is published, and `warehouse.duckdb` is a relative symlin
 in one rename. Not a rename of the file itself over the old one: DuckDB opens a database path
 three times (magic, headers, blocks), and a rename in between paired one catalog's headers with
 another's blocks ("No more data remaining in MetadataReader"); a link it resolves first, then
-reads the headers and blocks of the unchanging file it names. An analyst's open connection keeps the old file (and so
-the old generation: reconnect to see newer data; `warehouse_snapshot` says which one you see);
-new connections get the new one. The old file stays where it is, so housekeeping can see (by
-its lock) whether a reader still has it open before deleting the data files only it refers to.
+reads the headers and blocks of the unchanging file it names. An analyst's open connection
+keeps the old file (and so the old generation: reconnect to see newer data;
+`warehouse_snapshot` says which one you see); new connections get the new one. The old file
+stays where it is, so housekeeping can see (by its lock) whether a reader still has it open
+before deleting the data files only it refers to.
 
 Paths in the views are relative to the catalog's folder (`lake/plays/...`), so a copied or moved
 `data/` reads its own lake: open the catalog from that folder (`cd data && duckdb -readonly
 warehouse.duckdb`) or with `spotify-assets sql`, which sets DuckDB's `file_search_path`.
 
-The file is written with `storage_compatibility_version` v1.4.0 so the DuckDB CLI on PyPI
-(1.5.x, which cannot read the 2.0 default format) opens it too.
+What a catalog file holds (its views and comments) is `lib/catalog_views.py`.
 """
 
 from __future__ import annotations
 
-import base64
 import contextlib
 import fcntl
 import hashlib
 import json
 import os
-import re
 import shutil
 import uuid
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from pathlib import Path
 
 import duckdb
-import pyarrow as pa
 
 from spotify_assets.lib.atomic import (
     publish_temp,
@@ -48,30 +44,27 @@ from spotify_assets.lib.atomic import (
     temp_path_for,
     write_bytes_atomic,
 )
-from spotify_assets.lib.lake import FileEntry, Lake, schema_hash
-from spotify_assets.lib.query import read_parquet_sql
+from spotify_assets.lib.catalog_views import (
+    ALIAS_NOTE,
+    GENERATION_FILE,
+    MAIN,
+    STORAGE_COMPATIBILITY,
+    DerivedView,
+    build_catalog,
+    load_view_sql,
+    qualified,
+)
+from spotify_assets.lib.lake import Lake
 
-STORAGE_COMPATIBILITY = "v1.4.0"
 # Bumped when the way views are built changes, so existing catalogs are rebuilt once.
 CATALOG_FORMAT = "4"
-MAIN = "main"
-ALIAS_NOTE = "Alias of {target}, kept until 2027-06: use {target}."
 SNAPSHOT_DIR = ".warehouse-snapshots"
-GENERATION_FILE = ".warehouse-generation"
 
 
 @dataclass(frozen=True)
 class CatalogSummary:
     path: Path
     views: dict[str, int]  # view name (in its schema) -> row count
-
-
-def _quote_literal(text: str) -> str:
-    return "'" + text.replace("'", "''") + "'"
-
-
-def _quote_ident(name: str) -> str:
-    return '"' + name.replace('"', '""') + '"'
 
 
 def connect(db_path: Path, *, read_only: bool = True) -> duckdb.DuckDBPyConnection:
@@ -130,7 +123,7 @@ def refresh_catalog(
         target = folder / db_path.name
         tmp = temp_path_for(target)
         try:
-            _build(tmp, db_path.parent, lake, gen, entries, docs, views, schemas)
+            build_catalog(tmp, db_path.parent, lake, gen, entries, docs, views, schemas)
             with open(tmp, "rb+") as handle:
                 os.fsync(handle.fileno())
             publish_temp(tmp, target)
@@ -226,227 +219,6 @@ def _fingerprint(
     return digest.hexdigest()
 
 
-def _build(
-    tmp: Path,
-    home: Path,
-    lake: Lake,
-    gen: int,
-    entries: list[FileEntry],
-    docs: dict[str, str],
-    views: dict[str, DerivedView],
-    schemas: dict[str, str],
-) -> None:
-    by_table: dict[str, list[FileEntry]] = {}
-    for entry in entries:
-        by_table.setdefault(entry.table, []).append(entry)
-    con = duckdb.connect(
-        str(tmp),
-        config={
-            "storage_compatibility_version": STORAGE_COMPATIBILITY,
-            "file_search_path": str(home.resolve()),
-        },
-    )
-    # Entries' paths are relative to the lake root (validated, never `..`): one relpath for
-    # the root, not one per file (12,000 files of a decade cost 0.15 s in relpath alone).
-    root = Path(os.path.relpath(lake.root, home)).as_posix()
-    try:
-        # One transaction for the table views and their comments: in autocommit every
-        # statement is a WAL commit (an fsync each; ~20 per table), which nearly doubled a
-        # publish (and more on a busy disk). The file is private until renamed, so nothing
-        # needs the commits in between.
-        con.execute("begin")
-        column_docs: dict[str, dict[str, str]] = {}
-        for table in sorted(set(by_table) | set(docs)):
-            doc = json.loads(docs[table]) if table in docs else None
-            table_entries = by_table.get(table, [])
-            files = [e.path if root == "." else f"{root}/{e.path}" for e in table_entries]
-            select = _table_select(con, files, {e.schema_hash for e in table_entries}, doc)
-            if select is None:
-                continue
-            schema = schemas.get(table, MAIN)
-            name = _qualified(schema, table)
-            _create_schema(con, schema)
-            con.execute(f"create or replace view {name} as {select}")
-            if doc:
-                column_docs[table] = {c["name"]: c["doc"] for c in doc["columns"] if c["doc"]}
-                present = _declared_columns(doc, {e.schema_hash for e in table_entries})
-                _comment(con, name, doc["doc"], column_docs[table], present)
-            if schema != MAIN:
-                alias = _qualified(MAIN, table)
-                con.execute(f"create or replace view {alias} as select * from {name}")
-                _comment(con, alias, ALIAS_NOTE.format(target=f"{schema}.{table}"), {})
-        published = datetime.now(UTC).isoformat(timespec="seconds")
-        con.execute(
-            "create or replace view warehouse_snapshot as select "
-            f"{gen:d}::bigint as generation, {_quote_literal(published)}::timestamptz "
-            "as published_at, latest.generation as latest_generation, "
-            f"latest.generation = {gen:d} as is_latest from (select "
-            f"trim(content)::bigint as generation from read_text({_quote_literal(GENERATION_FILE)})"
-            ") as latest"
-        )
-        _comment(
-            con,
-            "warehouse_snapshot",
-            "Which lake generation this connection sees; is_latest false: reconnect to see "
-            "what was published since.",
-            {
-                "generation": "the lake generation this catalog file shows",
-                "published_at": "when this catalog file was built (UTC)",
-                "latest_generation": "the newest generation published since",
-                "is_latest": "false: a newer one exists, reconnect to see it",
-            },
-        )
-        con.execute("commit")
-        # After the commit: a derived view whose tables do not exist yet fails to bind, and an
-        # error inside a transaction would abort the whole of it.
-        _create_derived_views(con, views, column_docs)
-        con.execute("checkpoint")
-    finally:
-        con.close()
-
-
-def _qualified(schema: str, name: str) -> str:
-    return f"{_quote_ident(schema)}.{_quote_ident(name)}"
-
-
-def _create_schema(con: duckdb.DuckDBPyConnection, schema: str) -> None:
-    if schema != MAIN:
-        con.execute(f"create schema if not exists {_quote_ident(schema)}")
-
-
-def _table_select(
-    con: duckdb.DuckDBPyConnection, files: list[str], hashes: set[str], doc: dict | None
-) -> str | None:
-    """The SELECT of a table view: its files, or an empty relation of its declared columns."""
-    if files:
-        # One schema binds on the first footer: 0.02 s for 3,650 files.
-        return f"select * from {read_parquet_sql(files, one_schema=len(hashes) <= 1)}"
-    schema = _arrow_schema(doc)
-    if schema is None:
-        return None
-    types = duckdb.from_arrow(schema.empty_table(), connection=con).types
-    columns = ", ".join(
-        f"cast(null as {t}) as {_quote_ident(f.name)}" for f, t in zip(schema, types, strict=True)
-    )
-    return f"select {columns} where false"
-
-
-def _arrow_schema(doc: dict | None) -> pa.Schema | None:
-    if not doc or "arrow_schema" not in doc:
-        return None
-    return pa.ipc.read_schema(pa.py_buffer(base64.b64decode(doc["arrow_schema"])))
-
-
-def _declared_columns(doc: dict, hashes: set[str]) -> list[str] | None:
-    """A table view's columns when its doc tells them: no files (the view is the declared
-    schema) or files all written to the declared schema; None when only the view can tell
-    (files of older schemas, read by name)."""
-    schema = _arrow_schema(doc)
-    if schema is None or not hashes <= {schema_hash(schema)}:
-        return None
-    return schema.names
-
-
-def _comment(
-    con: duckdb.DuckDBPyConnection,
-    name: str,
-    doc: str,
-    columns: Mapping[str, str],
-    present: list[str] | None = None,
-) -> None:
-    """Comments on a view (a qualified name) and on those of its columns `columns` documents,
-    in one call. `present`: the view's columns when the caller knows them; else they are read
-    with `describe`, which binds the view (reading a file footer: ~5 ms per view, most of a
-    publish's comments)."""
-    statements = [f"comment on view {name} is {_quote_literal(doc)}"] if doc else []
-    if columns:
-        if present is None:
-            present = [row[0] for row in con.execute(f"describe {name}").fetchall()]
-        statements += [
-            f"comment on column {name}.{_quote_ident(column)} is {_quote_literal(columns[column])}"
-            for column in present
-            if columns.get(column)
-        ]
-    if statements:
-        con.execute(";\n".join(statements))
-
-
-def _create_derived_views(
-    con: duckdb.DuckDBPyConnection,
-    views: dict[str, DerivedView],
-    column_docs: dict[str, dict[str, str]],
-) -> None:
-    """Create derived views; one whose base tables do not exist yet is left out until they do.
-
-    Views may depend on each other, so creation repeats until no more succeed.
-    """
-    pending = dict(views)
-    while pending:
-        created = []
-        for name, view in pending.items():
-            qualified = _qualified(view.schema, name)
-            try:
-                _create_schema(con, view.schema)
-                con.execute(f"create or replace view {qualified} as {view.sql}")
-            except duckdb.CatalogException:
-                continue
-            # A column not documented in the file takes the doc of a same-named column of a
-            # table the view reads.
-            inherited = {
-                column: doc
-                for table, docs in column_docs.items()
-                if re.search(rf"\b{re.escape(table)}\b", view.sql)
-                for column, doc in docs.items()
-            }
-            _comment(con, qualified, view.doc, {**inherited, **dict(view.columns)})
-            if view.schema != MAIN:
-                alias = _qualified(MAIN, name)
-                con.execute(f"create or replace view {alias} as select * from {qualified}")
-                _comment(con, alias, ALIAS_NOTE.format(target=f"{view.schema}.{name}"), {})
-            created.append(name)
-        if not created:
-            return
-        for name in created:
-            del pending[name]
-
-
-@dataclass(frozen=True)
-class DerivedView:
-    """A view over the lake views, kept as `<domain>/sql/views/<name>.sql`: its schema is the
-    domain, its doc the file's leading comment, its column docs `-- column <name>: <doc>`
-    lines (columns without one take the doc of a same-named column of a table it reads)."""
-
-    schema: str
-    sql: str
-    doc: str = ""
-    columns: tuple[tuple[str, str], ...] = ()
-
-
-def load_view_sql(root: Path) -> dict[str, DerivedView]:
-    """Derived views under `<domain>/sql/views/*.sql` of `root`, by name."""
-    views: dict[str, DerivedView] = {}
-    for path in sorted(Path(root).rglob("sql/views/*.sql")):
-        if path.stem in views:
-            raise ValueError(f"two view files define {path.stem}: {path}")
-        doc, columns = [], []
-        for line in path.read_text().splitlines():
-            if not line.startswith("--"):
-                break
-            text = line.removeprefix("--").strip()
-            if text.startswith("column ") and ":" in text:
-                name, column_doc = text.removeprefix("column ").split(":", 1)
-                columns.append((name.strip(), column_doc.strip()))
-            else:
-                doc.append(text)
-        views[path.stem] = DerivedView(
-            schema=path.relative_to(root).parts[0],
-            sql=path.read_text().strip().rstrip(";"),
-            doc=" ".join(doc),
-            columns=tuple(columns),
-        )
-    return views
-
-
 def summarize(db_path: Path) -> CatalogSummary:
     """Row counts per view, read through a read-only connection."""
     con = connect(db_path)
@@ -462,9 +234,24 @@ def summarize(db_path: Path) -> CatalogSummary:
         ]
         # By name: table and view names are unique across schemas (`plays`, not its alias).
         counts = {
-            name: con.execute(f"select count(*) from {_qualified(schema, name)}").fetchone()[0]
+            name: con.execute(f"select count(*) from {qualified(schema, name)}").fetchone()[0]
             for schema, name in names
         }
     finally:
         con.close()
     return CatalogSummary(Path(db_path), counts)
+
+
+__all__ = [
+    "ALIAS_NOTE",
+    "SNAPSHOT_DIR",
+    "CatalogSummary",
+    "DerivedView",
+    "catalog_generation",
+    "connect",
+    "current_target",
+    "load_view_sql",
+    "point_catalog",
+    "refresh_catalog",
+    "summarize",
+]
