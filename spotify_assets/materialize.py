@@ -133,6 +133,6 @@ def print_summary(settings: Settings) -> None:
     # The DuckDB CLI installed beside us (duckdb-cli), not whichever `duckdb` is on PATH.
     shell = Path(sys.executable).with_name("duckdb")
     print(
-        f"open it:   cd {summary.path.resolve().parent} && {shell} -readonly {summary.path.name}"
+        f"open it:   cd {summary.path.absolute().parent} && {shell} -readonly {summary.path.name}"
         "  (its lake paths are relative to that folder; or `spotify-assets sql`)"
     )

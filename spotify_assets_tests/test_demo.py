@@ -61,6 +61,8 @@ def test_demo_exits_after_summary_and_a_second_run_is_idempotent(
     assert materialized <= set(counts)  # a view for every materialized table
     assert counts["plays"] > 0 and counts["daily_listening"] > 0
     assert re.search(r"warehouse: .*warehouse\.duckdb", first.stdout)
+    # The folder the catalog's lake paths are relative to: the link's, not its target's.
+    assert f"open it:   cd {data} && " in first.stdout
 
     second = _demo(data, port)
     assert second.returncode == 0, second.stdout[-3000:] + second.stderr[-3000:]
