@@ -188,3 +188,18 @@ def test_the_current_catalog_is_never_dropped_even_when_recorded_as_old(tmp_path
     lake.manifest.record_snapshot(current.relative_to(tmp_path).as_posix(), 1)
     assert _collect(lake, db, now=LATER).snapshots_dropped == 0
     assert current.exists() and summarize(db).views == {"t": 1}
+
+
+def test_a_superseded_catalog_nobody_opened_goes_after_minutes_not_the_files_grace(
+    tmp_path: Path,
+) -> None:
+    lake, db = Lake(tmp_path / "lake"), tmp_path / "warehouse.duckdb"
+    lake.write(T, [{"user_id": "a", "n": 1}], "k")
+    refresh_catalog(lake, db)
+    outgoing = current_target(db)
+    lake.write(T, [{"user_id": "a", "n": 2}], "k")
+    refresh_catalog(lake, db)
+    soon = datetime.now(UTC) + housekeeping.CATALOG_OPENING_GRACE + timedelta(seconds=1)
+    report = _collect(lake, db, now=soon)  # long before the files' 60 minutes
+    assert report.snapshots_dropped == 1 and not outgoing.exists()
+    assert report.files_in_grace == 1 and report.files_removed == 0

@@ -5,8 +5,8 @@ Who may still read a superseded file:
   after `warehouse.duckdb` links to a newer one, and DuckDB holds a POSIX lock on a database
   file for as long as a connection has it open (read-only too); an open-file-description lock
   probe tells whether anyone (any process, this one included) still holds it. Files that a held
-  catalog lists are kept; a catalog nobody holds is dropped once it was superseded longer ago
-  than the grace period (a reader resolves the link a moment before it locks the file).
+  catalog lists are kept; a catalog nobody holds is dropped once it was superseded a few
+  minutes ago (a reader resolves the link a moment before it locks the file).
 - a run that listed files before a commit superseded them and reads them now: superseded files
   are kept for a grace period after the commit that superseded them (default 60 minutes).
 Files no manifest generation refers to (a writer killed between writing and committing) are
@@ -30,6 +30,10 @@ from spotify_assets.lib.lake.manifest import FILE_NAME, Superseded
 from spotify_assets.lib.lake.store import Lake
 
 DEFAULT_GRACE = timedelta(minutes=60)
+# How long a superseded catalog nobody has locked is kept anyway: a reader resolves the
+# `warehouse.duckdb` link microseconds before it locks the file it names. The files such a
+# catalog lists keep the longer grace of their own.
+CATALOG_OPENING_GRACE = timedelta(minutes=5)
 FORGET_LOCK_TIMEOUT_S = 600.0
 # struct flock on Linux: l_type, l_whence (short), l_start, l_len (off_t), l_pid (pid_t).
 _FLOCK = "hhqqi"
@@ -168,7 +172,8 @@ def _collect(
     now: datetime,
 ) -> HousekeepingReport:
     report = HousekeepingReport(generation=lake.generation())
-    live, opening = _held_snapshots(lake, catalog_dir, report, young_after=now - grace)
+    young_after = now - min(grace, CATALOG_OPENING_GRACE)
+    live, opening = _held_snapshots(lake, catalog_dir, report, young_after=young_after)
     if catalog_generation is not None:
         live.add(catalog_generation)
     current = lake.manifest.current_paths()
