@@ -405,3 +405,20 @@ def test_a_commit_names_only_files_whose_folder_was_synced(
         tx.write_each(PLAYS, {"2026-02-01": _rows(1), "2026-02-02": _rows(2)})
     lake.remove_user_rows("bob")
     assert unsynced == [] and len(synced) >= 4
+
+
+def test_rewriting_a_partition_with_the_same_rows_creates_no_file(tmp_path: Path) -> None:
+    """A newer export repeats the whole history: its unchanged days give the same bytes, the
+    same name, and no new file (creating one is most of a day file's cost)."""
+    lake = Lake(tmp_path)
+    first = lake.write(PLAYS, _rows(3), "2026-01-05").path
+    before = first.stat()
+    again = lake.write(PLAYS, _rows(3), "2026-01-05").path
+    assert again == first and lake.files("plays") == [first]
+    after = first.stat()
+    assert (after.st_ino, after.st_mtime_ns) == (before.st_ino, before.st_mtime_ns)
+    with lake.transaction() as tx:
+        tx.write_each(PLAYS, {"2026-01-05": _rows(3), "2026-01-06": _rows(1)})
+    assert first.stat().st_ino == before.st_ino and len(lake.files("plays")) == 2
+    changed = lake.write(PLAYS, _rows(4), "2026-01-05").path
+    assert changed != first and lake.read("plays").num_rows == 5

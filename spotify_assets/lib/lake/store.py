@@ -105,6 +105,18 @@ def _parquet_bytes(table: pa.Table) -> pa.Buffer:
     return sink.getvalue()
 
 
+def _holds(target: Path, data: pa.Buffer) -> bool:
+    """Whether `target` already has these very bytes: its name is their hash, and a file only
+    ever gets its final name whole and synced. A rewrite of an unchanged day (a newer export
+    repeats the whole history) then creates no file: creating one is most of a day file's
+    cost (docs/benchmarks.md). Housekeeping cannot remove it meanwhile: it waits for writers
+    between staging and committing (`Lake.writing`)."""
+    try:
+        return target.stat().st_size == data.size
+    except FileNotFoundError:
+        return False
+
+
 def _write_synced(path: Path, data: pa.Buffer) -> None:
     # 0o666 less the umask: the mode the Parquet writer gave a file it created itself.
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
@@ -181,16 +193,15 @@ class Lake:
         folder, stem = leaf
         data = _parquet_bytes(table)
         target = folder / f"{stem}.{hashlib.sha256(data).hexdigest()[:16]}.parquet"
-        tmp = temp_path_for(folder / stem)
-        try:
-            _write_synced(tmp, data)
-            # An existing target has these very bytes: replacing it changes nothing a reader
-            # of it could see.
-            os.replace(tmp, target)
-        except BaseException:
-            with contextlib.suppress(FileNotFoundError):
-                tmp.unlink()
-            raise
+        if not _holds(target, data):
+            tmp = temp_path_for(folder / stem)
+            try:
+                _write_synced(tmp, data)
+                os.replace(tmp, target)
+            except BaseException:
+                with contextlib.suppress(FileNotFoundError):
+                    tmp.unlink()
+                raise
         return FileEntry(
             table_name,
             partition,
