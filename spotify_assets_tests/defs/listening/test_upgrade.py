@@ -96,7 +96,7 @@ def test_the_new_code_rebuilds_the_daily_layouts_days(old_data: tuple[Settings, 
     }
     # Every day the old code wrote, the new code writes again, row for row and with the same
     # schema (its metadata included), in a new file. The bytes may differ: a small file is now
-    # written with other Parquet options (`lib.lake.store.SMALL_FILE_ROWS`).
+    # written with other Parquet options (`lib.lake.files.SMALL_FILE_ROWS`).
     assert set(rebuilt) == set(old)
     for key, table in old.items():
         assert rebuilt[key].schema.equals(table.schema, check_metadata=True), key
