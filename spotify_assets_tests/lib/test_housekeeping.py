@@ -162,15 +162,21 @@ def test_forget_waits_for_a_reader_that_closes(tmp_path: Path) -> None:
     assert report.readers == [] and report.files_removed == 1
 
 
-def test_a_catalog_just_superseded_waits_for_readers_still_opening_it(tmp_path: Path) -> None:
-    """A reader resolves `warehouse.duckdb` to a catalog file, then opens and locks it: a
-    catalog superseded in between has no lock yet, and must still be there."""
+def _superseded_catalog(tmp_path: Path) -> tuple[Lake, Path, Path]:
+    """A lake published twice: the lake, the catalog link, and the first catalog's file."""
     lake, db = Lake(tmp_path / "lake"), tmp_path / "warehouse.duckdb"
     lake.write(T, [{"user_id": "a", "n": 1}], "k")
     refresh_catalog(lake, db)
     outgoing = current_target(db)
     lake.write(T, [{"user_id": "a", "n": 2}], "k")
     refresh_catalog(lake, db)
+    return lake, db, outgoing
+
+
+def test_a_catalog_just_superseded_waits_for_readers_still_opening_it(tmp_path: Path) -> None:
+    """A reader resolves `warehouse.duckdb` to a catalog file, then opens and locks it: a
+    catalog superseded in between has no lock yet, and must still be there."""
+    lake, db, outgoing = _superseded_catalog(tmp_path)
     fresh = _collect(lake, db)
     assert fresh.snapshots_dropped == 0 and outgoing.exists()
     assert fresh.files_in_grace == 1  # and the files it lists stay with it
@@ -193,12 +199,7 @@ def test_the_current_catalog_is_never_dropped_even_when_recorded_as_old(tmp_path
 def test_a_superseded_catalog_nobody_opened_goes_after_minutes_not_the_files_grace(
     tmp_path: Path,
 ) -> None:
-    lake, db = Lake(tmp_path / "lake"), tmp_path / "warehouse.duckdb"
-    lake.write(T, [{"user_id": "a", "n": 1}], "k")
-    refresh_catalog(lake, db)
-    outgoing = current_target(db)
-    lake.write(T, [{"user_id": "a", "n": 2}], "k")
-    refresh_catalog(lake, db)
+    lake, db, outgoing = _superseded_catalog(tmp_path)
     soon = datetime.now(UTC) + housekeeping.CATALOG_OPENING_GRACE + timedelta(seconds=1)
     report = _collect(lake, db, now=soon)  # long before the files' 60 minutes
     assert report.snapshots_dropped == 1 and not outgoing.exists()
