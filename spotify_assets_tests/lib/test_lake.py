@@ -409,7 +409,7 @@ def test_a_commit_names_only_files_whose_folder_was_synced(
 
 def test_rewriting_a_partition_with_the_same_rows_creates_no_file(tmp_path: Path) -> None:
     """A newer export repeats the whole history: its unchanged days give the same bytes, the
-    same name, and no new file (creating one is most of a day file's cost)."""
+    same name, and no new file (creating one is the largest part of a day file's cost)."""
     lake = Lake(tmp_path)
     first = lake.write(PLAYS, _rows(3), "2026-01-05").path
     before = first.stat()

@@ -63,9 +63,9 @@ def _parquet_bytes(table: pa.Table) -> pa.Buffer:
 def _holds(target: Path, data: pa.Buffer) -> bool:
     """Whether `target` already has these very bytes: its name is their hash, and a file only
     ever gets its final name whole and synced. A rewrite of an unchanged day (a newer export
-    repeats the whole history) then creates no file: creating one is most of a day file's
-    cost (docs/benchmarks.md). Housekeeping cannot remove it meanwhile: it waits for writers
-    between staging and committing (`Lake.writing`)."""
+    repeats the whole history) then creates no file: creating one is the largest part of a
+    day file's cost (docs/benchmarks.md). Housekeeping cannot remove it meanwhile: it waits
+    for writers between staging and committing (`Lake.writing`)."""
     try:
         return target.stat().st_size == data.size
     except FileNotFoundError:
