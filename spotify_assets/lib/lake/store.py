@@ -178,9 +178,15 @@ class Lake:
                 entries = pool.map(stage, jobs)
                 for (partition, _, _), entry in zip(jobs, entries, strict=True):
                     staged[partition] = entry
-        for folder in folders:
-            fsync_dir(folder)
         return staged
+
+    def _commit(self, changes: list[Change], **kwargs: Any) -> int:
+        """Commit changes that name new files, once their folders are fsynced: a file renamed
+        into place survives a power loss only with its folder, and the manifest must never
+        name a file that could come back missing."""
+        for folder in {(self.root / c.entry.path).parent for c in changes if c.entry}:
+            fsync_dir(folder)
+        return self.manifest.commit(changes, lake_root=self.root, **kwargs)
 
     # -- writing ----------------------------------------------------------------------------
 
@@ -271,7 +277,7 @@ class Lake:
         changes: list[Change] = []
         with self.writing():
             rows, files = self._without_user(user_id, changes)
-            self.manifest.commit(changes, lake_root=self.root)
+            self._commit(changes)
         return rows, files
 
     def _without_user(self, user_id: str, changes: list[Change]) -> tuple[int, int]:
@@ -296,8 +302,6 @@ class Lake:
             files += 1
             new = self._stage(entry.table, kept, entry.partition) if kept.num_rows else None
             changes.append(Change(entry.table, entry.partition, new))
-        for folder in {(self.root / c.entry.path).parent for c in changes if c.entry}:
-            fsync_dir(folder)  # before the commit names the new files (as `_stage_many`)
         return rows, files
 
     # -- reading ----------------------------------------------------------------------------
@@ -359,8 +363,7 @@ class LakeTransaction:
         key = UNPARTITIONED if partition is None else partition
         table = conform(spec, data)
         self.lake._observe(spec, table)
-        # Staged as one of many would be: its folder is fsynced before the manifest names the
-        # file, or a machine losing power after the commit could come back without the rename.
+        # Staged as many are (folder made, a killed writer's temps swept): one way to stage.
         entry = self.lake._stage_many(spec, {key: table}, keep_empty=True)[key]
         self._add(spec, {key: entry})
         return WrittenPartition(spec.name, key, self.lake.root / entry.path, table.num_rows)
@@ -406,6 +409,4 @@ class LakeTransaction:
         with self._lock:
             changes, docs = list(self._changes.values()), dict(self._docs)
             self._changes.clear()
-        return self.lake.manifest.commit(
-            changes, docs=docs, stale=stale, lake_root=self.lake.root
-        )
+        return self.lake._commit(changes, docs=docs, stale=stale)
