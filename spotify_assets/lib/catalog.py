@@ -39,6 +39,7 @@ from pathlib import Path
 import duckdb
 
 from spotify_assets.lib.atomic import (
+    atomic_path,
     publish_temp,
     sweep_stale_temps,
     temp_path_for,
@@ -121,12 +122,12 @@ def refresh_catalog(
         folder = db_path.parent / SNAPSHOT_DIR / f"{gen:010d}-{uuid.uuid4().hex[:8]}"
         folder.mkdir(parents=True)
         target = folder / db_path.name
-        tmp = temp_path_for(target)
         try:
-            build_catalog(tmp, db_path.parent, lake, gen, entries, docs, views, schemas)
-            with open(tmp, "rb+") as handle:
-                os.fsync(handle.fileno())
-            publish_temp(tmp, target)
+            with atomic_path(target) as tmp:
+                try:
+                    build_catalog(tmp, db_path.parent, lake, gen, entries, docs, views, schemas)
+                finally:
+                    Path(f"{tmp}.wal").unlink(missing_ok=True)
             if db_path.exists() and "generation" in previous:
                 _retain(lake, db_path, int(previous["generation"]))
             write_bytes_atomic(db_path.parent / GENERATION_FILE, f"{gen}\n".encode())
@@ -136,8 +137,6 @@ def refresh_catalog(
                 stamp, json.dumps({"fingerprint": fingerprint, "generation": gen}).encode()
             )
         finally:
-            tmp.unlink(missing_ok=True)
-            Path(f"{tmp}.wal").unlink(missing_ok=True)
             if not target.exists():  # the build failed: nothing links to its folder
                 shutil.rmtree(folder, ignore_errors=True)
     return db_path
