@@ -340,6 +340,7 @@ def run(
     """`on_step` is told each step as it starts (for a progress bar)."""
     step = on_step or (lambda _: None)
     workdir = Path(workdir or tempfile.mkdtemp(prefix="spotify_assets_bench_"))
+    workdir.mkdir(parents=True, exist_ok=True)
     step(f"writing {rows:,} rows in both layouts")
     inputs = write_inputs(workdir, rows)
     result: dict = {"rows": rows, "file_mb": inputs["file"].stat().st_size / 1024**2}

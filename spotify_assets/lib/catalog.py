@@ -47,18 +47,21 @@ from spotify_assets.lib.atomic import (
 )
 from spotify_assets.lib.catalog_views import (
     ALIAS_NOTE,
+    CATALOG_FORMAT,
     GENERATION_FILE,
     MAIN,
+    STATE_FILE,
     STORAGE_COMPATIBILITY,
     DerivedView,
+    TableView,
     build_catalog,
+    catalog_state,
     load_view_sql,
     qualified,
+    table_views,
 )
 from spotify_assets.lib.lake import Lake
 
-# Bumped when the way views are built changes, so existing catalogs are rebuilt once.
-CATALOG_FORMAT = "4"
 SNAPSHOT_DIR = ".warehouse-snapshots"
 
 
@@ -119,15 +122,18 @@ def refresh_catalog(
             return db_path
         sweep_stale_temps(db_path.parent)
         _sweep_unpublished(lake, db_path)
+        tables = table_views(db_path.parent, lake, entries, docs, schemas)
+        state = catalog_state(tables, views)
         folder = db_path.parent / SNAPSHOT_DIR / f"{gen:010d}-{uuid.uuid4().hex[:8]}"
         folder.mkdir(parents=True)
         target = folder / db_path.name
         try:
             with atomic_path(target) as tmp:
                 try:
-                    build_catalog(tmp, db_path.parent, lake, gen, entries, docs, views, schemas)
+                    _build(tmp, db_path, gen, tables, views, state)
                 finally:
                     Path(f"{tmp}.wal").unlink(missing_ok=True)
+            write_bytes_atomic(folder / STATE_FILE, json.dumps(state).encode())
             if db_path.exists() and "generation" in previous:
                 _retain(lake, db_path, int(previous["generation"]))
             write_bytes_atomic(db_path.parent / GENERATION_FILE, f"{gen}\n".encode())
@@ -140,6 +146,30 @@ def refresh_catalog(
             if not target.exists():  # the build failed: nothing links to its folder
                 shutil.rmtree(folder, ignore_errors=True)
     return db_path
+
+
+def _build(
+    tmp: Path,
+    db_path: Path,
+    gen: int,
+    tables: dict[str, TableView],
+    views: dict[str, DerivedView],
+    state: dict,
+) -> None:
+    """Build from a copy of the current catalog file when its state (kept beside it, so it
+    always describes that very file) has the same base; from nothing otherwise, or if the
+    copy cannot be brought up to date."""
+    current = current_target(db_path)
+    previous = _read_stamp(current.parent / STATE_FILE) if current is not None else {}
+    if previous.get("base") == state["base"] and isinstance(previous.get("tables"), dict):
+        try:
+            shutil.copyfile(current, tmp)
+            build_catalog(tmp, db_path.parent, gen, tables, views, previous=previous)
+            return
+        except (OSError, duckdb.Error):
+            for leftover in (tmp, Path(f"{tmp}.wal")):
+                leftover.unlink(missing_ok=True)
+    build_catalog(tmp, db_path.parent, gen, tables, views)
 
 
 def point_catalog(db_path: Path, target: Path) -> None:

@@ -9,6 +9,7 @@ The file is written with `storage_compatibility_version` v1.4.0 so the DuckDB CL
 from __future__ import annotations
 
 import base64
+import hashlib
 import json
 import os
 import re
@@ -24,10 +25,15 @@ from spotify_assets.lib.lake import FileEntry, Lake, schema_hash
 from spotify_assets.lib.query import read_parquet_sql
 
 STORAGE_COMPATIBILITY = "v1.4.0"
+# Bumped when the way views are built changes, so existing catalogs are rebuilt once (and no
+# publish starts from a copy of one).
+CATALOG_FORMAT = "4"
 MAIN = "main"
 ALIAS_NOTE = "Alias of {target}, kept until 2027-06: use {target}."
 # Beside the catalog: the newest generation published, read by `warehouse_snapshot`.
 GENERATION_FILE = ".warehouse-generation"
+# Beside each catalog file: what it was built from (`catalog_state`).
+STATE_FILE = "tables.json"
 
 
 def _quote_literal(text: str) -> str:
@@ -38,21 +44,73 @@ def _quote_ident(name: str) -> str:
     return '"' + name.replace('"', '""') + '"'
 
 
-def build_catalog(
-    tmp: Path,
-    home: Path,
-    lake: Lake,
-    gen: int,
-    entries: list[FileEntry],
-    docs: dict[str, str],
-    views: dict[str, DerivedView],
-    schemas: dict[str, str],
-) -> None:
-    """Write the catalog of generation `gen` (its file `entries`, table `docs`) to `tmp`, its
-    lake paths relative to `home` (the folder the catalog is published in)."""
+@dataclass(frozen=True)
+class TableView:
+    """A lake table's view in a catalog file: what its SQL and comments are made from."""
+
+    schema: str
+    files: tuple[str, ...]  # relative to the catalog's folder
+    hashes: frozenset[str]
+    doc: str | None  # the table's doc as the manifest keeps it (JSON)
+
+    def key(self) -> str:
+        digest = hashlib.sha256(f"{self.schema}\n{self.doc}\n".encode())
+        digest.update("\n".join(sorted(self.hashes)).encode())
+        digest.update("\n".join(self.files).encode())
+        return digest.hexdigest()
+
+
+def table_views(
+    home: Path, lake: Lake, entries: list[FileEntry], docs: dict[str, str], schemas: dict[str, str]
+) -> dict[str, TableView]:
+    """Each table's view at one generation (its file `entries`, table `docs`), lake paths
+    relative to `home` (the folder the catalog is published in)."""
     by_table: dict[str, list[FileEntry]] = {}
     for entry in entries:
         by_table.setdefault(entry.table, []).append(entry)
+    # Entries' paths are relative to the lake root (validated, never `..`): one relpath for
+    # the root, not one per file (12,000 files of a decade cost 0.15 s in relpath alone).
+    root = Path(os.path.relpath(lake.root, home)).as_posix()
+    return {
+        table: TableView(
+            schemas.get(table, MAIN),
+            tuple(e.path if root == "." else f"{root}/{e.path}" for e in by_table.get(table, [])),
+            frozenset(e.schema_hash for e in by_table.get(table, [])),
+            docs.get(table),
+        )
+        for table in sorted(set(by_table) | set(docs))
+    }
+
+
+def catalog_state(tables: Mapping[str, TableView], views: Mapping[str, DerivedView]) -> dict:
+    """What a catalog file was built from, kept beside it (`STATE_FILE`): the next publish
+    starts from a copy of it when only some table views differ (`build_catalog`)."""
+    base = hashlib.sha256(f"{STORAGE_COMPATIBILITY}\n{CATALOG_FORMAT}\n".encode())
+    for name, view in sorted(views.items()):
+        base.update(f"view {name}\n{view!r}\n".encode())
+    return {
+        "base": base.hexdigest(),
+        "tables": {name: [t.key(), t.schema] for name, t in tables.items()},
+    }
+
+
+def build_catalog(
+    tmp: Path,
+    home: Path,
+    gen: int,
+    tables: Mapping[str, TableView],
+    views: Mapping[str, DerivedView],
+    *,
+    previous: dict | None = None,
+) -> None:
+    """Write the catalog of generation `gen` to `tmp`: a view per table of `tables`, the
+    derived `views`, their comments and `warehouse_snapshot`.
+
+    `previous`: the `catalog_state` of a catalog file already copied to `tmp`, of the same
+    base; only the table views that differ from it are made again (a table's view over a
+    decade of day files is ~0.05 s with its comments; a poll's refresh publishes once per
+    history table, each changing one view). The result is the file a build from nothing
+    makes (tested)."""
     con = duckdb.connect(
         str(tmp),
         config={
@@ -60,35 +118,41 @@ def build_catalog(
             "file_search_path": str(home.resolve()),
         },
     )
-    # Entries' paths are relative to the lake root (validated, never `..`): one relpath for
-    # the root, not one per file (12,000 files of a decade cost 0.15 s in relpath alone).
-    root = Path(os.path.relpath(lake.root, home)).as_posix()
+    before: dict[str, list[str]] = previous["tables"] if previous else {}
     try:
         # One transaction for the table views and their comments: in autocommit every
         # statement is a WAL commit (an fsync each; ~20 per table), which nearly doubled a
         # publish (and more on a busy disk). The file is private until renamed, so nothing
         # needs the commits in between.
         con.execute("begin")
+        if previous:
+            # Derived views are made again below, after the tables they read.
+            for name, view in views.items():
+                _drop_view(con, view.schema, name)
+            for name, (key, schema) in before.items():
+                if name not in tables or tables[name].key() != key:
+                    _drop_view(con, schema, name)
         column_docs: dict[str, dict[str, str]] = {}
-        for table in sorted(set(by_table) | set(docs)):
-            doc = json.loads(docs[table]) if table in docs else None
-            table_entries = by_table.get(table, [])
-            files = [e.path if root == "." else f"{root}/{e.path}" for e in table_entries]
-            select = _table_select(con, files, {e.schema_hash for e in table_entries}, doc)
+        for table, view in tables.items():
+            doc = json.loads(view.doc) if view.doc else None
+            select = _table_select(con, list(view.files), set(view.hashes), doc)
             if select is None:
                 continue
-            schema = schemas.get(table, MAIN)
-            name = qualified(schema, table)
-            _create_schema(con, schema)
-            con.execute(f"create or replace view {name} as {select}")
             if doc:
                 column_docs[table] = {c["name"]: c["doc"] for c in doc["columns"] if c["doc"]}
-                present = _declared_columns(doc, {e.schema_hash for e in table_entries})
+            if table in before and before[table][0] == view.key():
+                continue  # the copied file has this very view, comments and alias
+            name = qualified(view.schema, table)
+            _create_schema(con, view.schema)
+            con.execute(f"create or replace view {name} as {select}")
+            if doc:
+                present = _declared_columns(doc, set(view.hashes))
                 _comment(con, name, doc["doc"], column_docs[table], present)
-            if schema != MAIN:
+            if view.schema != MAIN:
                 alias = qualified(MAIN, table)
                 con.execute(f"create or replace view {alias} as select * from {name}")
-                _comment(con, alias, ALIAS_NOTE.format(target=f"{schema}.{table}"), {})
+                _comment(con, alias, ALIAS_NOTE.format(target=f"{view.schema}.{table}"), {})
+        _drop_empty_schemas(con)
         published = datetime.now(UTC).isoformat(timespec="seconds")
         con.execute(
             "create or replace view warehouse_snapshot as select "
@@ -113,10 +177,29 @@ def build_catalog(
         con.execute("commit")
         # After the commit: a derived view whose tables do not exist yet fails to bind, and an
         # error inside a transaction would abort the whole of it.
-        _create_derived_views(con, views, column_docs)
+        _create_derived_views(con, dict(views), column_docs)
         con.execute("checkpoint")
     finally:
         con.close()
+
+
+def _drop_view(con: duckdb.DuckDBPyConnection, schema: str, name: str) -> None:
+    """Drop a view and, for one outside `main`, its alias in `main`."""
+    con.execute(f"drop view if exists {qualified(schema, name)}")
+    if schema != MAIN:
+        con.execute(f"drop view if exists {qualified(MAIN, name)}")
+
+
+def _drop_empty_schemas(con: duckdb.DuckDBPyConnection) -> None:
+    """A schema whose last view moved or went: a build from nothing would not have it."""
+    empty = con.execute(
+        "select schema_name from duckdb_schemas() where not internal "
+        "and database_name = current_database() and schema_name <> 'main' "
+        "and schema_name not in (select schema_name from duckdb_views() where not internal "
+        "and database_name = current_database())"
+    ).fetchall()
+    for (schema,) in empty:
+        con.execute(f"drop schema {_quote_ident(schema)}")
 
 
 def qualified(schema: str, name: str) -> str:

@@ -42,7 +42,8 @@ def test_the_cli_routes_bench_musicbrainz_with_its_options():
 def test_bench_import_measures_both_layouts_the_floor_and_a_poll(tmp_path):
     from spotify_assets.bench import imports
 
-    result = imports.run(rows=3000, workdir=tmp_path)
+    # A --workdir that does not exist yet is made (a user names a new folder).
+    result = imports.run(rows=3000, workdir=tmp_path / "new" / "bench")
     for layout in imports.LAYOUTS:
         baseline, pipeline = result[layout]["baseline"], result[layout]["pipeline"]
         assert baseline["days"] > 0 and baseline["seconds"] > 0

@@ -1,6 +1,7 @@
 """The DuckDB catalog: one generation of the lake per file, readable while runs publish,
 relocatable, CLI-compatible."""
 
+import json
 import os
 import shutil
 import subprocess
@@ -394,3 +395,88 @@ def test_concurrent_publishers_end_on_the_latest_generation(tmp_path: Path) -> N
     assert catalog_generation(db) == lake.generation() == 30
     assert summarize(db).views == {"alpha": 30}
     assert not [p for p in os.listdir(tmp_path) if ".tmp-" in p]
+
+
+def _contents(db: Path) -> dict[str, list[tuple]]:
+    """Everything an analyst can see in a catalog file but when it was built."""
+    con = connect(db)
+    try:
+        return {
+            "schemas": con.execute(
+                "select schema_name from duckdb_schemas() where not internal "
+                "and database_name = current_database() order by all"
+            ).fetchall(),
+            "views": con.execute(
+                "select schema_name, view_name, comment, "
+                "case when view_name = 'warehouse_snapshot' then '' else sql end "
+                "from duckdb_views() where not internal order by all"
+            ).fetchall(),
+            "columns": con.execute(
+                "select schema_name, table_name, column_name, data_type, comment "
+                "from duckdb_columns() where database_name = current_database() order by all"
+            ).fetchall(),
+        }
+    finally:
+        con.close()
+
+
+def test_a_publish_from_the_last_catalog_makes_the_file_a_build_from_nothing_makes(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import spotify_assets.lib.catalog as catalog
+
+    started_from: list[bool] = []
+    build = catalog.build_catalog
+
+    def spied(*args: object, previous: dict | None = None) -> None:
+        started_from.append(previous is not None)
+        build(*args, previous=previous)
+
+    monkeypatch.setattr(catalog, "build_catalog", spied)
+    lake = Lake(tmp_path / "lake")
+    db, scratch = tmp_path / "warehouse.duckdb", tmp_path / "scratch"
+    views = {
+        "beta_total": DerivedView("reports", "select sum(n) as total from beta", doc="Sum."),
+        "alpha_users": DerivedView("reports", "select user_id from alpha", doc="Users."),
+    }
+    a_doc = TableSpec("alpha", "Alpha, documented again.", list(A.columns))
+    steps = [
+        ("first", lambda: lake.write(A, [{"user_id": "a"}], "2026-01-01"), {"alpha": "listening"}),
+        ("a new day", lambda: lake.write(A, [{"user_id": "b"}], "2026-01-02"), None),
+        ("a new table", lambda: lake.write(B, [{"n": 2}], "2026-01-01"), None),
+        ("a day rewritten", lambda: lake.write(A, [{"user_id": "c"}], "2026-01-01"), None),
+        ("a user forgotten", lambda: lake.remove_user_rows("b"), None),
+        ("a table's doc", lambda: lake.write(a_doc, [{"user_id": "d"}], "2026-01-03"), None),
+        ("a table moved", lambda: None, {"alpha": "history"}),
+    ]
+    schemas = {}
+    for name, change, moved in steps:
+        change()
+        schemas = moved or schemas
+        refresh_catalog(lake, db, views=views, schemas=schemas)
+        # The same generation built from nothing, beside it (its paths are relative to it).
+        scratch.mkdir()
+        fresh = refresh_catalog(lake, scratch / "warehouse.duckdb", views=views, schemas=schemas)
+        # Lake paths: relative to each catalog's folder, so the scratch one has one more `..`.
+        got, want = _contents(db), _contents(fresh)
+        want["views"] = [(*v[:3], v[3].replace("'../lake/", "'lake/")) for v in want["views"]]
+        assert got == want, name
+        shutil.rmtree(scratch)
+    # Every publish after the first started from the last catalog (none fell back); the
+    # scratch builds started from nothing.
+    assert started_from == [False, False] + [True, False] * (len(steps) - 1)
+    # c (day 1 rewritten) and d; b was forgotten.
+    assert summarize(db).views == {"alpha": 2, "alpha_users": 2, "beta": 1, "beta_total": 1}
+    assert _contents(db)["schemas"] == [("history",), ("reports",)]  # `listening` went empty
+
+
+def test_a_catalog_whose_state_is_unreadable_is_built_from_nothing(tmp_path: Path) -> None:
+    lake = Lake(tmp_path / "lake")
+    db = tmp_path / "warehouse.duckdb"
+    lake.write(A, [{"user_id": "a"}], "2026-01-01")
+    refresh_catalog(lake, db)
+    state = current_target(db).parent / "tables.json"
+    assert json.loads(state.read_text())["tables"].keys() == {"alpha"}
+    state.write_text('{"base": "torn')
+    lake.write(A, [{"user_id": "b"}], "2026-01-02")
+    assert summarize(refresh_catalog(lake, db)).views == {"alpha": 2}

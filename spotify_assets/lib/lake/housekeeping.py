@@ -18,6 +18,7 @@ from __future__ import annotations
 import contextlib
 import fcntl
 import os
+import shutil
 import struct
 import time
 from collections.abc import Callable
@@ -124,9 +125,8 @@ def _held_snapshots(
             opening.add(gen)
             continue
         _unlink(path)
-        if len(Path(name).parts) > 2:  # a catalog in its own folder, not a hard link
-            with contextlib.suppress(OSError):
-                path.parent.rmdir()
+        if len(Path(name).parts) > 2:  # a catalog in its own folder (with its state file)
+            shutil.rmtree(path.parent, ignore_errors=True)
         lake.manifest.drop_snapshot(name)
         report.snapshots_dropped += 1
     return held, opening
