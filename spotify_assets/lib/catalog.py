@@ -58,6 +58,7 @@ from spotify_assets.lib.catalog_views import (
     catalog_state,
     load_view_sql,
     qualified,
+    starts_from,
     table_views,
 )
 from spotify_assets.lib.lake import Lake
@@ -157,11 +158,11 @@ def _build(
     state: dict,
 ) -> None:
     """Build from a copy of the current catalog file when its state (kept beside it, so it
-    always describes that very file) has the same base; from nothing otherwise, or if the
-    copy cannot be brought up to date."""
+    always describes that very file) allows it (`starts_from`); from nothing otherwise, or if
+    the copy cannot be brought up to date."""
     current = current_target(db_path)
     previous = _read_stamp(current.parent / STATE_FILE) if current is not None else {}
-    if previous.get("base") == state["base"] and isinstance(previous.get("tables"), dict):
+    if current is not None and starts_from(previous, state):
         try:
             shutil.copyfile(current, tmp)
             build_catalog(tmp, db_path.parent, gen, tables, views, previous=previous)

@@ -52,6 +52,7 @@ class TableView:
     files: tuple[str, ...]  # relative to the catalog's folder
     hashes: frozenset[str]
     doc: str | None  # the table's doc as the manifest keeps it (JSON)
+    partitions: frozenset[str] = frozenset()
 
     def key(self) -> str:
         digest = hashlib.sha256(f"{self.schema}\n{self.doc}\n".encode())
@@ -77,6 +78,7 @@ def table_views(
             tuple(e.path if root == "." else f"{root}/{e.path}" for e in by_table.get(table, [])),
             frozenset(e.schema_hash for e in by_table.get(table, [])),
             docs.get(table),
+            frozenset(e.partition for e in by_table.get(table, [])),
         )
         for table in sorted(set(by_table) | set(docs))
     }
@@ -84,14 +86,32 @@ def table_views(
 
 def catalog_state(tables: Mapping[str, TableView], views: Mapping[str, DerivedView]) -> dict:
     """What a catalog file was built from, kept beside it (`STATE_FILE`): the next publish
-    starts from a copy of it when only some table views differ (`build_catalog`)."""
+    starts from a copy of it when only some table views differ (`build_catalog`) and no
+    partition went (`starts_from`)."""
     base = hashlib.sha256(f"{STORAGE_COMPATIBILITY}\n{CATALOG_FORMAT}\n".encode())
     for name, view in sorted(views.items()):
         base.update(f"view {name}\n{view!r}\n".encode())
     return {
         "base": base.hexdigest(),
         "tables": {name: [t.key(), t.schema] for name, t in tables.items()},
+        "partitions": {name: sorted(t.partitions) for name, t in tables.items()},
     }
+
+
+def starts_from(previous: dict, state: dict) -> bool:
+    """Whether a catalog of state `previous` can be the copy a catalog of `state` starts from.
+
+    Not when a partition went since: a copied file keeps the bytes of the views it replaced in
+    its free blocks, and a partition's key can name a listener (`<day>/<user>`): after a
+    `users remove`, the next catalog must be built from nothing, or their id would outlive
+    them in it. A partition that stays keeps its key in the new views anyway."""
+    try:
+        if previous["base"] != state["base"] or not isinstance(previous["tables"], dict):
+            return False
+        now = state["partitions"]
+        return all(set(keys) <= set(now.get(t, ())) for t, keys in previous["partitions"].items())
+    except (KeyError, TypeError):
+        return False
 
 
 def build_catalog(

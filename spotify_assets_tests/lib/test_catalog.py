@@ -442,10 +442,15 @@ def test_a_publish_from_the_last_catalog_makes_the_file_a_build_from_nothing_mak
     a_doc = TableSpec("alpha", "Alpha, documented again.", list(A.columns))
     steps = [
         ("first", lambda: lake.write(A, [{"user_id": "a"}], "2026-01-01"), {"alpha": "listening"}),
-        ("a new day", lambda: lake.write(A, [{"user_id": "b"}], "2026-01-02"), None),
+        # A partition named after a listener, as `<day>/<user>` snapshot tables have.
+        (
+            "a new partition",
+            lambda: lake.write(A, [{"user_id": "leaver"}], "2026-01-02/leaver"),
+            None,
+        ),
         ("a new table", lambda: lake.write(B, [{"n": 2}], "2026-01-01"), None),
         ("a day rewritten", lambda: lake.write(A, [{"user_id": "c"}], "2026-01-01"), None),
-        ("a user forgotten", lambda: lake.remove_user_rows("b"), None),
+        ("a user forgotten", lambda: lake.remove_user_rows("leaver"), None),
         ("a table's doc", lambda: lake.write(a_doc, [{"user_id": "d"}], "2026-01-03"), None),
         ("a table moved", lambda: None, {"alpha": "history"}),
     ]
@@ -462,10 +467,14 @@ def test_a_publish_from_the_last_catalog_makes_the_file_a_build_from_nothing_mak
         want["views"] = [(*v[:3], v[3].replace("'../lake/", "'lake/")) for v in want["views"]]
         assert got == want, name
         shutil.rmtree(scratch)
-    # Every publish after the first started from the last catalog (none fell back); the
-    # scratch builds started from nothing.
-    assert started_from == [False, False] + [True, False] * (len(steps) - 1)
-    # c (day 1 rewritten) and d; b was forgotten.
+        if name == "a user forgotten":
+            # Built from nothing: a copy would keep the replaced views' bytes, their name too.
+            assert b"leaver" not in db.read_bytes()
+    # Every publish after the first started from the last catalog but the one after a
+    # partition went; the scratch builds started from nothing.
+    copied = [True, True, True, False, True, True]
+    assert started_from == [False, False] + [x for c in copied for x in (c, False)]
+    # c (day 1 rewritten) and d; the leaver was forgotten.
     assert summarize(db).views == {"alpha": 2, "alpha_users": 2, "beta": 1, "beta_total": 1}
     assert _contents(db)["schemas"] == [("history",), ("reports",)]  # `listening` went empty
 
