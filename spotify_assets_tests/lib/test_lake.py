@@ -224,9 +224,10 @@ def test_kill_9_mid_write_leaves_the_current_partition_intact(disk_tmp_path: Pat
     child = subprocess.Popen([sys.executable, "-c", WRITER.format(root=root, lake=str(lake.root))])
     folder = before.parent
     deadline = time.monotonic() + 60
-    while not (temps := list(folder.glob(f".2026-01-05.tmp-{child.pid}-*"))) or not temps[
-        0
-    ].stat().st_size:
+    while (
+        not (temps := list(folder.glob(f".2026-01-05.tmp-{child.pid}-*")))
+        or not temps[0].stat().st_size
+    ):
         assert child.poll() is None, "writer finished before it could be killed"
         assert time.monotonic() < deadline
         time.sleep(0.005)
@@ -394,9 +395,7 @@ def test_a_commit_names_only_files_whose_folder_was_synced(
     monkeypatch.setattr(store, "fsync_dir", record_sync)
     monkeypatch.setattr(manifest.Manifest, "commit", check_commit)
     lake = Lake(tmp_path)
-    unpartitioned = TableSpec(
-        "totals", "One row per user.", [PLAYS.columns[0]], partitioned=False
-    )
+    unpartitioned = TableSpec("totals", "One row per user.", [PLAYS.columns[0]], partitioned=False)
     lake.write(unpartitioned, [{"user_id": "alice"}])
     lake.write(PLAYS, _rows(3) + _rows(2, "bob"), "2026-01-05")
     days = ["2026-01-30", "2026-01-31", "2026-02-01", "2026-02-02"]
@@ -405,6 +404,55 @@ def test_a_commit_names_only_files_whose_folder_was_synced(
         tx.write_each(PLAYS, {"2026-02-01": _rows(1), "2026-02-02": _rows(2)})
     lake.remove_user_rows("bob")
     assert unsynced == [] and len(synced) >= 4
+
+
+def test_many_files_get_their_names_only_once_synced_and_a_failure_leaves_no_temp(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Files of one write are synced apart from their encoding, many at once: each must still
+    be fsynced before it takes its final name, and one that fails to encode leaves neither a
+    temp file nor a commit behind."""
+    from spotify_assets.lib.lake import files
+
+    synced: set[int] = set()
+    unsynced: list[str] = []
+    fsync, replace = os.fsync, os.replace
+
+    def record_fsync(fd: int) -> None:
+        synced.add(os.fstat(fd).st_ino)
+        fsync(fd)
+
+    def check_replace(src, dst) -> None:
+        if os.stat(src).st_ino not in synced:
+            unsynced.append(str(dst))
+        replace(src, dst)
+
+    monkeypatch.setattr(files.os, "fsync", record_fsync)
+    monkeypatch.setattr(files.os, "replace", check_replace)
+
+    def one_a_day(first: dt.date, count: int) -> tuple[list[dict], list[str]]:
+        days = [first + dt.timedelta(days=i) for i in range(count)]
+        return [{"user_id": "u", "day": d, "track": "t"} for d in days], [str(d) for d in days]
+
+    lake = Lake(tmp_path / "lake")
+    rows, january = one_a_day(dt.date(2026, 1, 1), 28)
+    lake.write_partitions(DAYS, rows, "day", january)
+    assert unsynced == [] and len(lake.files(DAYS.name)) == 28
+
+    encode = files._parquet_bytes
+
+    def fail_on_the_third(table: pa.Table) -> pa.Buffer:
+        if table.num_rows and table.column("day")[0].as_py() == dt.date(2026, 2, 3):
+            raise OSError("disk full")
+        return encode(table)
+
+    monkeypatch.setattr(files, "_parquet_bytes", fail_on_the_third)
+    generation = lake.generation()
+    rows, february = one_a_day(dt.date(2026, 2, 1), 7)
+    with pytest.raises(OSError, match="disk full"):
+        lake.write_partitions(DAYS, rows, "day", february)
+    assert lake.generation() == generation
+    assert not list((tmp_path / "lake").rglob(".*tmp*"))
 
 
 def test_rewriting_a_partition_with_the_same_rows_creates_no_file(tmp_path: Path) -> None:

@@ -1,9 +1,10 @@
 """One immutable data file of the lake: its bytes, its name (a hash of them), written whole.
 
 The file is encoded in memory, named `<stem>.<sha256 prefix>.parquet`, written to a hidden temp
-file beside that name, fsynced and renamed into place: a file only ever has its final name whole
-and synced, so a reader (or `_holds`) never sees part of one. Folder fsyncs and the manifest
-commit are the writer's (`store.py`).
+file beside that name (`write_unsynced`), fsynced and renamed into place (`settle`): a file only
+ever has its final name whole and synced, so a reader (or `_holds`) never sees part of one. A
+writer of many files settles them apart from the encoding, many at once (`store.py`). Folder
+fsyncs and the manifest commit are the writer's too.
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import os
+from dataclasses import dataclass
 from pathlib import Path
 
 import pyarrow as pa
@@ -19,20 +21,58 @@ import pyarrow.parquet as pq
 from spotify_assets.lib.atomic import temp_path_for
 
 
-def write_data_file(folder: Path, stem: str, table: pa.Table) -> tuple[Path, int]:
-    """Write `table` as the file of `stem` in `folder` (made): its path and size in bytes."""
+@dataclass(frozen=True)
+class StagedFile:
+    """A data file written under its temp name (`tmp`), or already there whole (`tmp` None)."""
+
+    path: Path
+    size: int
+    tmp: Path | None
+
+
+def write_unsynced(folder: Path, stem: str, table: pa.Table) -> StagedFile:
+    """Encode `table` as the file of `stem` in `folder` (made) and write it under a temp name,
+    not yet synced: `settle` makes it the file, `discard` drops it."""
     data = _parquet_bytes(table)
     target = folder / f"{stem}.{hashlib.sha256(data).hexdigest()[:16]}.parquet"
-    if not _holds(target, data):
-        tmp = temp_path_for(folder / stem)
+    if _holds(target, data):
+        return StagedFile(target, data.size, None)
+    tmp = temp_path_for(folder / stem)
+    try:
+        _write(tmp, data)
+    except BaseException:
+        _unlink(tmp)
+        raise
+    return StagedFile(target, data.size, tmp)
+
+
+def settle(staged: StagedFile) -> None:
+    """Sync a written file and give it its final name. On failure its temp file is gone."""
+    if staged.tmp is None:
+        return
+    try:
+        fd = os.open(staged.tmp, os.O_RDONLY)
         try:
-            _write_synced(tmp, data)
-            os.replace(tmp, target)
-        except BaseException:
-            with contextlib.suppress(FileNotFoundError):
-                tmp.unlink()
-            raise
-    return target, data.size
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+        os.replace(staged.tmp, staged.path)
+    except BaseException:
+        _unlink(staged.tmp)
+        raise
+
+
+def discard(staged: StagedFile) -> None:
+    """Drop a written file that will not be settled (another one of its batch failed)."""
+    if staged.tmp is not None:
+        _unlink(staged.tmp)
+
+
+def write_data_file(folder: Path, stem: str, table: pa.Table) -> tuple[Path, int]:
+    """Write `table` as the file of `stem` in `folder` (made): its path and size in bytes."""
+    staged = write_unsynced(folder, stem, table)
+    settle(staged)
+    return staged.path, staged.size
 
 
 # A file of fewer rows than this (a day of plays, a listener's day) is written for speed: its
@@ -72,13 +112,17 @@ def _holds(target: Path, data: pa.Buffer) -> bool:
         return False
 
 
-def _write_synced(path: Path, data: pa.Buffer) -> None:
+def _write(path: Path, data: pa.Buffer) -> None:
     # 0o666 less the umask: the mode the Parquet writer gave a file it created itself.
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
     try:
         view = memoryview(data)
         while view:
             view = view[os.write(fd, view) :]
-        os.fsync(fd)
     finally:
         os.close(fd)
+
+
+def _unlink(path: Path) -> None:
+    with contextlib.suppress(FileNotFoundError):
+        path.unlink()
