@@ -12,6 +12,7 @@ validated before it reaches SQL (and all SQL is parameterized) or a path.
 from __future__ import annotations
 
 import builtins
+import difflib
 import json
 import sqlite3
 from datetime import UTC, datetime
@@ -220,7 +221,11 @@ class UserRegistry:
         user = self.get(user_id)
         if user is not None:
             return user
-        close = [u.id for u in self.list() if u.id.lower() == user_id.lower()]
+        ids = [u.id for u in self.list()]
+        # Another case first, then a typo (`demo_ligth`): the closest enrolled id, if close.
+        close = [i for i in ids if i.lower() == user_id.lower()] or difflib.get_close_matches(
+            user_id, ids, n=1, cutoff=0.8
+        )
         hint = f" Did you mean {close[0]!r}?" if close else ""
         raise UnknownUserError(
             f"no listener {user_id!r} is enrolled.{hint} Enroll them first: "

@@ -85,6 +85,7 @@ def test_an_import_left_unrefreshed_stays_stale_until_a_refresh(
     [
         ("nobody", "no listener 'nobody' is enrolled"),
         ("SOMEONE", "Did you mean 'someone'?"),
+        ("somone", "Did you mean 'someone'?"),
         ("../x", "invalid user id '../x'"),
         ("", "invalid user id ''"),
     ],
