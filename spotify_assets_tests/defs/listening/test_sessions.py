@@ -120,3 +120,49 @@ def _full(rows: list[dict]) -> list[dict]:
     """The rows with every other `plays` column null (the rule reads none of them)."""
     names = [c.name for c in PLAYS.columns]
     return [{name: row.get(name) for name in names} for row in rows]
+
+
+def test_a_newcomer_does_not_send_a_refresh_through_everyones_history(
+    tmp_path: Path, monkeypatch
+) -> None:
+    """A listener whose first play is in the days asked has a session that begins with the
+    first play read: more days before it cannot change it. A refresh of those days once read
+    back through every day of everyone (one read per doubling of the window)."""
+    rows = []
+    for user, first_day in (("regular", date(2026, 1, 1)), ("newcomer", date(2026, 4, 21))):
+        day = first_day
+        while day <= date(2026, 4, 22):
+            for i in range(3):  # a short session at noon every day
+                begin = datetime.combine(day, datetime.min.time(), UTC) + timedelta(
+                    hours=12, minutes=4 * i
+                )
+                rows.append(
+                    {
+                        "user_id": user,
+                        "play_id": f"{user}-{day}-{i}",
+                        "day": day,
+                        "started_at": begin,
+                        "ended_at": begin + timedelta(minutes=3),
+                        "listened_ms": 180_000,
+                        "track_key": "artist\ttitle",
+                    }
+                )
+            day += timedelta(days=1)
+    warehouse = Warehouse(load_settings(data_dir=tmp_path / "data"))
+    days = sorted({r["day"].isoformat() for r in rows})
+    warehouse.write_partitions(PLAYS, _full(rows), "day", days)
+    reads: list[int] = []
+    real_query = stats._query
+    monkeypatch.setattr(
+        stats,
+        "_query",
+        lambda sql, files, **t: reads.append(len(files)) or real_query(sql, files, **t),
+    )
+    first, end = date(2026, 4, 21), date(2026, 4, 22)
+    table = stats.sessions_between(warehouse, sorted(warehouse.partitions(PLAYS)), first, end)
+    got = {(r["user_id"], r["started_at"], r["ended_at"], r["plays"]) for r in table.to_pylist()}
+    assert got == {s for s in _expected(rows) if first <= s[1].date() < end}
+    assert {s[0] for s in got} == {"regular", "newcomer"}
+    # Two reads of the days around, then who has plays before them (one pass over every
+    # file's two columns), not seven ever wider reads.
+    assert len(reads) <= 3, reads
