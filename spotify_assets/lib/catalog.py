@@ -134,7 +134,9 @@ def refresh_catalog(
                     _build(tmp, db_path, gen, tables, views, state)
                 finally:
                     Path(f"{tmp}.wal").unlink(missing_ok=True)
-            write_bytes_atomic(folder / STATE_FILE, json.dumps(state).encode())
+            # With the file as published: one changed since (an analyst's read-write
+            # connection) is not copied.
+            write_bytes_atomic(folder / STATE_FILE, json.dumps(_stamped(state, target)).encode())
             if db_path.exists() and "generation" in previous:
                 _retain(lake, db_path, int(previous["generation"]))
             write_bytes_atomic(db_path.parent / GENERATION_FILE, f"{gen}\n".encode())
@@ -162,15 +164,36 @@ def _build(
     the copy cannot be brought up to date."""
     current = current_target(db_path)
     previous = _read_stamp(current.parent / STATE_FILE) if current is not None else {}
-    if current is not None and starts_from(previous, state):
+    if current is not None and starts_from(previous, state) and _untouched(current, previous):
         try:
             shutil.copyfile(current, tmp)
-            build_catalog(tmp, db_path.parent, gen, tables, views, previous=previous)
-            return
+            if _untouched(current, previous):  # and nobody wrote it while it was copied
+                build_catalog(tmp, db_path.parent, gen, tables, views, previous=previous)
+                return
         except (OSError, duckdb.Error):
-            for leftover in (tmp, Path(f"{tmp}.wal")):
-                leftover.unlink(missing_ok=True)
+            pass
+        for leftover in (tmp, Path(f"{tmp}.wal")):
+            leftover.unlink(missing_ok=True)
     build_catalog(tmp, db_path.parent, gen, tables, views)
+
+
+def _stamped(state: dict, catalog_file: Path) -> dict:
+    info = catalog_file.stat()
+    return {**state, "file": [info.st_size, info.st_mtime_ns]}
+
+
+def _untouched(catalog_file: Path, previous: dict) -> bool:
+    """The catalog file is as it was published: a catalog is never written after that, but
+    an analyst can open it read-write (`duckdb warehouse.duckdb` without `-readonly`) and
+    create a table; a build from nothing drops what they made, as it always did, where a copy
+    would carry it on (or copy a file half-written)."""
+    if Path(f"{catalog_file}.wal").exists():
+        return False  # open read-write now, or left so by a crash
+    try:
+        info = catalog_file.stat()
+    except OSError:
+        return False
+    return previous.get("file") == [info.st_size, info.st_mtime_ns]
 
 
 def point_catalog(db_path: Path, target: Path) -> None:

@@ -489,3 +489,37 @@ def test_a_catalog_whose_state_is_unreadable_is_built_from_nothing(tmp_path: Pat
     state.write_text('{"base": "torn')
     lake.write(A, [{"user_id": "b"}], "2026-01-02")
     assert summarize(refresh_catalog(lake, db)).views == {"alpha": 2}
+
+
+def test_a_catalog_an_analyst_wrote_to_is_not_copied(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import spotify_assets.lib.catalog as catalog
+
+    started_from: list[bool] = []
+    build = catalog.build_catalog
+
+    def spied(*args: object, previous: dict | None = None) -> None:
+        started_from.append(previous is not None)
+        build(*args, previous=previous)
+
+    monkeypatch.setattr(catalog, "build_catalog", spied)
+    lake = Lake(tmp_path / "lake")
+    db = tmp_path / "warehouse.duckdb"
+    lake.write(A, [{"user_id": "a"}], "2026-01-01")
+    refresh_catalog(lake, db)
+    lake.write(A, [{"user_id": "b"}], "2026-01-02")
+    refresh_catalog(lake, db)
+    # `duckdb warehouse.duckdb` without -readonly, and a table of one's own.
+    con = duckdb.connect(str(db))
+    con.execute("create table my_notes as select 1 as n")
+    con.close()
+    lake.write(A, [{"user_id": "c"}], "2026-01-03")
+    refresh_catalog(lake, db)
+    assert started_from == [False, True, False]
+    con = connect(db)
+    try:
+        tables = con.execute("select table_name from duckdb_tables()").fetchall()
+    finally:
+        con.close()
+    assert tables == [] and summarize(db).views == {"alpha": 3}
