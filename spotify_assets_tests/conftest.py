@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import signal
 import socket
 import tempfile
 from collections.abc import Iterator
@@ -38,6 +39,20 @@ def pytest_configure(config: pytest.Config) -> None:
     # In the controller before xdist starts its workers, which inherit TMPDIR; see speedups.py.
     temp_files_on_tmpfs()
     share_tls_context()
+    heed_interrupts()
+
+
+def heed_interrupts() -> None:
+    """Started in the background (`make test &`, a CI runner), the suite inherits SIGINT
+    ignored. Dagster maps SIGTERM to SIGINT's handler, so SIGTERM became ignored too, and
+    every process a test spawned inherited that: a multiprocessing pool's `terminate` then
+    waited forever for a worker blocked on the pool's queue lock (it hung a clean clone's
+    `.ci/run` in test_ratelimit). Each process of the suite (controller and xdist workers)
+    takes Python's default SIGINT handler back."""
+    if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+    if signal.getsignal(signal.SIGTERM) is signal.SIG_IGN:
+        signal.signal(signal.SIGTERM, signal.SIG_DFL)
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:

@@ -155,6 +155,11 @@ def test_two_processes_never_exceed_one_request_per_second_at_the_server(emu, tm
         results = [pool.apply_async(_hammer, (settings_kwargs, track.isrc, start_at, stop_at))
                    for _ in range(2)]
         counts = [r.get(timeout=60) for r in results]
+        # Let the workers finish and exit. Leaving the block terminates them with SIGTERM,
+        # and a worker that inherited SIGTERM ignored (see conftest.heed_interrupts) and was
+        # waiting on the pool's queue lock then never exited.
+        pool.close()
+        pool.join()
     arrivals = [a for a in state.arrivals if a.client[1].startswith(agent.split(" ")[0])]
     state.reset()
     assert all(count >= 1 for count in counts), counts  # both processes got turns
