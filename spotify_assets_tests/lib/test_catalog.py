@@ -420,19 +420,25 @@ def _contents(db: Path) -> dict[str, list[tuple]]:
         con.close()
 
 
-def test_a_publish_from_the_last_catalog_makes_the_file_a_build_from_nothing_makes(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
+@pytest.fixture
+def started_from(monkeypatch: pytest.MonkeyPatch) -> list[bool]:
+    """For each catalog built, whether it started from a copy of the last one."""
     import spotify_assets.lib.catalog as catalog
 
-    started_from: list[bool] = []
+    started: list[bool] = []
     build = catalog.build_catalog
 
     def spied(*args: object, previous: dict | None = None) -> None:
-        started_from.append(previous is not None)
+        started.append(previous is not None)
         build(*args, previous=previous)
 
     monkeypatch.setattr(catalog, "build_catalog", spied)
+    return started
+
+
+def test_a_publish_from_the_last_catalog_makes_the_file_a_build_from_nothing_makes(
+    tmp_path: Path, started_from: list[bool]
+) -> None:
     lake = Lake(tmp_path / "lake")
     db, scratch = tmp_path / "warehouse.duckdb", tmp_path / "scratch"
     views = {
@@ -492,18 +498,8 @@ def test_a_catalog_whose_state_is_unreadable_is_built_from_nothing(tmp_path: Pat
 
 
 def test_a_catalog_an_analyst_wrote_to_is_not_copied(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path, started_from: list[bool]
 ) -> None:
-    import spotify_assets.lib.catalog as catalog
-
-    started_from: list[bool] = []
-    build = catalog.build_catalog
-
-    def spied(*args: object, previous: dict | None = None) -> None:
-        started_from.append(previous is not None)
-        build(*args, previous=previous)
-
-    monkeypatch.setattr(catalog, "build_catalog", spied)
     lake = Lake(tmp_path / "lake")
     db = tmp_path / "warehouse.duckdb"
     lake.write(A, [{"user_id": "a"}], "2026-01-01")
