@@ -19,8 +19,9 @@ from pathlib import Path
 TMP_MARK = ".tmp-"
 
 
-def fsync_dir(directory: Path) -> None:
-    fd = os.open(directory, os.O_RDONLY)
+def fsync_path(path: Path) -> None:
+    """fsync a file, or a folder (the names in it), by its path."""
+    fd = os.open(path, os.O_RDONLY)
     try:
         os.fsync(fd)
     finally:
@@ -39,8 +40,7 @@ def atomic_path(target: Path) -> Iterator[Path]:
     tmp = temp_path_for(target)
     try:
         yield tmp
-        with open(tmp, "rb+") as handle:
-            os.fsync(handle.fileno())
+        fsync_path(tmp)
         publish_temp(tmp, target)
     finally:
         with contextlib.suppress(FileNotFoundError):
@@ -50,7 +50,7 @@ def atomic_path(target: Path) -> Iterator[Path]:
 def publish_temp(tmp: Path, target: Path) -> None:
     """Rename a complete, fsynced temp file (from `temp_path_for(target)`) into place."""
     os.replace(tmp, target)
-    fsync_dir(target.parent)
+    fsync_path(target.parent)
 
 
 def write_bytes_atomic(target: Path, data: bytes) -> None:

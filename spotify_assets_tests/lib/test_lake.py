@@ -380,11 +380,11 @@ def test_a_commit_names_only_files_whose_folder_was_synced(
 
     synced: set[Path] = set()
     unsynced: list[str] = []
-    fsync_dir, commit = store.fsync_dir, manifest.Manifest.commit
+    fsync_path, commit = store.fsync_path, manifest.Manifest.commit
 
     def record_sync(folder: Path) -> None:
         synced.add(Path(folder))
-        fsync_dir(folder)
+        fsync_path(folder)
 
     def check_commit(self, changes, **kwargs):
         for change in changes:
@@ -392,7 +392,7 @@ def test_a_commit_names_only_files_whose_folder_was_synced(
                 unsynced.append(change.entry.path)
         return commit(self, changes, **kwargs)
 
-    monkeypatch.setattr(store, "fsync_dir", record_sync)
+    monkeypatch.setattr(store, "fsync_path", record_sync)
     monkeypatch.setattr(manifest.Manifest, "commit", check_commit)
     lake = Lake(tmp_path)
     unpartitioned = TableSpec("totals", "One row per user.", [PLAYS.columns[0]], partitioned=False)

@@ -18,7 +18,7 @@ from pathlib import Path
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from spotify_assets.lib.atomic import temp_path_for
+from spotify_assets.lib.atomic import fsync_path, temp_path_for
 
 
 @dataclass(frozen=True)
@@ -51,11 +51,7 @@ def settle(staged: StagedFile) -> None:
     if staged.tmp is None:
         return
     try:
-        fd = os.open(staged.tmp, os.O_RDONLY)
-        try:
-            os.fsync(fd)
-        finally:
-            os.close(fd)
+        fsync_path(staged.tmp)
         os.replace(staged.tmp, staged.path)
     except BaseException:
         _unlink(staged.tmp)

@@ -32,7 +32,7 @@ from typing import TYPE_CHECKING, Any, TypeAlias
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from spotify_assets.lib.atomic import fsync_dir, sweep_stale_temps
+from spotify_assets.lib.atomic import fsync_path, sweep_stale_temps
 from spotify_assets.lib.lake import legacy
 from spotify_assets.lib.lake.files import (
     StagedFile,
@@ -191,7 +191,7 @@ class Lake:
         into place survives a power loss only with its folder, and the manifest must never
         name a file that could come back missing."""
         for folder in {(self.root / c.entry.path).parent for c in changes if c.entry}:
-            fsync_dir(folder)
+            fsync_path(folder)
         return self.manifest.commit(changes, lake_root=self.root, **kwargs)
 
     # -- writing ----------------------------------------------------------------------------
