@@ -178,8 +178,12 @@ def _build(
 
 
 def _stamped(state: dict, catalog_file: Path) -> dict:
+    return {**state, "file": _identity(catalog_file)}
+
+
+def _identity(catalog_file: Path) -> list[int]:
     info = catalog_file.stat()
-    return {**state, "file": [info.st_size, info.st_mtime_ns]}
+    return [info.st_size, info.st_mtime_ns]
 
 
 def _untouched(catalog_file: Path, previous: dict) -> bool:
@@ -190,10 +194,9 @@ def _untouched(catalog_file: Path, previous: dict) -> bool:
     if Path(f"{catalog_file}.wal").exists():
         return False  # open read-write now, or left so by a crash
     try:
-        info = catalog_file.stat()
+        return previous.get("file") == _identity(catalog_file)
     except OSError:
         return False
-    return previous.get("file") == [info.st_size, info.st_mtime_ns]
 
 
 def point_catalog(db_path: Path, target: Path) -> None:
