@@ -159,6 +159,37 @@ def _content_type_sql(spec: FormatSpec, present: dict[str, str]) -> str:
     )
 
 
+def _select_list(
+    spec: FormatSpec, present: dict[str, str], tail: list[str], head: tuple[str, ...] = ()
+) -> str:
+    """`head`, the candidate columns from the converted values (`present`: column -> SQL), then
+    `tail` (`_reason`, `_unknown_keys`, `_raw`)."""
+    track_uri = present.get("track_uri", "NULL::VARCHAR")
+    offline = _offline_ms(present["offline_at"]) if "offline_at" in present else "NULL::BIGINT"
+    columns = [
+        *head,
+        f"{_content_type_sql(spec, present)} AS content_type",
+        f"{present['ended_at']} AS _ended_ms",
+        f"{present['ms_played']} AS ms_played",
+        *(f"{present.get(c, 'NULL::VARCHAR')} AS {c}" for c in _STRING_COLUMNS),
+        *(f"{present.get(c, 'NULL::BOOLEAN')} AS {c}" for c in _BOOL_COLUMNS),
+        f"{offline} AS _offline_ms",
+        f"NULLIF(regexp_extract({track_uri}, '^spotify:track:([0-9A-Za-z]{{22}})$', 1), '') "
+        "AS track_id",
+        *tail,
+    ]
+    return ",\n    ".join(columns)
+
+
+def _converted(spec: FormatSpec) -> tuple[list[_FieldSql], str, dict[str, str]]:
+    """Per read field: its SQL; the conversions as a select list (`v{i}` text -> `c{i}`); and
+    column -> `c{i}` for the fields that have a column."""
+    sqls = [_field_sql(i, f) for i, f in enumerate(spec.read_fields)]
+    converted = ", ".join(f"{s.value} AS c{i}" for i, s in enumerate(sqls))
+    present = {f.column: f"c{i}" for i, f in enumerate(spec.read_fields) if f.column}
+    return sqls, converted, present
+
+
 def row_sql(
     spec: FormatSpec,
     source: str,
@@ -175,32 +206,23 @@ def row_sql(
     fields = spec.read_fields
     struct = "{" + ", ".join(f'"{f.key}": "JSON"' for f in fields) + "}"
     texts = ", ".join(f"f[{_lit(f.key)}]::VARCHAR AS v{i}" for i, f in enumerate(fields))
-    sqls = [_field_sql(i, f) for i, f in enumerate(fields)]
-    converted = ", ".join(f"{s.value} AS c{i}" for i, s in enumerate(sqls))
+    sqls, converted, present = _converted(spec)
     all_ok = " AND ".join(s.ok for s in sqls)
     errors = "[" + ", ".join(f"CASE WHEN NOT {s.ok} THEN {s.error} END" for s in sqls) + "]"
-    present = {f.column: f"c{i}" for i, f in enumerate(fields) if f.column}
     known = "[" + ", ".join(_lit(k) for k in sorted(spec.known_keys)) + "]"
     usual = "[" + ", ".join(_lit(k) for k in usual_keys) + "]::VARCHAR[]"
     usual_known = set(usual_keys) <= spec.known_keys
     extra_kept = "[" + ", ".join(_lit(k) for k in sorted(spec.extra_keys)) + "]::VARCHAR[]"
-    track_uri = present.get("track_uri", "NULL::VARCHAR")
-    offline = _offline_ms(present["offline_at"]) if "offline_at" in present else "NULL::BIGINT"
-    columns = [
-        *passthrough,
-        f"{_content_type_sql(spec, present)} AS content_type",
-        f"{present['ended_at']} AS _ended_ms",
-        f"{present['ms_played']} AS ms_played",
-        *(f"{present.get(c, 'NULL::VARCHAR')} AS {c}" for c in _STRING_COLUMNS),
-        *(f"{present.get(c, 'NULL::BOOLEAN')} AS {c}" for c in _BOOL_COLUMNS),
-        f"{offline} AS _offline_ms",
-        f"NULLIF(regexp_extract({track_uri}, '^spotify:track:([0-9A-Za-z]{{22}})$', 1), '') "
-        "AS track_id",
-        "_reason",
-        "unknown AS _unknown_keys",
-        "CASE WHEN _reason IS NOT NULL OR len(unknown) > 0 OR has_extra THEN raw END AS _raw",
-    ]
-    select_list = ",\n    ".join(columns)
+    select_list = _select_list(
+        spec,
+        present,
+        [
+            "_reason",
+            "unknown AS _unknown_keys",
+            "CASE WHEN _reason IS NOT NULL OR len(unknown) > 0 OR has_extra THEN raw END AS _raw",
+        ],
+        passthrough,
+    )
     return f"""
 WITH p AS (
     SELECT {"".join(c + ", " for c in passthrough)} raw::VARCHAR AS raw,
@@ -234,6 +256,55 @@ WITH p AS (
 SELECT
     {select_list}
 FROM r
+"""
+
+
+def can_read_as_columns(spec: FormatSpec, keys: tuple[str, ...]) -> bool:
+    """Whether a file whose first element has `keys` may be read by `column_row_sql`: every key
+    known, none kept in `extra` (those rows need their JSON text)."""
+    return bool(keys) and set(keys) <= spec.known_keys and not set(keys) & spec.extra_keys
+
+
+def column_row_sql(spec: FormatSpec, source: str, keys: tuple[str, ...]) -> str:
+    """`row_sql`'s candidates from `source`, a relation with one JSON column per key of `keys`:
+    DuckDB's `read_json` of the file with those columns, which raises on a row with any other
+    key, a repeated key or no object at all, as long as every column is read.
+
+    The fast way for a file of valid rows: no key lists, no text of each row. A row with a
+    problem only gets the `_reason` 'invalid row'; the caller then reads the file again with
+    `row_sql` to learn which problem, and to keep the row's text.
+    """
+    fields = spec.read_fields
+    column_of = {f.key: i for i, f in enumerate(fields)}
+    texts = ", ".join(
+        f'"{f.key}"::VARCHAR AS v{i}' if f.key in keys else f"NULL::VARCHAR AS v{i}"
+        for i, f in enumerate(fields)
+    )
+    # Keys read for no field (the PII) are still read, or DuckDB would skip checking each row's
+    # keys (it only checks when it reads every column): their null count is the proof of use.
+    unread = [k for k in keys if k not in column_of]
+    touched = " + ".join(f'("{k}" IS NULL)::INTEGER' for k in unread) or "0"
+    sqls, converted, present = _converted(spec)
+    all_ok = " AND ".join(s.ok for s in sqls)
+    select_list = _select_list(
+        spec,
+        present,
+        [
+            f"CASE WHEN {all_ok} THEN NULL ELSE 'invalid row' END AS _reason",
+            "NULL::VARCHAR[] AS _unknown_keys",
+            "NULL::VARCHAR AS _raw",
+            "_unread_nulls",
+        ],
+    )
+    return f"""
+WITH t AS (
+    SELECT {texts}, {touched} AS _unread_nulls FROM {source}
+), c AS (
+    SELECT *, {converted} FROM t
+)
+SELECT
+    {select_list}
+FROM c
 """
 
 
