@@ -290,8 +290,10 @@ def _read_all(
 _SOURCE = "(SELECT json AS raw FROM read_json_objects($paths, format='array'))"
 # Columns named by the first element's keys, each value as JSON text: what `column_row_sql` reads.
 # An element is ~300 bytes: one of over 1 MiB fails the read, and is read element by element.
+# `records=true`: left to detect, DuckDB read 18 ms of a 12 MB file to find out (3 ms now).
 _COLUMNS = (
-    "read_json($paths, format='array', sample_size=1, maximum_depth=1, maximum_object_size=1048576)"
+    "read_json($paths, format='array', records=true, sample_size=1, maximum_depth=1, "
+    "maximum_object_size=1048576)"
 )
 
 
