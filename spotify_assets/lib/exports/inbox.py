@@ -20,6 +20,7 @@ import gzip
 import hashlib
 import io
 import stat
+import struct
 import zipfile
 import zlib
 from collections.abc import Callable, Iterator
@@ -27,6 +28,8 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO
+
+from isal import isal_zlib
 
 from spotify_assets.lib.exports.errors import (
     CorruptArchiveError,
@@ -185,6 +188,73 @@ def _member_file(path: Path, info: zipfile.ZipInfo) -> ExportFile:
     return ExportFile(info.filename, digest, size, f"{path.name}!{info.filename}", opener)
 
 
+# A local file header (APPNOTE.TXT 4.3.7): 30 bytes, the name's and the extra field's lengths last.
+_LOCAL_HEADER = struct.Struct("<4s22xHH")
+_LOCAL_SIGNATURE = b"PK\x03\x04"
+
+
+class _Inflated(io.RawIOBase):
+    """A deflated zip member's bytes, inflated by ISA-L, its CRC-32 and size checked at the end.
+
+    Every member of Spotify's zips is deflated, and an import reads each one three times
+    (hashed in the scan, spooled for DuckDB, landed raw): zipfile's zlib took 0.71 s to inflate
+    and check a 633 MB history, ISA-L 0.39 s. The layout is the zip format's own: the member's
+    data starts after its local header, and is `compress_size` bytes long.
+    """
+
+    def __init__(self, path: Path, info: zipfile.ZipInfo) -> None:
+        super().__init__()
+        self._info = info
+        self._file = open(path, "rb")  # noqa: SIM115 - closed by close(), as a stream's is
+        try:
+            self._file.seek(info.header_offset)
+            signature, name_length, extra_length = _LOCAL_HEADER.unpack(
+                self._file.read(_LOCAL_HEADER.size).ljust(_LOCAL_HEADER.size, b"\0")
+            )
+            if signature != _LOCAL_SIGNATURE:
+                raise zipfile.BadZipFile("bad local file header")
+            self._file.seek(info.header_offset + _LOCAL_HEADER.size + name_length + extra_length)
+        except BaseException:
+            self._file.close()
+            raise
+        self._left = info.compress_size
+        self._inflate = isal_zlib.decompressobj(-15)
+        self._crc = 0
+        self._size = 0
+
+    def readable(self) -> bool:
+        return True
+
+    def read(self, size: int = -1) -> bytes:
+        size = _CHUNK if size is None or size < 0 else size
+        while True:
+            data = self._inflate.decompress(self._inflate.unconsumed_tail, size)
+            if not data and self._left:
+                chunk = self._file.read(min(self._left, _CHUNK))
+                if not chunk:
+                    raise zipfile.BadZipFile("truncated member")
+                self._left -= len(chunk)
+                data = self._inflate.decompress(chunk, size)
+            if data:
+                self._crc = isal_zlib.crc32(data, self._crc)
+                self._size += len(data)
+                if self._size > self._info.file_size:
+                    raise zipfile.BadZipFile("inflates past its declared size")
+                return data
+            if not self._left and not self._inflate.unconsumed_tail:
+                break
+        if not self._inflate.eof or self._inflate.unused_data:
+            raise zipfile.BadZipFile("deflate stream ends early or late")
+        if self._crc != self._info.CRC or self._size != self._info.file_size:
+            raise zipfile.BadZipFile(f"Bad CRC-32 or size for file {self._info.filename!r}")
+        return b""
+
+    def close(self) -> None:
+        if not self.closed:
+            self._file.close()
+        super().close()
+
+
 class _MemberStream(io.RawIOBase):
     """One zip member, streamed, refusing to inflate past its declared size."""
 
@@ -192,8 +262,11 @@ class _MemberStream(io.RawIOBase):
         super().__init__()
         self._archive = zipfile.ZipFile(path)
         try:
-            self._member = self._archive.open(info)
-        except (zipfile.BadZipFile, NotImplementedError) as exc:
+            if info.compress_type == zipfile.ZIP_DEFLATED and not info.flag_bits & 0x1:
+                self._member: BinaryIO = _Inflated(path, info)  # type: ignore[assignment]
+            else:  # stored, another method, or encrypted: zipfile reads it (or says why not)
+                self._member = self._archive.open(info)
+        except (zipfile.BadZipFile, NotImplementedError, OSError) as exc:
             self._archive.close()
             raise CorruptArchiveError(path.name, info.filename, f"cannot be read ({exc})") from exc
         self._info = info
@@ -208,7 +281,7 @@ class _MemberStream(io.RawIOBase):
             return self.readall()
         try:
             data = self._member.read(size)
-        except (zipfile.BadZipFile, zlib.error, EOFError) as exc:
+        except (zipfile.BadZipFile, zlib.error, isal_zlib.error, EOFError) as exc:
             raise CorruptArchiveError(
                 self._path.name, self._info.filename, f"is damaged ({exc})"
             ) from exc

@@ -164,13 +164,51 @@ def test_a_member_inflating_past_its_declared_size_is_refused(tmp_path):
     assert caught.value.entry.endswith("Streaming_History_Audio_1.json")
 
 
-def test_a_damaged_history_member_is_refused_with_a_clear_error(tmp_path):
+@pytest.mark.parametrize("compression", [zipfile.ZIP_STORED, zipfile.ZIP_DEFLATED])
+def test_a_damaged_history_member_is_refused_with_a_clear_error(tmp_path, compression):
     item = tmp_path / "damaged.zip"
-    with zipfile.ZipFile(item, "w") as archive:
+    with zipfile.ZipFile(item, "w", compression=compression) as archive:
         archive.write(ENDSONG, "MyData/endsong_0.json")
     _damage_member(item, "MyData/endsong_0.json")
     with pytest.raises(CorruptArchiveError, match="is damaged"):
         scan_inbox_item(item)
+
+
+def _central_entry(data: bytearray) -> int:
+    return data.index(b"PK\x01\x02")
+
+
+@pytest.mark.parametrize("damage", ["crc", "short stream", "long stream"])
+def test_a_deflated_member_that_does_not_check_out_is_refused(tmp_path, damage):
+    """Deflated members (every member of Spotify's zips) are inflated by ISA-L, not zipfile:
+    the member's CRC-32, its size and the end of its deflate stream are checked all the same."""
+    item = tmp_path / "damaged.zip"
+    with zipfile.ZipFile(item, "w", compression=zipfile.ZIP_DEFLATED) as archive:
+        archive.write(EXTENDED_2022, "MyData/Streaming_History_Audio_2022.json")
+    data = bytearray(item.read_bytes())
+    central = _central_entry(data)
+    if damage == "crc":  # the central directory's CRC-32 (offset 16) is off by one
+        crc = struct.unpack("<I", data[central + 16 : central + 20])[0]
+        data[central + 16 : central + 20] = struct.pack("<I", crc ^ 1)
+    else:  # the declared compressed size (offset 20) cuts the stream short, or runs past it
+        size = struct.unpack("<I", data[central + 20 : central + 24])[0]
+        changed = size - 100 if damage == "short stream" else size + 20
+        data[central + 20 : central + 24] = struct.pack("<I", changed)
+    item.write_bytes(bytes(data))
+    with pytest.raises(CorruptArchiveError, match="is damaged"):
+        scan_inbox_item(item)
+
+
+def test_a_deflated_member_reads_as_zipfile_reads_it(tmp_path):
+    item = tmp_path / "fine.zip"
+    with zipfile.ZipFile(item, "w", compression=zipfile.ZIP_DEFLATED) as archive:
+        archive.write(EXTENDED_2022, "MyData/Streaming_History_Audio_2022.json")
+        archive.writestr("MyData/Streaming_History_Audio_empty.json", b"")
+    scan = scan_inbox_item(item)
+    with zipfile.ZipFile(item) as archive:
+        for export_file in scan.files:
+            with export_file.open_stream() as stream:
+                assert stream.read() == archive.read(export_file.name)
 
 
 def test_repeated_member_names_are_refused(tmp_path):
