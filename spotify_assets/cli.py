@@ -159,7 +159,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     from spotify_assets.lib.errors import OPERATOR_ERRORS
+    from spotify_assets.lib.process import heed_sigterm
 
+    heed_sigterm()
     try:
         args = build_parser().parse_args(argv)
         return int(args.func(args) or 0)
@@ -167,6 +169,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         # Bad input from the operator: one line that says what to do, never a traceback.
         print(f"spotify-assets: {exc}", file=sys.stderr)
         return 2
+    except KeyboardInterrupt as exc:
+        print(f"spotify-assets: interrupted ({exc or 'Ctrl-C'})", file=sys.stderr)
+        return 130
 
 
 if __name__ == "__main__":

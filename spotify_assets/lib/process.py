@@ -12,7 +12,9 @@ from __future__ import annotations
 
 import multiprocessing
 import os
+import signal
 import threading
+from types import FrameType
 
 ORPHAN_EXIT_CODE = 70
 _lock = threading.Lock()
@@ -47,3 +49,21 @@ def check_parent_alive() -> None:
     parent = multiprocessing.parent_process()
     if parent is not None and not parent.is_alive():
         raise OrphanedError("the run worker of this step is gone; nothing is committed")
+
+
+def heed_sigterm() -> None:
+    """Let SIGTERM stop this process even when it was started in the background by a script.
+
+    Such a process inherits SIGINT ignored (so a Ctrl-C meant for the script spares it), and
+    Dagster gives SIGTERM whatever handler SIGINT has (`setup_interrupt_handlers`, at every run
+    it executes): SIGTERM became ignored too, and `kill` could not stop a background
+    `spotify-assets import`. SIGINT stays ignored; SIGTERM interrupts the work as a Ctrl-C
+    would (KeyboardInterrupt), so a run in progress is marked failed and temp files go.
+    Call it from the main thread, before any run."""
+    if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
+        signal.signal(signal.SIGINT, _interrupt_unless_sigint)
+
+
+def _interrupt_unless_sigint(signum: int, frame: FrameType | None) -> None:
+    if signum != signal.SIGINT:
+        raise KeyboardInterrupt(f"stopped by signal {signal.Signals(signum).name}")

@@ -1,4 +1,5 @@
-"""A step process whose run worker is killed with -9 exits, instead of writing on."""
+"""A step process whose run worker is killed with -9 exits, instead of writing on; a command
+started in the background by a script still stops on SIGTERM after Dagster ran something."""
 
 import os
 import signal
@@ -63,3 +64,57 @@ def test_outside_a_multiprocessing_child_nothing_is_watched() -> None:
 
     exit_with_parent()  # the CLI, a run worker, a test: no parent to follow
     check_parent_alive()
+
+
+BACKGROUND = textwrap.dedent(
+    """
+    import sys, time
+    sys.path.insert(0, {root!r})
+    if {heed!r}:
+        from spotify_assets.lib.process import heed_sigterm
+        heed_sigterm()
+    import dagster as dg
+
+    @dg.asset
+    def one() -> int:
+        return 1
+
+    dg.materialize([one], instance=dg.DagsterInstance.ephemeral())
+    print("ran", flush=True)
+    time.sleep(60)
+    """
+)
+
+
+def _background(heed: bool) -> subprocess.Popen:
+    """A process started as `cmd &` in a script starts: SIGINT ignored."""
+    root = str(Path(__file__).resolve().parents[2])
+    process = subprocess.Popen(
+        [sys.executable, "-c", BACKGROUND.format(root=root, heed=heed)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_IGN),
+    )
+    assert process.stdout is not None and process.stdout.readline() == "ran\n"
+    return process
+
+
+def test_sigterm_stops_a_background_process_after_a_dagster_run() -> None:
+    # Dagster gave SIGTERM the ignored SIGINT's handler: without the fix, kill does nothing.
+    deaf = _background(heed=False)
+    try:
+        deaf.send_signal(signal.SIGTERM)
+        time.sleep(1.0)
+        assert deaf.poll() is None
+    finally:
+        deaf.kill()
+        deaf.communicate()
+    heard = _background(heed=True)
+    heard.send_signal(signal.SIGINT)  # still ignored: a Ctrl-C meant for the script
+    time.sleep(0.5)
+    assert heard.poll() is None
+    heard.send_signal(signal.SIGTERM)
+    _, err = heard.communicate(timeout=30)
+    assert heard.returncode != 0
+    assert "KeyboardInterrupt: stopped by signal SIGTERM" in err
