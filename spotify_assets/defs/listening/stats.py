@@ -102,10 +102,11 @@ def daily_listening(
     write_days(warehouse, DAILY_LISTENING, result, plan, "date")
     warehouse.publish()
     rewritten = sorted({d.isoformat()[:7] for d in plan.days})[-CHARTED_MONTHS:]
+    by_month = _minutes_charts(warehouse, rewritten)
     charts = {
-        key: {"minutes_per_day": _minutes_chart(warehouse, key[:7])}
+        key: {"minutes_per_day": by_month[key[:7]]}
         for key in context.partition_keys
-        if key[:7] in rewritten
+        if key[:7] in by_month
     }
     month_metadata(context, warehouse, DAILY_LISTENING, plan, charts)
     minutes = pc.sum(result["minutes"]).as_py() or 0.0
@@ -114,17 +115,23 @@ def daily_listening(
     )
 
 
-def _minutes_chart(warehouse: Warehouse, month: str) -> dg.MetadataValue:
-    """Minutes per local day of `month` (YYYY-MM), summed over every listener."""
-    days = [k for k in warehouse.partitions(DAILY_LISTENING) if k.startswith(month)]
+def _minutes_charts(warehouse: Warehouse, months: list[str]) -> dict[str, dg.MetadataValue]:
+    """Per month (YYYY-MM): minutes per local day, summed over every listener; their day files
+    are read once for all of them."""
+    days = [k for k in warehouse.partitions(DAILY_LISTENING) if k[:7] in months]
     table = warehouse.scan(DAILY_LISTENING, partitions=days)
     sums = table.group_by("date").aggregate([("minutes", "sum")]).sort_by("date")
-    return bar_chart(
-        [str(d.day) for d in sums["date"].to_pylist()],
-        sums["minutes_sum"].to_pylist(),
-        title=f"Minutes per day, {month}, all listeners",
-        unit="minutes",
-    )
+    points: dict[str, tuple[list[str], list[float]]] = {month: ([], []) for month in months}
+    for day, minutes in zip(sums["date"].to_pylist(), sums["minutes_sum"].to_pylist(), strict=True):
+        labels, values = points[day.isoformat()[:7]]
+        labels.append(str(day.day))
+        values.append(minutes)
+    return {
+        month: bar_chart(
+            labels, values, title=f"Minutes per day, {month}, all listeners", unit="minutes"
+        )
+        for month, (labels, values) in points.items()
+    }
 
 
 def sessions_between(
