@@ -72,12 +72,13 @@ class CatalogSummary:
     views: dict[str, int]  # view name (in its schema) -> row count
 
 
-def connect(db_path: Path, *, read_only: bool = True) -> duckdb.DuckDBPyConnection:
-    """A connection to a catalog that resolves its relative lake paths wherever it lives."""
+def connect(db_path: Path) -> duckdb.DuckDBPyConnection:
+    """A read-only connection to a catalog that resolves its relative lake paths wherever it
+    lives (a catalog is only ever written by its publish)."""
     db_path = Path(db_path)
     return duckdb.connect(
         str(db_path),
-        read_only=read_only,
+        read_only=True,
         # The link's folder, not its target's: the lake paths are relative to `data/`.
         config={"file_search_path": os.path.dirname(os.path.abspath(db_path))},
     )
