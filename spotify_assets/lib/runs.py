@@ -171,9 +171,7 @@ def assign_stranded_steps(instance: dg.DagsterInstance) -> list[str]:
 
 
 @contextlib.contextmanager
-def stranded_step_watch(
-    instance: dg.DagsterInstance, every_s: float = 5.0
-) -> Iterator[None]:
+def stranded_step_watch(instance: dg.DagsterInstance, every_s: float = 5.0) -> Iterator[None]:
     """While a run executes in this process (the CLI, the demo), repair stranded steps every
     `every_s` (`assign_stranded_steps`): no daemon may be running to do it."""
     stop = threading.Event()
@@ -193,3 +191,13 @@ def stranded_step_watch(
     finally:
         stop.set()
         thread.join(timeout=every_s + 1)
+
+
+def was_interrupted(result: dg.ExecuteInProcessResult) -> bool:
+    """Whether an in-process run failed because its process was told to stop (Ctrl-C, or a
+    SIGTERM Dagster maps to it), not because a step failed: Dagster turns the signal into a
+    failed run and returns, and a command running several runs must stop, not start the next."""
+    if result.success:
+        return False
+    reason = result.get_run_failure_event().job_failure_data.failure_reason
+    return reason is not None and reason.name == "UNEXPECTED_TERMINATION"

@@ -1,6 +1,7 @@
 """Runs whose worker died are failed and free their pool slots; live ones are left alone."""
 
 import os
+import signal
 import subprocess
 import sys
 import time
@@ -18,6 +19,7 @@ from spotify_assets.lib.runs import (
     fail_dead_runs,
     process_start_time,
     stranded_step_watch,
+    was_interrupted,
     worker_tags,
 )
 
@@ -165,3 +167,25 @@ def test_a_run_in_this_process_repairs_its_stranded_step_while_it_waits(instance
         while not storage.claim_concurrency_slot("days_plays", "run-b", "plays").is_claimed:
             assert time.monotonic() < deadline, "the step stayed stranded"
             time.sleep(0.05)
+
+
+def test_a_run_stopped_by_a_signal_is_told_from_a_failed_one() -> None:
+    @dg.asset
+    def stopped() -> None:
+        os.kill(os.getpid(), signal.SIGINT)  # what Ctrl-C, or a SIGTERM Dagster maps, does
+        time.sleep(5)
+
+    @dg.asset
+    def broken() -> None:
+        raise ValueError("a bug, not a signal")
+
+    @dg.asset
+    def fine() -> int:
+        return 1
+
+    instance = dg.DagsterInstance.ephemeral()
+    runs = {a.key.path[0]: dg.materialize([a], instance=instance, raise_on_error=False)
+            for a in (stopped, broken, fine)}  # fmt: skip
+    assert not runs["stopped"].success and not runs["broken"].success
+    assert was_interrupted(runs["stopped"])
+    assert not was_interrupted(runs["broken"]) and not was_interrupted(runs["fine"])

@@ -63,7 +63,7 @@ def _run_refreshes(instance, manifest, requests: list, definitions, *, stats: bo
     from spotify_assets.defs.listening.sensors import settle, stats_requests
     from spotify_assets.lib.orchestrate import QUIET
     from spotify_assets.lib.progress import follow_run_log
-    from spotify_assets.lib.runs import stranded_step_watch, worker_tags
+    from spotify_assets.lib.runs import stranded_step_watch, was_interrupted, worker_tags
 
     failed = 0
     stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S")
@@ -90,6 +90,8 @@ def _run_refreshes(instance, manifest, requests: list, definitions, *, stats: bo
         else:
             failed += 1
             print(f"  run {result.run_id} failed; its days stay stale", file=sys.stderr)
+            if was_interrupted(result):
+                raise KeyboardInterrupt(f"run {result.run_id[:8]} of {request.job_name} stopped")
     return failed
 
 
