@@ -59,7 +59,9 @@ def heed_sigterm() -> None:
     it executes): SIGTERM became ignored too, and `kill` could not stop a background
     `spotify-assets import`. SIGINT stays ignored; SIGTERM interrupts the work as a Ctrl-C
     would (KeyboardInterrupt), so a run in progress is marked failed and temp files go.
-    Call it from the main thread, before any run."""
+    Called from elsewhere than the main thread (which alone may set handlers), it does nothing."""
+    if threading.current_thread() is not threading.main_thread():
+        return
     if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
         signal.signal(signal.SIGINT, _interrupt_unless_sigint)
 

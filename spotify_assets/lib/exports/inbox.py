@@ -226,6 +226,8 @@ class _Inflated(io.RawIOBase):
         return True
 
     def read(self, size: int = -1) -> bytes:
+        if size == 0:
+            return b""  # to zlib, a max_length of 0 means no limit
         size = _CHUNK if size is None or size < 0 else size
         while True:
             data = self._inflate.decompress(self._inflate.unconsumed_tail, size)
