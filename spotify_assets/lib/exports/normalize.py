@@ -3,7 +3,8 @@
 Both parse engines (ijson streaming and DuckDB `read_json_objects`) feed the same projection
 (`row_sql`) with one JSON text per array element, so the validation and mapping rules exist
 once. The projection is row-local (no filter, join or ORDER BY), so DuckDB keeps input order
-and row i of its output is array element i.
+and row i of its output is array element i. `column_row_sql` applies the same per-field rules
+to the columns DuckDB's `read_json` makes of a file, the faster way for a file of valid rows.
 
 Per row it yields: the mapped columns, a `_reason` when the row is malformed (every problem
 found, '; '-separated), the row's unknown keys, and the raw JSON text only for rows that need it
@@ -275,14 +276,14 @@ def column_row_sql(spec: FormatSpec, source: str, keys: tuple[str, ...]) -> str:
     `row_sql` to learn which problem, and to keep the row's text.
     """
     fields = spec.read_fields
-    column_of = {f.key: i for i, f in enumerate(fields)}
+    read = {f.key for f in fields}
     texts = ", ".join(
         f'"{f.key}"::VARCHAR AS v{i}' if f.key in keys else f"NULL::VARCHAR AS v{i}"
         for i, f in enumerate(fields)
     )
     # Keys read for no field (the PII) are still read, or DuckDB would skip checking each row's
-    # keys (it only checks when it reads every column): their null count is the proof of use.
-    unread = [k for k in keys if k not in column_of]
+    # keys (it only checks when a query reads every column): counting their nulls keeps them in.
+    unread = [k for k in keys if k not in read]
     touched = " + ".join(f'("{k}" IS NULL)::INTEGER' for k in unread) or "0"
     sqls, converted, present = _converted(spec)
     all_ok = " AND ".join(s.ok for s in sqls)
