@@ -170,7 +170,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"spotify-assets: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt as exc:
-        print(f"spotify-assets: interrupted ({exc or 'Ctrl-C'})", file=sys.stderr)
+        print(f"spotify-assets: interrupted{f' ({exc})' if str(exc) else ''}", file=sys.stderr)
         return 130
 
 

@@ -52,18 +52,21 @@ def check_parent_alive() -> None:
 
 
 def heed_sigterm() -> None:
-    """Let SIGTERM stop this process even when it was started in the background by a script.
+    """Let SIGTERM stop this process as a Ctrl-C would (KeyboardInterrupt: a run in progress is
+    marked failed, temp files go), also when a script started it in the background.
 
     Such a process inherits SIGINT ignored (so a Ctrl-C meant for the script spares it), and
     Dagster gives SIGTERM whatever handler SIGINT has (`setup_interrupt_handlers`, at every run
     it executes): SIGTERM became ignored too, and `kill` could not stop a background
-    `spotify-assets import`. SIGINT stays ignored; SIGTERM interrupts the work as a Ctrl-C
-    would (KeyboardInterrupt), so a run in progress is marked failed and temp files go.
+    `spotify-assets import`. SIGINT stays ignored there. Before Dagster's first run, SIGTERM
+    killed the process outright, leaving its temp files behind.
     Called from elsewhere than the main thread (which alone may set handlers), it does nothing."""
     if threading.current_thread() is not threading.main_thread():
         return
     if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
         signal.signal(signal.SIGINT, _interrupt_unless_sigint)
+    if signal.getsignal(signal.SIGTERM) is signal.SIG_DFL:
+        signal.signal(signal.SIGTERM, _interrupt_unless_sigint)
 
 
 def _interrupt_unless_sigint(signum: int, frame: FrameType | None) -> None:

@@ -73,24 +73,28 @@ BACKGROUND = textwrap.dedent(
     if {heed!r}:
         from spotify_assets.lib.process import heed_sigterm
         heed_sigterm()
-    import dagster as dg
+    if {run!r}:
+        import dagster as dg
 
-    @dg.asset
-    def one() -> int:
-        return 1
+        @dg.asset
+        def one() -> int:
+            return 1
 
-    dg.materialize([one], instance=dg.DagsterInstance.ephemeral())
-    print("ran", flush=True)
-    time.sleep(60)
+        dg.materialize([one], instance=dg.DagsterInstance.ephemeral())
+    try:
+        print("ran", flush=True)  # inside: a signal right after it still finds the `finally`
+        time.sleep(60)
+    finally:
+        print("cleaned up", flush=True)  # what a `with` block's exit does on the way out
     """
 )
 
 
-def _background(heed: bool) -> subprocess.Popen:
+def _background(heed: bool, run: bool = True) -> subprocess.Popen:
     """A process started as `cmd &` in a script starts: SIGINT ignored."""
     root = str(Path(__file__).resolve().parents[2])
     process = subprocess.Popen(
-        [sys.executable, "-c", BACKGROUND.format(root=root, heed=heed)],
+        [sys.executable, "-c", BACKGROUND.format(root=root, heed=heed, run=run)],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
@@ -115,6 +119,21 @@ def test_sigterm_stops_a_background_process_after_a_dagster_run() -> None:
     time.sleep(0.5)
     assert heard.poll() is None
     heard.send_signal(signal.SIGTERM)
-    _, err = heard.communicate(timeout=30)
-    assert heard.returncode != 0
+    out, err = heard.communicate(timeout=30)
+    # An uncaught KeyboardInterrupt ends Python as SIGINT would (the CLI catches it: exit 130).
+    assert heard.returncode == -signal.SIGINT and out == "cleaned up\n"
+    assert "KeyboardInterrupt: stopped by signal SIGTERM" in err
+
+
+def test_sigterm_before_any_run_lets_the_work_clean_up() -> None:
+    # Without the fix SIGTERM's default action kills at once: no `finally`, temp files stay.
+    abrupt = _background(heed=False, run=False)
+    abrupt.send_signal(signal.SIGTERM)
+    out, _ = abrupt.communicate(timeout=30)
+    assert abrupt.returncode == -signal.SIGTERM and out == ""
+    heard = _background(heed=True, run=False)
+    heard.send_signal(signal.SIGTERM)
+    out, err = heard.communicate(timeout=30)
+    # An uncaught KeyboardInterrupt ends Python as SIGINT would (the CLI catches it: exit 130).
+    assert heard.returncode == -signal.SIGINT and out == "cleaned up\n"
     assert "KeyboardInterrupt: stopped by signal SIGTERM" in err

@@ -102,6 +102,7 @@ def _to_stderr(line: str) -> None:
 def _cmd_import(args: argparse.Namespace) -> int:
     from spotify_assets.defs.listening.imports import import_item
     from spotify_assets.defs.resources import Warehouse
+    from spotify_assets.lib.atomic import atomic_path
     from spotify_assets.lib.exports.progress import ImportProgress
     from spotify_assets.lib.instance import deployment_instance
     from spotify_assets.lib.progress import terminal_progress
@@ -124,7 +125,10 @@ def _cmd_import(args: argparse.Namespace) -> int:
     failed = False
     for path in paths:
         staged = inbox / path.name
-        shutil.copyfile(path, staged)  # the inbox keeps what was imported, like the sensor
+        # The inbox keeps what was imported, like the sensor's; copied whole or not at all (a
+        # copy cut short by Ctrl-C would be imported later as a broken export).
+        with atomic_path(staged) as tmp:
+            shutil.copyfile(path, tmp)
         progress = ImportProgress(f"import {path.name}")
         with terminal_progress(progress):  # a bar on a terminal, else a line every few seconds
             result = import_item(settings, warehouse, raw, user_id, staged, progress)
