@@ -159,7 +159,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     from spotify_assets.lib.errors import OPERATOR_ERRORS
-    from spotify_assets.lib.process import heed_sigterm
+    from spotify_assets.lib.process import heed_sigterm, stopped_by_signal
 
     heed_sigterm()
     try:
@@ -171,6 +171,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     except KeyboardInterrupt as exc:
         print(f"spotify-assets: interrupted{f' ({exc})' if str(exc) else ''}", file=sys.stderr)
+        return 130
+    except Exception:
+        signal_name = stopped_by_signal()
+        if signal_name is None:
+            raise
+        print(f"spotify-assets: interrupted (stopped by signal {signal_name})", file=sys.stderr)
         return 130
 
 

@@ -69,6 +69,18 @@ def heed_sigterm() -> None:
         signal.signal(signal.SIGTERM, _interrupt_unless_sigint)
 
 
+def stopped_by_signal() -> str | None:
+    """The signal `heed_sigterm`'s handler stopped this process with (e.g. "SIGTERM"), if any:
+    a library can turn the KeyboardInterrupt into an error of its own (pydantic did, while
+    Dagster loaded the definitions), and the command must still say it was stopped."""
+    return _STOPPED_BY[0] if _STOPPED_BY else None
+
+
+_STOPPED_BY: list[str] = []
+
+
 def _interrupt_unless_sigint(signum: int, frame: FrameType | None) -> None:
     if signum != signal.SIGINT:
-        raise KeyboardInterrupt(f"stopped by signal {signal.Signals(signum).name}")
+        name = signal.Signals(signum).name
+        _STOPPED_BY.append(name)
+        raise KeyboardInterrupt(f"stopped by signal {name}")

@@ -137,3 +137,28 @@ def test_sigterm_before_any_run_lets_the_work_clean_up() -> None:
     # An uncaught KeyboardInterrupt ends Python as SIGINT would (the CLI catches it: exit 130).
     assert heard.returncode == -signal.SIGINT and out == "cleaned up\n"
     assert "KeyboardInterrupt: stopped by signal SIGTERM" in err
+
+
+SWALLOWED = textwrap.dedent(
+    """
+    import os, signal, sys
+    sys.path.insert(0, {root!r})
+    from spotify_assets.lib.process import heed_sigterm, stopped_by_signal
+    heed_sigterm()
+    try:
+        try:
+            os.kill(os.getpid(), signal.SIGTERM)
+        except KeyboardInterrupt:  # what pydantic did while Dagster loaded definitions
+            raise RuntimeError("a library's own error") from None
+    except RuntimeError:
+        print(stopped_by_signal())
+    """
+)
+
+
+def test_a_stop_is_known_even_when_a_library_turned_it_into_its_own_error() -> None:
+    root = str(Path(__file__).resolve().parents[2])
+    done = subprocess.run(
+        [sys.executable, "-c", SWALLOWED.format(root=root)], capture_output=True, text=True
+    )
+    assert (done.returncode, done.stdout) == (0, "SIGTERM\n"), done.stderr
