@@ -229,27 +229,36 @@ class _Inflated(io.RawIOBase):
         if size == 0:
             return b""  # to zlib, a max_length of 0 means no limit
         size = _CHUNK if size is None or size < 0 else size
+        pending = self._inflate.unconsumed_tail
         while True:
-            data = self._inflate.decompress(self._inflate.unconsumed_tail, size)
-            if not data and self._left:
-                chunk = self._file.read(min(self._left, _CHUNK))
-                if not chunk:
-                    raise zipfile.BadZipFile("truncated member")
-                self._left -= len(chunk)
-                data = self._inflate.decompress(chunk, size)
+            if not pending and self._left:
+                pending = self._next_chunk()
+            data = self._inflate.decompress(pending, size)
             if data:
                 self._crc = isal_zlib.crc32(data, self._crc)
                 self._size += len(data)
                 if self._size > self._info.file_size:
                     raise zipfile.BadZipFile("inflates past its declared size")
                 return data
-            if not self._left and not self._inflate.unconsumed_tail:
-                break
-        if not self._inflate.eof or self._inflate.unused_data:
+            tail = self._inflate.unconsumed_tail
+            if len(tail) < len(pending):
+                pending = tail  # it took input into its own buffer: give it the rest
+            elif self._left:
+                pending = tail + self._next_chunk()  # it took none: it needs more than that
+            else:
+                break  # nothing more to give it, nothing more from it
+        if not self._inflate.eof or self._inflate.unused_data or pending:
             raise zipfile.BadZipFile("deflate stream ends early or late")
         if self._crc != self._info.CRC or self._size != self._info.file_size:
             raise zipfile.BadZipFile(f"Bad CRC-32 or size for file {self._info.filename!r}")
         return b""
+
+    def _next_chunk(self) -> bytes:
+        chunk = self._file.read(min(self._left, _CHUNK))
+        if not chunk:
+            raise zipfile.BadZipFile("truncated member")
+        self._left -= len(chunk)
+        return chunk
 
     def close(self) -> None:
         if not self.closed:
