@@ -8,18 +8,19 @@ caller publishes either all of a file or none of it.
 PII is dropped here: `ip_addr`, `ip_addr_decrypted`, `username` and `user_agent_decrypted` have
 no column, never reach `extra`, and are scrubbed from malformed rows (schema.py says why).
 
-Two engines, one set of rules (normalize.py), same output (tested row for row):
+Two engines, one set of rules (candidates_sql.py), same output (tested row for row):
 
 - `ijson`: streams the top-level array with ijson's C backend (`use_float=True`), never holding
   the whole file; serialises each element back to compact JSON and feeds batches of 20,000 to
   the normaliser. Works on any stream, and is the one that says where a corrupt file breaks
   (array element and byte offset). ~40k rows/s.
-- `duckdb`: DuckDB over a local file (a zip member is first spooled to a temp file), ~4x
-  faster. `auto` picks it from 8 MiB on. It reads the rows as columns first (`read_json`, one
-  column per key of the first element: `column_row_sql`), which holds for a file of valid rows
-  with no key beyond the first element's; if any row is not, it reads the file again element by
-  element (`read_json_objects`: `row_sql`), which says what is wrong with each row. If DuckDB
-  rejects the file, the ijson engine re-parses it, so errors are always reported the same way.
+- `duckdb` (`duckdb_read.py`): DuckDB over a local file (a zip member is first spooled to a
+  temp file), ~4x faster. `auto` picks it from 8 MiB on. It reads the rows as columns first
+  (`read_json`, one column per key of the first element: `column_row_sql`), which holds for a
+  file of valid rows with no key beyond the first element's; if any row is not, it reads the
+  file again element by element (`read_json_objects`: `row_sql`), which says what is wrong with
+  each row. If DuckDB rejects the file, the ijson engine re-parses it, so errors are always
+  reported the same way.
 
 Measured with bench.py (1M synthetic extended rows, 603 MB compact JSON, 2 shared cores):
 duckdb 3.4-3.6 s as columns (4.4-4.5 s element by element), ijson 24-27 s (~40k rows/s), peak
@@ -37,8 +38,7 @@ import hashlib
 import itertools
 import tempfile
 import threading
-from collections.abc import Callable, Iterator
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
@@ -47,11 +47,15 @@ import duckdb
 import numpy as np
 import pyarrow as pa
 
-from spotify_assets.lib.exports.errors import (
-    CorruptExportError,
-    FileChangedError,
-    UnrecognizedExportError,
+from spotify_assets.lib.exports.candidates_sql import row_sql
+from spotify_assets.lib.exports.duckdb_read import (
+    BATCH_ROWS,
+    DuckDBRejected,
+    ParseProgress,
+    connection,
+    read_rows,
 )
+from spotify_assets.lib.exports.errors import FileChangedError
 from spotify_assets.lib.exports.formats import SPECS, ExportFormat, FormatSpec
 from spotify_assets.lib.exports.inbox import ExportFile
 from spotify_assets.lib.exports.json_stream import (
@@ -68,21 +72,13 @@ from spotify_assets.lib.exports.normalize import (
     DuplicateRow,
     MalformedRow,
     Normalized,
-    can_read_as_columns,
-    column_row_sql,
     finish,
-    row_sql,
 )
-from spotify_assets.lib.exports.pieces import pieces_of
 from spotify_assets.lib.exports.report import ImportReport
 from spotify_assets.lib.exports.schema import OBSERVATION_SCHEMA
 from spotify_assets.lib.ids import validate_user_id
 
 Engine = Literal["auto", "ijson", "duckdb"]
-# Progress of a parse: (rows read so far, fraction of the file read; None where unknown). Called
-# once per batch of rows, from the parsing thread.
-ParseProgress = Callable[[int, float | None], None]
-BATCH_ROWS = 20_000
 # Files of one item parsed at once (a zip's ~12 MB files): DuckDB reads a JSON array on one
 # thread, so two files keep both cores of a small machine busy.
 PARSE_THREADS = 2
@@ -127,7 +123,7 @@ def parse_export_file(
             )
         with _spooled(export_file, spool_dir) as path:
             return _parse_with_duckdb(user_id, export_file, path, False, progress)
-    except (duckdb.Error, _DuckDBRejected):
+    except (duckdb.Error, DuckDBRejected):
         pass  # DuckDB only says "malformed"; the streaming parser says where (or disagrees)
     return _parse_with_ijson(user_id, export_file, progress)
 
@@ -137,29 +133,6 @@ def parse_export_path(
 ) -> ParsedExport:
     """Parse a local `.json` (or `.json.gz`) file; `name` overrides the file name hint."""
     return parse_export_file(user_id, ExportFile.from_path(Path(path), name), engine)
-
-
-_THREAD = threading.local()
-
-
-@contextlib.contextmanager
-def _connection() -> Iterator[duckdb.DuckDBPyConnection]:
-    """This thread's DuckDB connection, made once per thread (it goes with the thread): a new
-    one cost 17 ms, once per file of a zip's 51. One that saw an error is closed, not reused."""
-    con = getattr(_THREAD, "con", None)
-    if con is None:
-        con = duckdb.connect(config={"preserve_insertion_order": True})
-        # Tracked, for the importer's progress (`query_progress`), but never printed: DuckDB's
-        # own bar would land in the CLI's stdout and in the run's captured output.
-        con.execute("set enable_progress_bar = true")
-        con.execute("set enable_progress_bar_print = false")
-        _THREAD.con = con
-    try:
-        yield con
-    except BaseException:
-        _THREAD.con = None
-        con.close()
-        raise
 
 
 def _run_batch(
@@ -191,7 +164,7 @@ def _parse_with_backend(
         items = elements(reader, name, backend)
         fmt, first = detect(items, export_file.name)
         parts: list[pa.Table] = []
-        with _connection() as con:
+        with connection() as con:
             if first is not None:
                 sql = row_sql(SPECS[fmt], "batch", usual_keys(first), ("file_row",))
                 rows: list[int] = []
@@ -262,162 +235,6 @@ def _hash_in_thread(export_file: ExportFile) -> tuple[threading.Thread, list[str
     return thread, out
 
 
-class _DuckDBRejected(Exception):
-    """DuckDB could not read the file (its streamed result surfaces errors as Arrow errors)."""
-
-
-def _read_all(
-    con: duckdb.DuckDBPyConnection,
-    relation: duckdb.DuckDBPyRelation,
-    progress: ParseProgress | None = None,
-) -> pa.Table:
-    # Streaming the result in batches keeps DuckDB from holding a second full copy of it.
-    try:
-        reader = relation.to_arrow_reader(BATCH_ROWS)
-        if progress is None:
-            return reader.read_all()
-        batches, rows = [], 0
-        for batch in reader:
-            batches.append(batch)
-            rows += batch.num_rows
-            done = con.query_progress()  # percent of the scan, -1 when DuckDB cannot tell
-            progress(rows, done / 100 if done >= 0 else None)
-        return pa.Table.from_batches(batches, reader.schema)
-    except (duckdb.Error, pa.ArrowException, OSError) as exc:
-        raise _DuckDBRejected(str(exc)) from exc
-
-
-_SOURCE = "(SELECT json AS raw FROM read_json_objects($paths, format='array'))"
-# Columns named by the first element's keys, each value as JSON text: what `column_row_sql` reads.
-# An element is ~300 bytes: one of over 1 MiB fails the read, and is read element by element.
-# `records=true`: left to detect, DuckDB read 18 ms of a 12 MB file to find out (3 ms now).
-_COLUMNS = (
-    "read_json($paths, format='array', records=true, sample_size=1, maximum_depth=1, "
-    "maximum_object_size=1048576)"
-)
-
-
-def _read_rows(
-    con: duckdb.DuckDBPyConnection,
-    path: Path,
-    spec: FormatSpec,
-    keys: tuple[str, ...],
-    progress: ParseProgress | None,
-) -> tuple[pa.Table, bool]:
-    """The file's candidates, in order, and whether they were read as columns.
-
-    A large file is read in pieces, several threads at once. Read as columns first (a file of
-    valid rows, all with the first element's keys: nearly every export); read again element by
-    element, which finds every problem of every row, when that fails. When DuckDB rejects a
-    piece (a bad cut, or a bad file), the whole file is read on one thread.
-    """
-    progress = _never_back(progress) if progress is not None else None
-    with contextlib.ExitStack() as stack:
-        paths = [path] if path.suffix == ".gz" else stack.enter_context(pieces_of(path))
-        if can_read_as_columns(spec, keys):
-            table = _read_columns(con, paths, spec, keys, progress)
-            if table is not None:
-                return table, True
-        sql = row_sql(spec, _SOURCE, keys)
-        if len(paths) > 1:
-            with contextlib.suppress(_DuckDBRejected, duckdb.Error):
-                return _read_pieces(paths, sql, progress), False
-    return _read_one(con, path, sql, progress), False
-
-
-def _read_columns(
-    con: duckdb.DuckDBPyConnection,
-    paths: list[Path],
-    spec: FormatSpec,
-    keys: tuple[str, ...],
-    progress: ParseProgress | None,
-) -> pa.Table | None:
-    """The candidates read as columns, or None when a row needs reading element by element: a
-    key other than `keys` (DuckDB raises), a piece that starts with other keys, a bad value."""
-    # DuckDB takes a piece's columns from its first element, and ignores any key beyond the
-    # columns a query names: every piece must start with the file's keys. (Asking DuckDB, a
-    # DESCRIBE, costs more than the faster read saves on a 12 MB file.)
-    if any(sorted(_first_keys(piece)) != sorted(keys) for piece in paths[1:]):
-        return None
-    try:
-        # One DuckDB thread: it reads an array file on one thread anyway, and a second one
-        # only holds more of the file in memory (+73 MB for a 200 MB piece, measured).
-        sql = column_row_sql(spec, _COLUMNS, keys)
-        if len(paths) > 1:
-            table = _read_pieces(paths, sql, progress, threads=1)
-        else:
-            table = _read_one(con, paths[0], sql, progress, threads=1)
-    except (_DuckDBRejected, duckdb.Error):
-        return None
-    if table.column("_reason").null_count < table.num_rows:
-        return None
-    return table.drop_columns(["_unread_nulls"])
-
-
-def _first_keys(path: Path) -> tuple[str, ...]:
-    """The keys of the first element of a JSON array file; () when it has none or is not read."""
-    try:
-        with open(path, "rb") as stream:
-            return usual_keys(next(elements(Reader(stream), path.name), None))
-    except (CorruptExportError, UnrecognizedExportError, IntegerOverflow, OSError):
-        return ()
-
-
-def _never_back(progress: ParseProgress) -> ParseProgress:
-    """`progress`, told nothing below what it was already told: a second read of the file (see
-    `_read_rows`) reports again from its start."""
-    furthest = [0, 0.0]
-
-    def report(rows: int, fraction: float | None) -> None:
-        if rows >= furthest[0] and (fraction is None or fraction >= furthest[1]):
-            furthest[0], furthest[1] = rows, fraction or furthest[1]
-            progress(rows, fraction)
-
-    return report
-
-
-def _read_one(
-    con: duckdb.DuckDBPyConnection,
-    path: Path,
-    sql: str,
-    progress: ParseProgress | None,
-    threads: int | None = None,
-) -> pa.Table:
-    """`sql` over the file at `path`, on `threads` of DuckDB's (its default when None)."""
-    if threads is not None:
-        con.execute(f"SET threads = {threads}")
-    try:
-        return _read_all(con, con.sql(sql, params={"paths": [str(path)]}), progress)
-    finally:
-        if threads is not None:
-            con.execute("RESET threads")
-
-
-def _read_pieces(
-    paths: list[Path], sql: str, progress: ParseProgress | None, threads: int | None = None
-) -> pa.Table:
-    """One query per piece, each on its own thread and connection: a query over several files
-    that keeps their order runs on one thread (DuckDB orders the result by scanning in order),
-    so the order is kept by concatenating the pieces' results instead."""
-    sizes = [p.stat().st_size for p in paths]
-    seen = [(0, 0.0)] * len(paths)  # each piece's rows and fraction read so far
-    lock = threading.Lock()
-
-    def read(index: int) -> pa.Table:
-        def on_batch(rows: int, fraction: float | None) -> None:
-            with lock:  # reported inside: the totals reach `progress` in the order they grew
-                seen[index] = (rows, fraction or 0.0)
-                read_bytes = sum(f * size for (_, f), size in zip(seen, sizes, strict=True))
-                if progress is not None:
-                    progress(sum(r for r, _ in seen), read_bytes / sum(sizes))
-
-        with _connection() as con:
-            return _read_one(con, paths[index], sql, on_batch, threads)
-
-    with ThreadPoolExecutor(len(paths), thread_name_prefix="export-piece") as pool:
-        return pa.concat_tables(list(pool.map(read, range(len(paths)))))
-
-
 def _parse_with_duckdb(
     user_id: str,
     export_file: ExportFile,
@@ -427,11 +244,11 @@ def _parse_with_duckdb(
 ) -> ParsedExport:
     fmt, usual_keys = _peek_format(path, export_file)
     thread, digest = _hash_in_thread(export_file) if verify else (None, [])
-    with _connection() as con:
+    with connection() as con:
         parts: list[pa.Table] = []
         as_columns = False
         if fmt is not ExportFormat.EMPTY:
-            table, as_columns = _read_rows(con, path, SPECS[fmt], usual_keys, progress)
+            table, as_columns = read_rows(con, path, SPECS[fmt], usual_keys, progress)
             # numpy: a Python range took 0.25-0.65 s for a million rows.
             rows = pa.array(np.arange(table.num_rows, dtype=np.int64))
             parts.append(table.add_column(0, "file_row", rows))
@@ -446,7 +263,7 @@ def _parse_with_duckdb(
 
 def _empty_candidates() -> pa.Table:
     spec = SPECS[ExportFormat.EXTENDED]
-    with _connection() as con:
+    with connection() as con:
         source = "(SELECT 0::BIGINT AS file_row, '{}' AS raw WHERE false)"
         sql = row_sql(spec, source, (), ("file_row",))
         return con.sql(sql).to_arrow_table()

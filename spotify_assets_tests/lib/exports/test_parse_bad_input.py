@@ -176,18 +176,18 @@ def test_user_id_is_validated():
 def test_a_file_duckdb_failed_on_leaves_the_next_parse_on_that_thread_whole(tmp_path):
     """Parses on one thread share a DuckDB connection; one that failed mid-query is dropped,
     so the file after a damaged one parses exactly as it does on its own."""
-    from spotify_assets.lib.exports import parse
+    from spotify_assets.lib.exports import duckdb_read
 
     good = tmp_path / "Streaming_History_Audio_2023.json"
     good.write_bytes(EXTENDED_2023.read_bytes())
     alone = parse_sample(good, "duckdb").observations
-    shared = parse._THREAD.con
+    shared = duckdb_read._THREAD.con
     assert parse_sample(good, "duckdb").observations.equals(alone)
-    assert parse._THREAD.con is shared  # reused while nothing failed
+    assert duckdb_read._THREAD.con is shared  # reused while nothing failed
     data = EXTENDED_2023.read_bytes()
     damaged = tmp_path / "damaged.json"
     damaged.write_bytes(data[: len(data) // 2])
     with pytest.raises(CorruptExportError):
         parse_sample(damaged, "duckdb")
-    assert parse._THREAD.con is not shared
+    assert duckdb_read._THREAD.con is not shared
     assert parse_sample(good, "duckdb").observations.equals(alone)

@@ -10,8 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from spotify_assets.lib.exports import ExportFile, ParsedExport, parse_export_file
-from spotify_assets.lib.exports import parse as parse_module
+from spotify_assets.lib.exports import ExportFile, ParsedExport, duckdb_read, parse_export_file
 from spotify_assets.lib.exports import pieces as pieces_module
 from spotify_assets.lib.exports.bench import write_extended_file
 from spotify_assets_tests.lib.exports.samples import (
@@ -26,7 +25,7 @@ from spotify_assets_tests.lib.exports.samples import (
 
 def _same_as_element_by_element(parsed: ParsedExport, path: Path) -> None:
     with pytest.MonkeyPatch.context() as patch:
-        patch.setattr(parse_module, "can_read_as_columns", lambda spec, keys: False)
+        patch.setattr(duckdb_read, "can_read_as_columns", lambda spec, keys: False)
         elementwise = parse_export_file("alice", ExportFile.from_path(path), engine="duckdb")
     assert not elementwise.read_as_columns
     assert parsed.observations.equals(elementwise.observations)
