@@ -7,6 +7,7 @@ module only assembles them, so `spotify-assets --help` lists everything an opera
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import sys
 from collections.abc import Callable, Sequence
@@ -21,11 +22,13 @@ def _cmd_emulator(args: argparse.Namespace) -> int:
     from spotify_assets.emulator.world import WorldConfig
 
     end = datetime.fromisoformat(args.end) if args.end else None
-    serve(
-        args.port,
-        WorldConfig(seed=args.seed, days=args.days, end=end),
-        mb_min_interval_s=args.mb_min_interval,
-    )
+    # It serves until stopped: Ctrl-C or SIGTERM (the demo's) is its normal end, not an error.
+    with contextlib.suppress(KeyboardInterrupt):
+        serve(
+            args.port,
+            WorldConfig(seed=args.seed, days=args.days, end=end),
+            mb_min_interval_s=args.mb_min_interval,
+        )
     return 0
 
 
