@@ -96,17 +96,22 @@ class Warehouse:
         where: str = "true",
         params: list[Any] | None = None,
         partitions: Iterable[str] | None = None,
+        columns: Sequence[str] | None = None,
     ) -> pa.Table:
         """Rows of a lake table (of the given partitions, when given) matching `where` (DuckDB
-        SQL, `?` parameters), as Arrow.
+        SQL, `?` parameters), as Arrow: every column, or only `columns`.
 
         A table with no files yet reads as empty with its declared schema, so a first run
         needs no special case.
         """
+        wanted = [c for c in spec.column_names if columns is None or c in columns]
+        unknown = set(columns or ()) - set(wanted)
+        if unknown:
+            raise ValueError(f"table {spec.name} has no columns {sorted(unknown)}")
         files = self.files(spec, partitions)
         paths = [str(p) for p in files]
         if not paths:
-            return spec.schema.empty_table()
+            return spec.schema.empty_table().select(wanted)
         con = duckdb.connect()
         try:
             shared = one_schema(files)
@@ -118,12 +123,13 @@ class Warehouse:
             )
             # A column added to the spec since older files were written reads as null there.
             types = duckdb.from_arrow(spec.schema.empty_table(), connection=con).types
-            columns = ", ".join(
+            selected = ", ".join(
                 f'"{c}"' if c in present else f'cast(null as {t}) as "{c}"'
                 for c, t in zip(spec.column_names, types, strict=True)
+                if c in wanted
             )
             return con.sql(
-                f"select {columns} from {source} where {where}", params=params or []
+                f"select {selected} from {source} where {where}", params=params or []
             ).to_arrow_table()
         finally:
             con.close()
@@ -148,8 +154,14 @@ def _land_response(raw: RawStore):
     moment as `polled_at`, so a rebuild from raw gives them back exactly. A write that records
     its receipt (`lib.raw.recording`) learns here which request each body answered."""
 
-    def land(user_id: str, endpoint: str, url: str, status: int, body: bytes,
-             answered_at: datetime | None) -> None:
+    def land(
+        user_id: str,
+        endpoint: str,
+        url: str,
+        status: int,
+        body: bytes,
+        answered_at: datetime | None,
+    ) -> None:
         from spotify_assets.lib.spotify.transport import request_label
 
         if 200 <= status < 300 and body:

@@ -5,9 +5,10 @@ Both are month partitions of day files (see `history.py` for which days a run re
 
 import re
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING
 
 import dagster as dg
+import pyarrow as pa
+import pyarrow.compute as pc
 
 from spotify_assets.defs.listening.history import (
     history_asset_kwargs,
@@ -20,9 +21,7 @@ from spotify_assets.defs.listening.history import (
 )
 from spotify_assets.defs.listening.tables import EPISODE_PLAYS, EXPORTED_PLAYS, PLAYS, POLLED_PLAYS
 from spotify_assets.defs.resources import Warehouse
-
-if TYPE_CHECKING:
-    import pandas as pd
+from spotify_assets.lib.dedupe import EXPORT_COLUMNS, MIN_PLAY_MS, merge_plays
 
 # Inputs are read this far beyond the days rewritten: a play is filed under its start day, but
 # its observations carry its stop time, and matching looks a minute or so around it.
@@ -30,13 +29,9 @@ MARGIN = timedelta(days=1)
 _DAY = re.compile(r"\d{4}-\d{2}-\d{2}")
 
 
-def _count_sources(sources: "pd.Series") -> dict[str, int]:
+def _count_sources(sources: pa.ChunkedArray) -> dict[str, int]:
     """Plays per combination of sources, e.g. {"export_extended+poll": 12}."""
-    import pyarrow as pa
-    import pyarrow.compute as pc
-
-    joined = pc.binary_join(pa.array(sources, pa.list_(pa.string())), "+")
-    counts = pc.value_counts(joined).to_pylist()
+    counts = pc.value_counts(pc.binary_join(sources, "+")).to_pylist()
     return {c["values"]: c["counts"] for c in counts if c["values"] is not None}
 
 
@@ -61,11 +56,6 @@ def plays(
     """One row per play of a track (>= 30 s) by any user, from polling and every export format,
     without duplicates (rule: lib/dedupe.py). Partition: the month (UTC) the play started; one
     file per UTC day."""
-    import pandas as pd
-
-    # Imported here, not at load: the definitions load without pandas (load time).
-    from spotify_assets.lib.dedupe import MIN_PLAY_MS, PLAY_COLUMNS, merge_plays
-
     plan = plan_refresh(context, warehouse)
     if not plan.days:
         return nothing_to_rewrite(context, warehouse, PLAYS, plan)
@@ -79,27 +69,33 @@ def plays(
             f"content_type = 'track' and ms_played >= {MIN_PLAY_MS} "
             "and ended_at >= ? and ended_at < ?",
             [lo, hi],
-        ).to_pandas()
+            columns=EXPORT_COLUMNS,
+        )
         polled = warehouse.scan(
             POLLED_PLAYS,
             "played_at >= ? and played_at < ?",
             [lo, hi],
             partitions=polled_partitions(warehouse, lo, hi),
-        ).to_pandas()
+        )
         merged = merge_plays(exported, polled)
         start, stop = plan.bounds(first, end, timedelta(0))
-        parts.append(merged[(merged["started_at"] >= start) & (merged["started_at"] < stop)])
-    inside = pd.concat(parts, ignore_index=True)
-    write_days(warehouse, PLAYS, inside[PLAY_COLUMNS], plan, "day")
+        started = merged["started_at"]
+        inside = pc.and_(
+            pc.greater_equal(started, pa.scalar(start, started.type)),
+            pc.less(started, pa.scalar(stop, started.type)),
+        )
+        # Often every row is (a history with no plays in the margins): no copy then.
+        parts.append(merged if pc.all(inside).as_py() else merged.filter(inside))
+    plays_in_range = pa.concat_tables(parts)
+    write_days(warehouse, PLAYS, plays_in_range, plan, "day")
     warehouse.publish()
     month_metadata(context, warehouse, PLAYS, plan)
+    estimated = pc.mean(pc.cast(plays_in_range["listened_ms_estimated"], pa.int8())).as_py()
     return dg.MaterializeResult(
         metadata={
-            "plays_rewritten": len(inside),
-            "plays_by_sources": dg.MetadataValue.json(_count_sources(inside["sources"])),
-            "estimated_minutes_share": round(
-                float(inside["listened_ms_estimated"].mean() if len(inside) else 0.0), 4
-            ),
+            "plays_rewritten": plays_in_range.num_rows,
+            "plays_by_sources": dg.MetadataValue.json(_count_sources(plays_in_range["sources"])),
+            "estimated_minutes_share": round(float(estimated or 0.0), 4),
         }
     )
 
