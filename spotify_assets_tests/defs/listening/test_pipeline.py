@@ -36,7 +36,7 @@ from spotify_assets.defs.listening.stats import (
     listening_coverage,
 )
 from spotify_assets.defs.listening.tables import EXPORTED_PLAYS, POLLED_PLAYS
-from spotify_assets.lib.dedupe import MIN_PLAY_MS
+from spotify_assets.lib.dedupe import MIN_PLAY_MS, track_key
 from spotify_assets.lib.orchestrate import RANGE_END_TAG, RANGE_START_TAG
 from spotify_assets_tests.defs.conftest import DEMO_USERS, Pipeline
 
@@ -129,6 +129,9 @@ def test_exports_plus_polling_equal_the_worlds_plays_and_minutes(pipeline: Pipel
     # max(30 s, min(track length, time since the user's previous play stopped)).
     expected: dict[tuple, float] = defaultdict(float)
     estimated: dict[tuple, float] = defaultdict(float)
+    # Per day: each track's (by key) and artist's [plays, ms], for the day's tops.
+    by_track: dict = defaultdict(lambda: defaultdict(lambda: [0, 0]))
+    by_artist: dict = defaultdict(lambda: defaultdict(lambda: [0, 0]))
     for user_id in DEMO_USERS:
         tz = ZoneInfo(world.users[user_id].timezone)
         counted = [
@@ -144,11 +147,30 @@ def test_exports_plus_polling_equal_the_worlds_plays_and_minutes(pipeline: Pipel
                 estimated[day] += ms / 60000
             expected[day] += ms / 60000
             previous_end = x.ended_at
+            track = world.tracks[x.item_id]
+            artist = world.artists[track.artist_ids[0]].name
+            for tally, key in ((by_track, track_key(artist, track.name)), (by_artist, artist)):
+                tally[day][key][0] += 1
+                tally[day][key][1] += ms
     assert minutes.keys() == expected.keys()
     off = {k: (minutes[k], v) for k, v in expected.items() if abs(minutes[k][0] - v) > 1e-6}
     assert not off, f"daily minutes differ: {off}"
     assert {k: round(v[1], 6) for k, v in minutes.items() if v[1]} == {
         k: round(v, 6) for k, v in estimated.items()
+    }
+
+    # The day's top track and artist: most plays, then most time, then the first name.
+    def top(tally: dict) -> tuple[str, int]:
+        name, (plays, _) = min(tally.items(), key=lambda kv: (-kv[1][0], -kv[1][1], kv[0]))
+        return name, plays
+
+    tops = query(
+        p,
+        "select user_id, date, top_track_key, top_track_plays, top_artist_name, "
+        "top_artist_plays from daily_listening",
+    )
+    assert {(u, d): (tk, tp, an, ap) for u, d, tk, tp, an, ap in tops} == {
+        day: (*top(by_track[day]), *top(by_artist[day])) for day in expected
     }
     podcast = query(p, "select count(*) from episode_plays where user_id = 'demo_podcast'")
     assert podcast[0][0] > 0

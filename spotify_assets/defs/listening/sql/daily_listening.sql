@@ -28,10 +28,17 @@ per_track as (
     group by all
 ),
 top_track as (
-    select * from per_track
-    qualify row_number() over (
-        partition by user_id, local_date order by plays desc, ms desc, track_key
-    ) = 1
+    -- The most played, then the longest listened, then the first key: one aggregate, not a
+    -- window over every (user, day, track) (half this query's time over a decade).
+    select
+        user_id, local_date,
+        arg_min(
+            {'track_key': track_key, 'track_id': track_id, 'track_name': track_name,
+             'artist_name': artist_name, 'plays': plays},
+            (-plays, -ms, track_key)
+        ) as top
+    from per_track
+    group by all
 ),
 per_artist as (
     select user_id, local_date, artist_name, count(*) as plays, sum(listened_ms) as ms
@@ -40,10 +47,11 @@ per_artist as (
     group by all
 ),
 top_artist as (
-    select * from per_artist
-    qualify row_number() over (
-        partition by user_id, local_date order by plays desc, ms desc, artist_name
-    ) = 1
+    select
+        user_id, local_date,
+        arg_min({'artist_name': artist_name, 'plays': plays}, (-plays, -ms, artist_name)) as top
+    from per_artist
+    group by all
 ),
 totals as (
     select
@@ -70,13 +78,13 @@ select
     totals.plays,
     totals.distinct_tracks,
     totals.distinct_artists,
-    top_track.track_key as top_track_key,
-    top_track.track_id as top_track_id,
-    top_track.track_name as top_track_name,
-    top_track.artist_name as top_track_artist,
-    top_track.plays as top_track_plays,
-    top_artist.artist_name as top_artist_name,
-    top_artist.plays as top_artist_plays,
+    top_track.top.track_key as top_track_key,
+    top_track.top.track_id as top_track_id,
+    top_track.top.track_name as top_track_name,
+    top_track.top.artist_name as top_track_artist,
+    top_track.top.plays as top_track_plays,
+    top_artist.top.artist_name as top_artist_name,
+    top_artist.top.plays as top_artist_plays,
     totals.first_play_at,
     totals.last_play_at
 from totals
