@@ -29,14 +29,16 @@ per_track as (
 ),
 top_track as (
     -- The most played, then the longest listened, then the first key: one aggregate, not a
-    -- window over every (user, day, track) (half this query's time over a decade).
+    -- window over every (user, day, track) (half this query's time over a decade). The day's
+    -- distinct tracks (artists below) are its groups: no distinct count over every play.
     select
         user_id, local_date,
         arg_min(
             {'track_key': track_key, 'track_id': track_id, 'track_name': track_name,
              'artist_name': artist_name, 'plays': plays},
             (-plays, -ms, track_key)
-        ) as top
+        ) as top,
+        count(*) as distinct_tracks
     from per_track
     group by all
 ),
@@ -49,7 +51,8 @@ per_artist as (
 top_artist as (
     select
         user_id, local_date,
-        arg_min({'artist_name': artist_name, 'plays': plays}, (-plays, -ms, artist_name)) as top
+        arg_min({'artist_name': artist_name, 'plays': plays}, (-plays, -ms, artist_name)) as top,
+        count(*) as distinct_artists
     from per_artist
     group by all
 ),
@@ -62,8 +65,6 @@ totals as (
         coalesce(sum(listened_ms) filter (where listened_ms_estimated), 0) / 60000.0
             as estimated_minutes,
         count(*) as plays,
-        count(distinct track_key) as distinct_tracks,
-        count(distinct artist_name) as distinct_artists,
         min(started_at) as first_play_at,
         max(ended_at) as last_play_at
     from in_window
@@ -76,8 +77,8 @@ select
     totals.minutes,
     totals.estimated_minutes,
     totals.plays,
-    totals.distinct_tracks,
-    totals.distinct_artists,
+    top_track.distinct_tracks,
+    coalesce(top_artist.distinct_artists, 0) as distinct_artists,
     top_track.top.track_key as top_track_key,
     top_track.top.track_id as top_track_id,
     top_track.top.track_name as top_track_name,
