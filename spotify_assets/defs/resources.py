@@ -28,7 +28,7 @@ from spotify_assets.lib.lake import (
     one_schema,
     schema_hash,
 )
-from spotify_assets.lib.query import read_parquet_sql
+from spotify_assets.lib.query import read_parquet_sql, utc_connection
 from spotify_assets.lib.raw import RawStore, note_landing
 from spotify_assets.lib.settings import Settings, get_settings
 
@@ -112,7 +112,8 @@ class Warehouse:
         paths = [str(p) for p in files]
         if not paths:
             return spec.schema.empty_table().select(wanted)
-        con = duckdb.connect()
+        # Times come back as UTC, the lake's zone, whatever the machine's.
+        con = utc_connection()
         try:
             shared = one_schema(files)
             source = read_parquet_sql(paths, one_schema=shared is not None)

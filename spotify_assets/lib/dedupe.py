@@ -282,7 +282,7 @@ def merge_plays(exported: pa.Table, polled: pa.Table) -> pa.Table:
     and the nearest-first one-to-one matching (a loop over candidate pairs): the same rule in
     pandas took 1.3 s for half a million plays, and 0.6 s more to hand them to the lake.
     """
-    import duckdb
+    from spotify_assets.lib.query import utc_connection
 
     exported = exported.select(EXPORT_COLUMNS)
     keep = pc.and_(
@@ -298,10 +298,8 @@ def merge_plays(exported: pa.Table, polled: pa.Table) -> pa.Table:
     polled = polled.append_column(
         "track_key", track_keys(_first_items(polled["artist_names"]), polled["track_name"])
     ).append_column("o", _row_numbers(polled.num_rows))
-    con = duckdb.connect()
+    con = utc_connection()
     try:
-        # Days and minutes are UTC's (DuckDB's are the session's time zone).
-        con.execute("set TimeZone = 'UTC'")
         con.register("exported", exported)
         con.register("polled", polled)
         con.execute(_EXPORT_SPINE.format(minute=_in(MINUTE_SOURCES), precise=_in(PRECISE_SOURCES)))

@@ -21,6 +21,15 @@ class LakeView:
     select: str = "*"
 
 
+def utc_connection() -> duckdb.DuckDBPyConnection:
+    """An in-memory DuckDB connection that cuts instants into days, hours and minutes in UTC,
+    as every rule of ours does (a listener's own zone is named in the SQL): DuckDB's default is
+    the machine's zone, and on a machine in Tokyo a play at 23:50 UTC fell on the next day."""
+    con = duckdb.connect()
+    con.execute("set TimeZone = 'UTC'")
+    return con
+
+
 def _literal(text: str) -> str:
     return "'" + text.replace("'", "''") + "'"
 
@@ -42,13 +51,11 @@ def run_sql(
     """Run the SQL in `sql_file` over lake views (empty, with the declared schema, when a view
     has no files, so a first run needs no special case) and Arrow tables, each registered
     under its name."""
-    con = duckdb.connect()
+    con = utc_connection()
     try:
         for name, view in (views or {}).items():
             if view.files:
-                source = read_parquet_sql(
-                    view.files, one_schema=one_schema(view.files) is not None
-                )
+                source = read_parquet_sql(view.files, one_schema=one_schema(view.files) is not None)
             else:
                 con.register(f"{name}_empty", view.spec.schema.empty_table())
                 source = f"{name}_empty"

@@ -5,6 +5,7 @@ through the new catalog, and the new code rebuilds every day with the same rows 
 import json
 import tarfile
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from pathlib import Path
 
 import dagster as dg
@@ -25,8 +26,16 @@ MONTH = "2026-11-01"  # the fixture's demo ran 2026-11-17 .. 2026-11-20
 
 
 def _rows(table: pa.Table) -> list[str]:
-    """A table's rows as sorted JSON lines: equal lists, equal content (any file split)."""
-    return sorted(json.dumps(row, default=str, sort_keys=True) for row in table.to_pylist())
+    """A table's rows as sorted JSON lines: equal lists, equal content (any file split). An
+    instant is written in UTC: DuckDB hands times over in the session's time zone, the
+    machine's."""
+    return sorted(json.dumps(row, default=_text, sort_keys=True) for row in table.to_pylist())
+
+
+def _text(value: object) -> str:
+    if isinstance(value, datetime) and value.tzinfo is not None:
+        return value.astimezone(UTC).isoformat()
+    return str(value)
 
 
 @pytest.fixture
