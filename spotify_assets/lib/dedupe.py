@@ -40,6 +40,17 @@ POLL_TOLERANCE_S = 30
 PRECISE_SOURCES = ("export_extended", "export_endsong")
 MINUTE_SOURCES = ("export_account",)
 
+# What only an export says about a play: passed through from its row to the play.
+EXPORT_FIELDS = [
+    "platform",
+    "conn_country",
+    "shuffle",
+    "skipped",
+    "reason_start",
+    "reason_end",
+    "offline",
+    "incognito",
+]
 PLAY_COLUMNS = [
     "user_id",
     "play_id",
@@ -60,14 +71,7 @@ PLAY_COLUMNS = [
     "duration_ms",
     "isrc",
     "sources",
-    "platform",
-    "conn_country",
-    "shuffle",
-    "skipped",
-    "reason_start",
-    "reason_end",
-    "offline",
-    "incognito",
+    *EXPORT_FIELDS,
     "context_uri",
 ]
 # The export columns a merge reads (`exported_plays` has more: episodes, raw extras).
@@ -82,14 +86,7 @@ EXPORT_COLUMNS = [
     "track_name",
     "artist_name",
     "album_name",
-    "platform",
-    "conn_country",
-    "shuffle",
-    "skipped",
-    "reason_start",
-    "reason_end",
-    "offline",
-    "incognito",
+    *EXPORT_FIELDS,
     "file_sha256",
     "file_row",
 ]
@@ -242,7 +239,7 @@ select *, ended_at - to_milliseconds(listened_ms) as started_at from timed
 """
 # The wide columns, joined once: from the export row, and from the poll (the matching one, or
 # the polled play itself).
-_PLAYS = """
+_PLAYS = f"""
 select
     s.user_id,
     left(sha1(s.user_id || '|' || (epoch_ms(s.ended_at) // 1000)::varchar || '|' || s.track_key),
@@ -262,8 +259,7 @@ select
         when s.o is null then [e.source]
         else [e.source, 'poll']
     end as sources,
-    e.platform, e.conn_country, e.shuffle, e.skipped, e.reason_start, e.reason_end,
-    e.offline, e.incognito, q.context_uri
+    {", ".join(f"e.{field}" for field in EXPORT_FIELDS)}, q.context_uri
 from play_spine as s
 left join exported as e on e.x = s.x
 left join polled as q on q.o = s.o
