@@ -250,7 +250,7 @@ select
     if(s.o is null, e.track_id, q.track_id) as track_id,
     s.track_key,
     if(s.part = 2, q.track_name, e.track_name) as track_name,
-    if(s.part = 2, q.artist_names[1], e.artist_name) as artist_name,
+    if(s.part = 2, q.primary_artist, e.artist_name) as artist_name,
     q.artist_ids, q.album_id,
     coalesce(e.album_name, q.album_name) as album_name,
     q.duration_ms, q.isrc,
@@ -278,6 +278,7 @@ def merge_plays(exported: pa.Table, polled: pa.Table) -> pa.Table:
     and the nearest-first one-to-one matching (a loop over candidate pairs): the same rule in
     pandas took 1.3 s for half a million plays, and 0.6 s more to hand them to the lake.
     """
+    # Here, not at the top: `plays` imports this module, and the definitions load without DuckDB.
     from spotify_assets.lib.query import utc_connection
 
     exported = exported.select(EXPORT_COLUMNS)
@@ -291,9 +292,12 @@ def merge_plays(exported: pa.Table, polled: pa.Table) -> pa.Table:
         "track_key", track_keys(exported["artist_name"], exported["track_name"])
     ).append_column("x", _row_numbers(exported.num_rows))
     exported = exported.append_column("r", _time_ranks(exported))
-    polled = polled.append_column(
-        "track_key", track_keys(_first_items(polled["artist_names"]), polled["track_name"])
-    ).append_column("o", _row_numbers(polled.num_rows))
+    primary = _first_items(polled["artist_names"])
+    polled = (
+        polled.append_column("primary_artist", primary)
+        .append_column("track_key", track_keys(primary, polled["track_name"]))
+        .append_column("o", _row_numbers(polled.num_rows))
+    )
     con = utc_connection()
     try:
         con.register("exported", exported)
