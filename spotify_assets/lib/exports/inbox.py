@@ -72,7 +72,7 @@ class ExportFile:
         def opener() -> BinaryIO:
             return gzip.open(path, "rb") if gz else open(path, "rb")
 
-        digest, size = _hash_stream(opener())
+        digest, size = hash_stream(opener())
         return cls(name or path.name, digest, size, origin or str(path), opener, path)
 
     @classmethod
@@ -98,7 +98,8 @@ class InboxScan:
     skipped: tuple[SkippedEntry, ...]
 
 
-def _hash_stream(stream: BinaryIO) -> tuple[str, int]:
+def hash_stream(stream: BinaryIO) -> tuple[str, int]:
+    """sha256 (hex) and size of a stream's bytes, read in chunks; the stream is closed."""
     digest = hashlib.sha256()
     size = 0
     with stream:
@@ -184,7 +185,7 @@ def _member_file(path: Path, info: zipfile.ZipInfo) -> ExportFile:
     def opener() -> BinaryIO:
         return _MemberStream(path, info)
 
-    digest, size = _hash_stream(opener())
+    digest, size = hash_stream(opener())
     return ExportFile(info.filename, digest, size, f"{path.name}!{info.filename}", opener)
 
 

@@ -57,7 +57,7 @@ from spotify_assets.lib.exports.duckdb_read import (
 )
 from spotify_assets.lib.exports.errors import FileChangedError
 from spotify_assets.lib.exports.formats import SPECS, ExportFormat, FormatSpec
-from spotify_assets.lib.exports.inbox import ExportFile
+from spotify_assets.lib.exports.inbox import ExportFile, hash_stream
 from spotify_assets.lib.exports.json_stream import (
     EXACT_BACKEND,
     FAST_BACKEND,
@@ -222,11 +222,7 @@ def _hash_in_thread(export_file: ExportFile) -> tuple[threading.Thread, list[str
 
     def work() -> None:
         try:
-            digest = hashlib.sha256()
-            with export_file.open_stream() as stream:
-                while chunk := stream.read(1 << 20):
-                    digest.update(chunk)
-            out.append(digest.hexdigest())
+            out.append(hash_stream(export_file.open_stream())[0])
         except BaseException as exc:  # handed to the caller's thread
             out.append(exc)
 
