@@ -1,7 +1,7 @@
 """Importing privacy exports dropped into `data/inbox/<user>/` (zip as mailed, or loose JSON).
 
 Per inbox item the import is all-or-nothing: every history file in it is parsed completely
-(its raw copy staged beside the parse, in a hidden temp file) before anything is published.
+(its raw copy staged once it has parsed, in a hidden temp file) before anything is published.
 Then the raw copies are renamed in, and every file's rows, rejects and report become current in
 one lake commit, with the days they changed marked stale; a run killed before that commit
 leaves nothing visible and simply redoes the item (same hashes, same files). A file whose hash
@@ -131,19 +131,32 @@ def import_item(
             progress.parsed(export_file, export.report.rows_read)
             return export
 
-        # Each file is staged for raw landing (read, sha256-checked, gzip'd into a hidden temp
-        # file) while DuckDB parses it: two reads of the file at once instead of three in a
-        # row. The staging's hash check is the parse's proof that the file did not change since
-        # the scan. A zip's files are parsed PARSE_THREADS at a time: DuckDB reads one JSON
-        # array on one thread. Nothing becomes visible until every file parsed.
+        # Each file's raw copy is staged (read, sha256-checked, gzip'd into a hidden temp file)
+        # once it has parsed, while the rest of the import goes on: landing a large file
+        # beside DuckDB's read took a core from it, where after it the second core is idle
+        # (building the rows and encoding the lake file run on one). The staging's hash check
+        # is the proof that the file parsed did not change since the scan: nothing is committed
+        # before it. A zip's files are parsed PARSE_THREADS at a time: DuckDB reads one JSON
+        # array on one thread. Nothing becomes visible until every file parsed and landed.
         landing = ThreadPoolExecutor(1, thread_name_prefix="raw-landing")
         parsing = ThreadPoolExecutor(PARSE_THREADS, thread_name_prefix="export-parse")
         try:
-            staged = [landing.submit(_stage, raw, user_id, f) for f in todo]
             parses = [parsing.submit(parse, f) for f in todo]
+            staged = [landing.submit(_stage_after, raw, user_id, f, p)
+                      for f, p in zip(todo, parses, strict=True)]  # fmt: skip
             parsed = [(f, p.result()) for f, p in zip(todo, parses, strict=True)]
-            progress.update(stage="keeping the raw copies")
-            landed = [s.result() for s in staged]
+            result.days = set().union(*(_days(export.observations) for _, export in parsed))
+            progress.update(stage="writing the lake")
+            # One moment for the reports and the receipt: a rebuild reads it back from the
+            # receipt.
+            imported_at = floor_ms(datetime.now(UTC))
+            # One commit for the whole item: a reader never sees half of a zip's files, nor a
+            # report without its rows; the days it changed are stale from that commit on.
+            with warehouse.transaction(stale={STALE_SCOPE: result.days}) as tx:
+                _write_files(tx, user_id, parsed, imported_at)
+                progress.update(stage="keeping the raw copies")
+                for stage in [s.result() for s in staged]:
+                    stage.commit()
         except BaseException:
             # The first failure is the item's: the files not yet started are not parsed.
             parsing.shutdown(cancel_futures=True)
@@ -153,16 +166,6 @@ def import_item(
         finally:
             parsing.shutdown()
             landing.shutdown()
-        for stage in landed:
-            stage.commit()
-        result.days = set().union(*(_days(export.observations) for _, export in parsed))
-        progress.update(stage="writing the lake")
-        # One moment for the reports and the receipt: a rebuild reads it back from the receipt.
-        imported_at = floor_ms(datetime.now(UTC))
-        # One commit for the whole item: a reader never sees half of a zip's files, nor a
-        # report without its rows; the days it changed are stale from that commit on.
-        with warehouse.transaction(stale={STALE_SCOPE: result.days}) as tx:
-            _write_files(tx, user_id, parsed, imported_at)
         result.reports.extend(export.report for _, export in parsed)
         if not parsed:
             result.status = "already_imported"
@@ -215,6 +218,14 @@ def _days(observations: pa.Table) -> set[str]:
     from spotify_assets.lib.dedupe import days_touched
 
     return days_touched(observations["ended_at"], observations["ms_played"])
+
+
+def _stage_after(
+    raw: RawStore, user_id: str, export_file, parse: "Future[ParsedExport]"
+) -> StagedRaw:
+    """`_stage`, once the file's parse is done (raises if the parse failed)."""
+    parse.result()
+    return _stage(raw, user_id, export_file)
 
 
 def _stage(raw: RawStore, user_id: str, export_file) -> StagedRaw:

@@ -110,7 +110,8 @@ def parse_export_file(
     `auto` uses DuckDB from FAST_PATH_MIN_BYTES on (a zip member is first copied, streamed,
     to a temp file in `spool_dir`), ijson below that. `ijson`/`duckdb` force an engine.
     `verify=False` skips re-hashing a local file beside DuckDB's read, for a caller that
-    reads and checks the same bytes at the same time anyway (the importer's raw landing).
+    reads and checks the same bytes itself before it commits anything (the importer's raw
+    landing).
     `progress` is told how far the parse got after each batch of rows.
     """
     validate_user_id(user_id)

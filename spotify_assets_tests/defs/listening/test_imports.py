@@ -1,4 +1,4 @@
-"""Raw landing beside the parse (`_stage`): the staged bytes are the scanned bytes, invisible
+"""Raw landing after the parse (`_stage`): the staged bytes are the scanned bytes, invisible
 until committed; and an import too big for the memory is refused up front."""
 
 import hashlib

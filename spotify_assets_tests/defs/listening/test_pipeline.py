@@ -236,7 +236,7 @@ def test_bad_inbox_items_are_refused_and_other_users_go_on(pipeline: Pipeline) -
     for user_id in bad:
         failed = list((p.settings.inbox_dir / user_id / "failed").glob("*.error.txt"))
         assert len(failed) == 1 and failed[0].read_text().strip()
-    # The raw copy is staged beside the parse: a refused file never gets one.
+    # The raw copy is staged after the parse: a refused file never gets one.
     truncated = hashlib.sha256(bad["demo_skipper"][1]).hexdigest()
     assert not list(p.settings.raw_dir.rglob(f"{truncated}*"))
     assert list(p.settings.raw_dir.glob("exports/demo_light/*.json.gz"))
