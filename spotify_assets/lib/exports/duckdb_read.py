@@ -6,6 +6,7 @@ element (`row_sql`); a large file in pieces, one thread each (`pieces.py`).
 from __future__ import annotations
 
 import contextlib
+import functools
 import threading
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -18,6 +19,7 @@ from spotify_assets.lib.exports.candidates_sql import (
     can_read_as_columns,
     column_row_sql,
     row_sql,
+    unquote_strings,
 )
 from spotify_assets.lib.exports.errors import CorruptExportError, UnrecognizedExportError
 from spotify_assets.lib.exports.formats import FormatSpec
@@ -134,10 +136,11 @@ def _read_columns(
         # One DuckDB thread: it reads an array file on one thread anyway, and a second one
         # only holds more of the file in memory (+73 MB for a 200 MB piece, measured).
         sql = column_row_sql(spec, _COLUMNS, keys)
+        unquote = functools.partial(unquote_strings, spec)
         if len(paths) > 1:
-            table = _read_pieces(paths, sql, progress, threads=1)
+            table = _read_pieces(paths, sql, progress, threads=1, then=unquote)
         else:
-            table = _read_one(con, paths[0], sql, progress, threads=1)
+            table = unquote(_read_one(con, paths[0], sql, progress, threads=1))
     except (DuckDBRejected, duckdb.Error):
         return None
     if table.column("_reason").null_count < table.num_rows:
@@ -185,11 +188,16 @@ def _read_one(
 
 
 def _read_pieces(
-    paths: list[Path], sql: str, progress: ParseProgress | None, threads: int | None = None
+    paths: list[Path],
+    sql: str,
+    progress: ParseProgress | None,
+    threads: int | None = None,
+    then: Callable[[pa.Table], pa.Table] | None = None,
 ) -> pa.Table:
     """One query per piece, each on its own thread and connection: a query over several files
     that keeps their order runs on one thread (DuckDB orders the result by scanning in order),
-    so the order is kept by concatenating the pieces' results instead."""
+    so the order is kept by concatenating the pieces' results instead. `then` is applied to
+    each piece's result, in its thread."""
     sizes = [p.stat().st_size for p in paths]
     seen = [(0, 0.0)] * len(paths)  # each piece's rows and fraction read so far
     lock = threading.Lock()
@@ -203,7 +211,8 @@ def _read_pieces(
                     progress(sum(r for r, _ in seen), read_bytes / sum(sizes))
 
         with connection() as con:
-            return _read_one(con, paths[index], sql, on_batch, threads)
+            table = _read_one(con, paths[index], sql, on_batch, threads)
+        return then(table) if then is not None else table
 
     with ThreadPoolExecutor(len(paths), thread_name_prefix="export-piece") as pool:
         return pa.concat_tables(list(pool.map(read, range(len(paths)))))

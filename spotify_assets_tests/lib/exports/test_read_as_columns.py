@@ -99,6 +99,58 @@ def test_rows_missing_keys_or_holding_nulls_are_still_read_as_columns(tmp_path: 
     _same_as_element_by_element(parsed, path)
 
 
+# JSON string texts as a file holds them: escaped (a quote, a backslash, a character, a
+# surrogate pair) or raw UTF-8 (a quote is one byte, a character up to four), empty, one long.
+_STRING_TEXTS = [r'"Sigur R\u00f3s"', r'"say \"hi\""', r'"back\\slash"', r'"\ud83c\udfb5 Tune"',
+                 '""', '"x"', '"Björk"', '"日本の歌"', '"🎵"']  # fmt: skip
+
+
+def test_strings_escaped_or_not_are_read_as_columns_with_their_values(tmp_path: Path) -> None:
+    # The columns keep each string's JSON quotes until Arrow drops them (`unquote_strings`).
+    good = json.dumps(_good(), ensure_ascii=False)
+    texts = [good]
+    for text in _STRING_TEXTS:
+        texts.append(
+            good.replace(json.dumps(_good()["master_metadata_track_name"]), text).replace(
+                json.dumps(_good()["platform"]), text
+            )
+        )
+    # A track URI that only has the shape of one once unescaped (\u0030 is "0").
+    texts.append(good.replace(json.dumps(_good()["spotify_track_uri"]),
+                              r'"spotify:track:\u0030iV5W9uYEdYUVa79Axb7Rh"'))  # fmt: skip
+    path = tmp_path / "Streaming_History_Audio_2023.json"
+    path.write_text("[" + ",\n".join(texts) + "]", encoding="utf-8")
+    parsed = parse_sample(path, "duckdb")
+    assert parsed.read_as_columns
+    expected = [json.loads(text) for text in _STRING_TEXTS]
+    rows = slice(1, 1 + len(expected))
+    assert parsed.observations["track_name"].to_pylist()[rows] == expected
+    assert parsed.observations["platform"].to_pylist()[rows] == expected
+    assert parsed.observations["track_id"].to_pylist()[-1] == "0iV5W9uYEdYUVa79Axb7Rh"
+    _same_as_element_by_element(parsed, path)
+
+
+@pytest.mark.parametrize(
+    ("ts", "as_columns"),
+    [("2023-01-01T24:00:00Z", False), (r"\u0032023-01-01T12:00:00Z", True)],
+    ids=["hour 24", "escaped"],
+)
+def test_times_the_columns_read_quickly_or_not_are_kept(
+    tmp_path: Path, ts: str, as_columns: bool
+) -> None:
+    # Hour 24 is valid (the next day's midnight) but the columns' quicker reading of times
+    # rejects it: the file is read again, element by element. An escaped time reaches the
+    # columns already unescaped (DuckDB writes each value's JSON text anew).
+    good = json.dumps(_good())
+    texts = [good, good.replace(json.dumps(_good()["ts"]), f'"{ts}"')]
+    path = tmp_path / "Streaming_History_Audio_2023.json"
+    path.write_text("[" + ",\n".join(texts) + "]", encoding="utf-8")
+    parsed = parse_sample(path, "duckdb")
+    assert parsed.read_as_columns == as_columns
+    assert not parsed.malformed and parsed.observations.num_rows == 2
+    _same_as_element_by_element(parsed, path)
+
+
 def _pieces(monkeypatch: pytest.MonkeyPatch, count: int) -> None:
     monkeypatch.setattr(pieces_module, "piece_count", lambda size, threads=None: count)
 
