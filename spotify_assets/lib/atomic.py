@@ -29,8 +29,14 @@ def fsync_path(path: Path) -> None:
 
 
 def temp_path_for(target: Path) -> Path:
+    return Path(temp_name_for(os.fspath(target)))
+
+
+def temp_name_for(target: str) -> str:
+    """`temp_path_for` as text, for writers of thousands of files (pathlib costs there)."""
     # Unique per writer, not just per process: threads of one run publish side by side.
-    return target.with_name(f".{target.name}{TMP_MARK}{os.getpid()}-{uuid.uuid4().hex[:12]}")
+    folder, name = os.path.split(target)
+    return os.path.join(folder, f".{name}{TMP_MARK}{os.getpid()}-{uuid.uuid4().hex[:12]}")
 
 
 @contextlib.contextmanager

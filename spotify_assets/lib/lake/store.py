@@ -20,11 +20,11 @@ import base64
 import contextlib
 import fcntl
 import json
+import os
 import re
 import threading
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeAlias
@@ -34,13 +34,7 @@ import pyarrow.parquet as pq
 
 from spotify_assets.lib.atomic import fsync_path, sweep_stale_temps
 from spotify_assets.lib.lake import legacy
-from spotify_assets.lib.lake.files import (
-    StagedFile,
-    discard,
-    settle,
-    write_data_file,
-    write_unsynced,
-)
+from spotify_assets.lib.lake.files import write_data_file, write_files
 from spotify_assets.lib.lake.manifest import Change, FileEntry, Manifest
 from spotify_assets.lib.lake.spec import (
     LakeFiles,
@@ -58,11 +52,6 @@ if TYPE_CHECKING:
 UNPARTITIONED = "data"
 LOCK_FILE = "_writers.lock"
 _DAY = re.compile(r"^\d{4}-\d{2}-\d{2}$")
-# Measured on 2 cores: 4 threads encode and write 2,434 small files 1.75x faster than 1; 8 no
-# faster. Their fsyncs wait on the disk, not the CPU: 16 at a time took 0.22 s where the same
-# fsyncs inside the 4 writing threads took ~0.4 s (64: no faster).
-WRITE_THREADS = 4
-SYNC_THREADS = 16
 
 Data: TypeAlias = "pa.Table | pd.DataFrame | Sequence[Mapping[str, Any]]"
 
@@ -128,10 +117,16 @@ class Lake:
 
     def _leaf_path(self, table: str, partition: str) -> tuple[Path, str]:
         """(folder, file stem) of a partition's files."""
+        folder, stem = self._leaf(partition)
+        return self.table_dir(table).joinpath(*folder), stem
+
+    @staticmethod
+    def _leaf(partition: str) -> tuple[tuple[str, ...], str]:
+        """(folder under the table's, as path segments; file stem) of a partition's files."""
         segments = validate_partition_key(partition).split("/")
         if _DAY.match(segments[0]):
             segments.insert(0, segments[0][:7])
-        return self.table_dir(table).joinpath(*segments[:-1]), segments[-1]
+        return tuple(segments[:-1]), segments[-1]
 
     def _stage(self, table_name: str, table: pa.Table, partition: str) -> FileEntry:
         """Write `table` as a new immutable file of `partition` (not yet committed)."""
@@ -142,47 +137,42 @@ class Lake:
         return self._entry(table_name, partition, path, table.num_rows, size, schema)
 
     def _entry(
-        self, table: str, partition: str, path: Path, rows: int, size: int, schema: str
+        self, table: str, partition: str, path: Path | str, rows: int, size: int, schema: str
     ) -> FileEntry:
-        relative = path.relative_to(self.root).as_posix()
-        return FileEntry(table, partition, relative, rows, size, schema)
+        relative = os.path.relpath(path, self.root) if isinstance(path, Path) else path
+        return FileEntry(table, partition, relative.replace(os.sep, "/"), rows, size, schema)
 
     def _stage_many(
         self, spec: TableSpec, parts: Mapping[str, pa.Table], *, keep_empty: bool = False
     ) -> dict[str, FileEntry | None]:
-        """Stage every part; empty parts get no file unless `keep_empty`. Every part is
-        conformed to `spec`: one schema, hashed once (per day file that bookkeeping was a
-        tenth of the Python time).
-
-        Encoded and written a few at a time (CPU), then synced and renamed many at a time: an
-        fsync waits on the disk, and the filesystem commits concurrent ones together (2,434
-        `plays` day files: 1.58 -> 1.33 s; docs/benchmarks.md). If any fails, no temp file is
-        left and nothing is committed (files already renamed are orphans, for housekeeping)."""
+        """Stage every part (`write_files`); empty parts get no file unless `keep_empty`. Every
+        part is conformed to `spec`: one schema, hashed once (per day file that bookkeeping was
+        a tenth of the Python time). If any fails, nothing is committed."""
         staged: dict[str, FileEntry | None] = {p: None for p in parts}
-        jobs = [
-            (p, t, self._leaf_path(spec.name, p))
-            for p, t in parts.items()
-            if t.num_rows or keep_empty
-        ]
-        folders = {leaf[0] for _, _, leaf in jobs}
-        for folder in folders:
-            folder.mkdir(parents=True, exist_ok=True)
-            sweep_stale_temps(folder)
+        # Paths as text, relative to the lake's root (a manifest entry's path) and absolute,
+        # each folder's made once: see `StagedFile`.
+        table_dir = validate_table(spec.name)
+        folders: dict[tuple[str, ...], tuple[str, str]] = {}
+        jobs = []
+        for partition, table in parts.items():
+            if not (table.num_rows or keep_empty):
+                continue
+            segments, stem = self._leaf(partition)
+            if segments not in folders:
+                relative = "/".join((table_dir, *segments))
+                folders[segments] = (relative, os.path.join(self.root, relative))
+            jobs.append((partition, table, folders[segments], stem))
+        for _, folder in folders.values():
+            os.makedirs(folder, exist_ok=True)
+            sweep_stale_temps(Path(folder))
         if not jobs:
             return staged
-        written = _in_threads(
-            WRITE_THREADS, lambda job: write_unsynced(*job[2], job[1]), jobs, undo=discard
-        )
-        try:
-            _in_threads(SYNC_THREADS, settle, written)
-        except BaseException:
-            for file in written:
-                discard(file)  # those settled already are uncommitted orphans: housekeeping's
-            raise
+        written = write_files([(folder, stem, table) for _, table, (_, folder), stem in jobs])
         shared = schema_hash(jobs[0][1].schema)
-        for (partition, table, _), file in zip(jobs, written, strict=True):
+        for (partition, table, (relative, _), _), file in zip(jobs, written, strict=True):
+            path = f"{relative}/{os.path.basename(file.path)}"
             staged[partition] = self._entry(
-                spec.name, partition, file.path, table.num_rows, file.size, shared
+                spec.name, partition, path, table.num_rows, file.size, shared
             )
         return staged
 
@@ -190,8 +180,8 @@ class Lake:
         """Commit changes that name new files, once their folders are fsynced: a file renamed
         into place survives a power loss only with its folder, and the manifest must never
         name a file that could come back missing."""
-        for folder in {(self.root / c.entry.path).parent for c in changes if c.entry}:
-            fsync_path(folder)
+        for folder in {os.path.dirname(c.entry.path) for c in changes if c.entry}:
+            fsync_path(self.root / folder)
         return self.manifest.commit(changes, lake_root=self.root, **kwargs)
 
     # -- writing ----------------------------------------------------------------------------
@@ -416,30 +406,3 @@ class LakeTransaction:
             changes, docs = list(self._changes.values()), dict(self._docs)
             self._changes.clear()
         return self.lake._commit(changes, docs=docs, stale=stale)
-
-
-def _in_threads(
-    threads: int,
-    work: Callable[[Any], StagedFile | None],
-    items: Sequence[Any],
-    *,
-    undo: Callable[[StagedFile], None] | None = None,
-) -> list[Any]:
-    """`work` on every item, `threads` at a time, results in order. If any fails, every one
-    has finished first, `undo` is given each result that succeeded, and the first error is
-    raised."""
-    if len(items) <= 1:
-        return [work(item) for item in items]
-    with ThreadPoolExecutor(min(threads, len(items)), thread_name_prefix="lake-write") as pool:
-        futures = [pool.submit(work, item) for item in items]
-    results, errors = [], []
-    for future in futures:
-        try:
-            results.append(future.result())
-        except BaseException as exc:  # every thread's outcome is needed first
-            errors.append(exc)
-    if errors:
-        for result in results if undo else ():
-            undo(result)
-        raise errors[0]
-    return results
