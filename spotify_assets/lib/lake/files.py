@@ -78,11 +78,11 @@ def discard(staged: StagedFile) -> None:
 
 
 def write_files(jobs: Sequence[tuple[str, str, pa.Table]]) -> list[StagedFile]:
-    """Write each (folder, stem, table) as `write_data_file` does, in order: encoded and written
-    a few at a time (CPU), then synced and renamed many at a time (an fsync waits on the disk,
-    and the filesystem commits concurrent ones together: 2,434 `plays` day files 1.58 ->
-    1.33 s; docs/benchmarks.md). If any fails, no temp file is left (files already renamed are
-    orphans, for housekeeping) and the error is raised."""
+    """Write each (folder, stem, table) as the file of `stem` in `folder` (which exists), in
+    order: encoded and written a few at a time (CPU), then synced and renamed many at a time
+    (an fsync waits on the disk, and the filesystem commits concurrent ones together: 2,434
+    `plays` day files 1.58 -> 1.33 s; docs/benchmarks.md). If any fails, no temp file is left
+    (files already renamed are orphans, for housekeeping) and the error is raised."""
     written = _in_threads(WRITE_THREADS, lambda job: write_unsynced(*job), jobs, undo=discard)
     try:
         _in_threads(SYNC_THREADS, settle, written)
@@ -136,13 +136,6 @@ def _in_threads(
 
 
 _NOTHING = object()
-
-
-def write_data_file(folder: Path, stem: str, table: pa.Table) -> tuple[Path, int]:
-    """Write `table` as the file of `stem` in `folder` (which exists): its path and size."""
-    staged = write_unsynced(folder, stem, table)
-    settle(staged)
-    return Path(staged.path), staged.size
 
 
 # A file of fewer rows than this (a day of plays, a listener's day) is written for speed: its

@@ -34,7 +34,7 @@ import pyarrow.parquet as pq
 
 from spotify_assets.lib.atomic import fsync_path, sweep_stale_temps
 from spotify_assets.lib.lake import legacy
-from spotify_assets.lib.lake.files import write_data_file, write_files
+from spotify_assets.lib.lake.files import write_files
 from spotify_assets.lib.lake.manifest import Change, FileEntry, Manifest
 from spotify_assets.lib.lake.spec import (
     LakeFiles,
@@ -115,11 +115,6 @@ class Lake:
     def table_dir(self, table: str) -> Path:
         return self.root / validate_table(table)
 
-    def _leaf_path(self, table: str, partition: str) -> tuple[Path, str]:
-        """(folder, file stem) of a partition's files."""
-        folder, stem = self._leaf(partition)
-        return self.table_dir(table).joinpath(*folder), stem
-
     @staticmethod
     def _leaf(partition: str) -> tuple[tuple[str, ...], str]:
         """(folder under the table's, as path segments; file stem) of a partition's files."""
@@ -128,30 +123,17 @@ class Lake:
             segments.insert(0, segments[0][:7])
         return tuple(segments[:-1]), segments[-1]
 
-    def _stage(self, table_name: str, table: pa.Table, partition: str) -> FileEntry:
-        """Write `table` as a new immutable file of `partition` (not yet committed)."""
-        folder, stem = self._leaf_path(table_name, partition)
-        folder.mkdir(parents=True, exist_ok=True)
-        path, size = write_data_file(folder, stem, table)
-        schema = schema_hash(table.schema)
-        return self._entry(table_name, partition, path, table.num_rows, size, schema)
-
-    def _entry(
-        self, table: str, partition: str, path: Path | str, rows: int, size: int, schema: str
-    ) -> FileEntry:
-        relative = os.path.relpath(path, self.root) if isinstance(path, Path) else path
-        return FileEntry(table, partition, relative.replace(os.sep, "/"), rows, size, schema)
-
     def _stage_many(
-        self, spec: TableSpec, parts: Mapping[str, pa.Table], *, keep_empty: bool = False
+        self, table_name: str, parts: Mapping[str, pa.Table], *, keep_empty: bool = False
     ) -> dict[str, FileEntry | None]:
-        """Stage every part (`write_files`); empty parts get no file unless `keep_empty`. Every
-        part is conformed to `spec`: one schema, hashed once (per day file that bookkeeping was
-        a tenth of the Python time). If any fails, nothing is committed."""
+        """Stage every part as a new immutable file (`write_files`; not yet committed); empty
+        parts get no file unless `keep_empty`. The parts share one schema (a write conforms
+        them to its spec), hashed once: per day file that bookkeeping was a tenth of the Python
+        time. If any fails, nothing is committed."""
         staged: dict[str, FileEntry | None] = {p: None for p in parts}
         # Paths as text, relative to the lake's root (a manifest entry's path) and absolute,
         # each folder's made once: see `StagedFile`.
-        table_dir = validate_table(spec.name)
+        table_dir = validate_table(table_name)
         folders: dict[tuple[str, ...], tuple[str, str]] = {}
         jobs = []
         for partition, table in parts.items():
@@ -171,8 +153,8 @@ class Lake:
         shared = schema_hash(jobs[0][1].schema)
         for (partition, table, (relative, _), _), file in zip(jobs, written, strict=True):
             path = f"{relative}/{os.path.basename(file.path)}"
-            staged[partition] = self._entry(
-                spec.name, partition, path, table.num_rows, file.size, shared
+            staged[partition] = FileEntry(
+                table_name, partition, path, table.num_rows, file.size, shared
             )
         return staged
 
@@ -296,7 +278,8 @@ class Lake:
                 continue
             rows += data.num_rows - kept.num_rows
             files += 1
-            new = self._stage(entry.table, kept, entry.partition) if kept.num_rows else None
+            # A partition left without rows gets no file: it is removed (None).
+            new = self._stage_many(entry.table, {entry.partition: kept})[entry.partition]
             changes.append(Change(entry.table, entry.partition, new))
         return rows, files
 
@@ -360,7 +343,7 @@ class LakeTransaction:
         table = conform(spec, data)
         self.lake._observe(spec, table)
         # Staged as many are (folder made, a killed writer's temps swept): one way to stage.
-        entry = self.lake._stage_many(spec, {key: table}, keep_empty=True)[key]
+        entry = self.lake._stage_many(spec.name, {key: table}, keep_empty=True)[key]
         self._add(spec, {key: entry})
         return WrittenPartition(spec.name, key, self.lake.root / entry.path, table.num_rows)
 
@@ -373,7 +356,7 @@ class LakeTransaction:
         for partition, data in parts.items():
             tables[validate_partition_key(partition)] = table = conform(spec, data)
             self.lake._observe(spec, table)  # in the caller's thread: it knows the run
-        self._add(spec, self.lake._stage_many(spec, tables, keep_empty=True))
+        self._add(spec, self.lake._stage_many(spec.name, tables, keep_empty=True))
         return {p: t.num_rows for p, t in tables.items()}
 
     def write_partitions(
@@ -398,7 +381,7 @@ class LakeTransaction:
             raise ValueError(f"table {spec.name}: rows for partitions not written: {stray[:5]}")
         empty = table.slice(0, 0)
         parts = {validate_partition_key(p): slices.get(p, empty) for p in partitions}
-        self._add(spec, self.lake._stage_many(spec, parts))
+        self._add(spec, self.lake._stage_many(spec.name, parts))
         return {p: t.num_rows for p, t in parts.items()}
 
     def commit(self, *, stale: Mapping[str, Iterable[str]] | None = None) -> int:
